@@ -1,0 +1,1 @@
+"""batcher-service: batcher workflows and the only code that writes to PostgreSQL."""

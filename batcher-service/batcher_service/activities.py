@@ -1,0 +1,62 @@
+"""Batcher activities: load the batcher's config and flush one batch (write, then ack)."""
+
+from __future__ import annotations
+
+import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from batcher_service.acks import AckSender
+from batcher_service.writer import LedgerWriter
+from shared import errors
+from shared.payloads import AddressedAck, BatcherConfig, FlushInput, FlushResult, WriteOutcome
+
+
+class BatchWriter:
+    """Activities that own the PostgreSQL pool and the client used to ack callers."""
+
+    def __init__(self, writer: LedgerWriter, acks: AckSender, config: BatcherConfig) -> None:
+        self._writer = writer
+        self._acks = acks
+        self._config = config
+
+    @activity.defn(name="load_batcher_config")
+    async def load_config(self) -> BatcherConfig:
+        """The batcher's policy comes from this worker's environment, recorded in history."""
+        return self._config
+
+    @activity.defn(name="flush_batch")
+    async def flush(self, batch: FlushInput) -> FlushResult:
+        """One batch: one bulk statement (more only around poison rows), then the acks."""
+        try:
+            report = await self._writer.write(batch.batch_id, batch.requests)
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as err:
+            # Retryable: Temporal retries the flush with capped backoff until it comes back.
+            raise ApplicationError(
+                f"database unreachable: {type(err).__name__}: {err}",
+                type=errors.DATABASE_UNAVAILABLE,
+            ) from err
+        addressed = [
+            AddressedAck(req.caller_workflow_id, report.acks[req.request_id])
+            for req in batch.requests
+        ]
+        addressed.extend(batch.notices)
+        outcomes = [a.ack.outcome for a in addressed[: len(batch.requests)]]
+        result = FlushResult(
+            batch_id=batch.batch_id,
+            written=outcomes.count(WriteOutcome.WRITTEN),
+            already_written=outcomes.count(WriteOutcome.ALREADY_WRITTEN),
+            rejected=outcomes.count(WriteOutcome.REJECTED),
+            statements=report.statements,
+            rejected_ids=[
+                a.ack.request_id
+                for a in addressed[: len(batch.requests)]
+                if a.ack.outcome is WriteOutcome.REJECTED
+            ],
+        )
+        if batch.send_acks:
+            tally = await self._acks.send(addressed)
+            result.acks_sent, result.acks_failed = tally.sent, tally.failed
+        else:
+            result.acks = addressed
+        return result

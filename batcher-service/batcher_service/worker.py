@@ -1,0 +1,37 @@
+"""The batcher worker: the batcher workflow and the only activities that write to PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from batcher_service.acks import AckSender
+from batcher_service.activities import BatchWriter
+from batcher_service.workflows import WriteBatcherWorkflow
+from batcher_service.writer import LedgerWriter
+from shared.names import BATCHER_TASK_QUEUE
+from shared.payloads import BatcherConfig
+
+
+def build_worker(
+    client: Client,
+    pool: asyncpg.Pool,
+    config: BatcherConfig,
+    *,
+    max_concurrent_activities: int = 50,
+    task_queue: str = BATCHER_TASK_QUEUE,
+) -> Worker:
+    """A worker for the batcher task queue; the caller owns the client and the pool."""
+    writer = BatchWriter(LedgerWriter(pool), AckSender(client), config)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[WriteBatcherWorkflow],
+        activities=[writer.load_config, writer.flush],
+        max_concurrent_activities=max_concurrent_activities,
+        # A flush in progress finishes its statement and acks before the process exits.
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )

@@ -1,0 +1,374 @@
+"""The batcher workflow: buffers write requests from signals and flushes them in bulk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from batcher_service.activities import BatchWriter
+    from batcher_service.batcher_metrics import BatcherMetrics
+    from shared import errors, names
+    from shared.payloads import (
+        AddressedAck,
+        BatcherConfig,
+        BatcherState,
+        BatcherStats,
+        FlushInput,
+        FlushResult,
+        PendingRequest,
+        WriteAck,
+        WriteOutcome,
+        WriteRequest,
+    )
+
+# Connection trouble is retried for as long as it lasts, with capped backoff; a flush never
+# gives up on rows it holds. Data errors are handled inside the activity by bisection.
+FLUSH_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=[errors.BAD_BATCH],
+)
+# Temporal refuses a workflow task holding more than 2,000 pending external signals.
+MAX_PENDING_ACK_SIGNALS = 1_000
+MAX_NOTICES_PER_FLUSH = 1_000
+# Continue-as-new before the server's hard history limits even if it never suggests it.
+MAX_HISTORY_EVENTS = 20_000
+
+
+@workflow.defn(name=names.BATCHER_WORKFLOW)
+class WriteBatcherWorkflow:
+    """One shard's batcher: size- or time-triggered flushes, one bulk statement each."""
+
+    @workflow.init
+    def __init__(self, state: BatcherState | None = None) -> None:
+        state = state or BatcherState()
+        self._config = BatcherConfig()
+        self._pending: deque[PendingRequest] = deque(state.pending)
+        self._pending_ids = {p.request.request_id for p in state.pending}
+        self._pending_bytes = sum(p.size_bytes for p in state.pending)
+        self._recent: deque[str] = deque(state.recent_request_ids)
+        self._recent_ids = set(state.recent_request_ids)
+        self._inflight_ids: set[str] = set()
+        self._notices = list(state.notices)
+        self._stats = state.stats
+        self._stats.signals_this_run = 0
+        self._last_flush_started_at = state.last_flush_started_at
+        self._shutdown = state.shutting_down
+        self._inflight = 0
+        self._batch_seq = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ack_signals = asyncio.Semaphore(MAX_PENDING_ACK_SIGNALS)
+        self._metrics = BatcherMetrics(workflow.metric_meter())
+
+    @workflow.signal(name=names.SUBMIT_SIGNAL)
+    def submit(self, request: WriteRequest) -> None:
+        """Only buffers: all I/O happens in the main loop's flushes."""
+        self._stats.signals_this_run += 1
+        rid = request.request_id
+        if rid in self._pending_ids or rid in self._inflight_ids:
+            # The original is still to be acked; the caller accepts either copy's ack.
+            self._stats.duplicates_dropped += 1
+            return
+        if rid in self._recent_ids:
+            self._stats.duplicates_dropped += 1
+            self._notices.append(
+                AddressedAck(request.caller_workflow_id, WriteAck(rid, WriteOutcome.ALREADY_WRITTEN))
+            )
+            return
+        if len(self._pending) >= self._config.max_pending:
+            self._stats.overloaded_rejections += 1
+            self._notices.append(
+                AddressedAck(
+                    request.caller_workflow_id,
+                    WriteAck(
+                        rid,
+                        WriteOutcome.REJECTED,
+                        error_type=errors.BATCHER_OVERLOADED,
+                        error_message=f"batcher holds {len(self._pending)} pending requests",
+                    ),
+                )
+            )
+            return
+        size = len(json.dumps(request.row, separators=(",", ":"))) + len(rid) * 2 + 64
+        self._pending.append(PendingRequest(request, self._now(), size))
+        self._pending_ids.add(rid)
+        self._pending_bytes += size
+
+    @workflow.signal(name=names.SHUTDOWN_SIGNAL)
+    def shutdown(self) -> None:
+        """Drain everything pending, then complete."""
+        self._shutdown = True
+
+    @workflow.query(name=names.STATS_QUERY)
+    def stats(self) -> BatcherStats:
+        self._stats.pending = len(self._pending)
+        self._stats.inflight_flushes = self._inflight
+        return self._stats
+
+    @workflow.run
+    async def run(self, state: BatcherState | None = None) -> BatcherStats:
+        self._config = await workflow.execute_local_activity_method(
+            BatchWriter.load_config, start_to_close_timeout=timedelta(seconds=10)
+        )
+        while not self._shutdown and not self._should_continue_as_new():
+            await self._wait_for_work()
+            self._start_due_flushes()
+        # Leaving this run: flush what must not be carried over, wait for every flush in flight.
+        draining = self._shutdown
+        while True:
+            self._start_due_flushes(drain_all=draining)
+            if self._inflight == 0 and not self._too_big_to_carry():
+                break
+            timeout = None
+            if self._inflight == 0:
+                deadline = self._next_deadline() or self._now()
+                timeout = timedelta(seconds=max(deadline - self._now(), 0.01))
+            try:
+                await workflow.wait_condition(
+                    lambda: self._inflight == 0 or self._flushable(draining), timeout=timeout
+                )
+            except TimeoutError:
+                pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if draining:
+            return self.stats()
+        self._stats.runs += 1
+        self._metrics.continued_as_new()
+        workflow.continue_as_new(self._carry_state())
+
+    # -- deciding when to flush -------------------------------------------------------------
+
+    def _now(self) -> float:
+        return workflow.now().timestamp()
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or self._stats.signals_this_run >= self._config.max_signals_per_run
+            or info.get_current_history_length() >= MAX_HISTORY_EVENTS
+        )
+
+    def _size_due(self) -> bool:
+        cfg = self._config
+        return len(self._pending) >= cfg.max_batch_size or self._pending_bytes >= cfg.max_batch_bytes
+
+    def _next_deadline(self) -> float | None:
+        """Workflow time at which the next flush becomes due by the clock."""
+        if not self._pending and not self._notices:
+            return None
+        cfg = self._config
+        if cfg.mode == "adaptive":
+            if self._last_flush_started_at is None:
+                return self._now()
+            return self._last_flush_started_at + cfg.min_interval_seconds
+        if not self._pending:
+            return self._now()
+        # Counted from the oldest request's arrival, not from the last flush.
+        return self._pending[0].arrived_at + cfg.max_wait_seconds
+
+    def _flush_due(self) -> bool:
+        deadline = self._next_deadline()
+        if deadline is None:
+            return False
+        if self._config.mode == "adaptive":
+            # At most one statement per interval, whatever the load.
+            return self._now() >= deadline
+        return self._size_due() or self._now() >= deadline
+
+    def _flushable(self, draining: bool) -> bool:
+        if self._inflight >= self._config.max_inflight_flushes:
+            return False
+        if draining:
+            return bool(self._pending or self._notices)
+        return self._flush_due()
+
+    async def _wait_for_work(self) -> None:
+        deadline = self._next_deadline()
+        slots_full = self._inflight >= self._config.max_inflight_flushes
+
+        def wake() -> bool:
+            if self._shutdown or self._should_continue_as_new():
+                return True
+            if slots_full:
+                return self._inflight < self._config.max_inflight_flushes
+            if self._config.mode == "fixed" and self._size_due():
+                return True
+            return self._next_deadline() != deadline
+
+        timeout = None
+        if deadline is not None and not slots_full:
+            timeout = max(deadline - self._now(), 0.0)
+            if timeout == 0.0:
+                return
+        try:
+            await workflow.wait_condition(
+                wake, timeout=None if timeout is None else timedelta(seconds=timeout)
+            )
+        except TimeoutError:
+            pass
+
+    def _too_big_to_carry(self) -> bool:
+        # What continue-as-new carries is one event's payload: keep it near one batch.
+        return self._size_due() or len(self._notices) > MAX_NOTICES_PER_FLUSH
+
+    def _start_due_flushes(self, *, drain_all: bool = False) -> None:
+        while self._inflight < self._config.max_inflight_flushes:
+            if drain_all:
+                if not (self._pending or self._notices):
+                    return
+            elif not self._flush_due():
+                return
+            self._start_flush()
+            if self._config.mode == "adaptive" and not drain_all:
+                return
+
+    # -- flushing -----------------------------------------------------------------------------
+
+    def _take_batch(self) -> list[WriteRequest]:
+        cfg = self._config
+        batch: list[WriteRequest] = []
+        size = 0
+        while self._pending and len(batch) < cfg.max_batch_size:
+            nxt = self._pending[0]
+            if batch and size + nxt.size_bytes > cfg.max_batch_bytes:
+                break
+            self._pending.popleft()
+            self._pending_ids.discard(nxt.request.request_id)
+            self._pending_bytes -= nxt.size_bytes
+            size += nxt.size_bytes
+            batch.append(nxt.request)
+        return batch
+
+    def _start_flush(self) -> None:
+        batch = self._take_batch()
+        notices, self._notices = (
+            self._notices[:MAX_NOTICES_PER_FLUSH],
+            self._notices[MAX_NOTICES_PER_FLUSH:],
+        )
+        self._batch_seq += 1
+        info = workflow.info()
+        batch_id = f"{info.workflow_id}/{info.run_id[:8]}/{self._batch_seq}"
+        self._inflight += 1
+        self._last_flush_started_at = self._now()
+        self._inflight_ids.update(r.request_id for r in batch)
+        flush = FlushInput(
+            batch_id=batch_id,
+            requests=batch,
+            notices=notices,
+            send_acks=self._config.ack_transport == "activity",
+        )
+        task = asyncio.create_task(self._flush(flush), name=f"flush {batch_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, flush: FlushInput) -> None:
+        try:
+            result = await workflow.execute_activity_method(
+                BatchWriter.flush,
+                flush,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=FLUSH_RETRY,
+            )
+        except ActivityError as err:
+            result = self._reject_all(flush, err)
+        try:
+            self._record(flush, result)
+            if not flush.send_acks:
+                await self._signal_acks(result.acks)
+        finally:
+            self._inflight -= 1
+
+    def _reject_all(self, flush: FlushInput, err: ActivityError) -> FlushResult:
+        """Only a non-retryable failure lands here; every caller still gets an answer."""
+        cause = err.cause
+        error_type = cause.type if isinstance(cause, ApplicationError) else None
+        workflow.logger.error("flush %s failed for good: %s", flush.batch_id, cause)
+        for req in flush.requests:
+            self._notices.append(
+                AddressedAck(
+                    req.caller_workflow_id,
+                    WriteAck(
+                        req.request_id,
+                        WriteOutcome.REJECTED,
+                        flush.batch_id,
+                        error_type or errors.BAD_BATCH,
+                        str(cause),
+                    ),
+                )
+            )
+        self._notices.extend(flush.notices)
+        return FlushResult(
+            flush.batch_id,
+            0,
+            0,
+            len(flush.requests),
+            0,
+            rejected_ids=[r.request_id for r in flush.requests],
+        )
+
+    def _record(self, flush: FlushInput, result: FlushResult) -> None:
+        stats = self._stats
+        stats.batches += 1
+        stats.rows_written += result.written
+        stats.rows_already_written += result.already_written
+        stats.rows_rejected += result.rejected
+        stats.acks_sent += result.acks_sent
+        stats.acks_failed += result.acks_failed
+        stats.largest_batch = max(stats.largest_batch, len(flush.requests))
+        rejected = set(result.rejected_ids)
+        window = self._config.dedup_window
+        for req in flush.requests:
+            rid = req.request_id
+            self._inflight_ids.discard(rid)
+            # A rejected row may be fixed and sent again: do not remember it as written.
+            if rid in rejected or rid in self._recent_ids:
+                continue
+            self._recent.append(rid)
+            self._recent_ids.add(rid)
+            while len(self._recent) > window:
+                self._recent_ids.discard(self._recent.popleft())
+        self._metrics.flushed(flush, result)
+        workflow.logger.debug(
+            "flushed %s: %d written, %d already, %d rejected",
+            result.batch_id,
+            result.written,
+            result.already_written,
+            result.rejected,
+        )
+
+    async def _signal_acks(self, acks: list[AddressedAck]) -> None:
+        """ACK_TRANSPORT=workflow: ack callers by external signal, never failing the batcher."""
+
+        async def send(item: AddressedAck) -> None:
+            async with self._ack_signals:
+                try:
+                    handle = workflow.get_external_workflow_handle(item.caller_workflow_id)
+                    await handle.signal(names.ACK_SIGNAL, item.ack)
+                    self._stats.acks_sent += 1
+                except ApplicationError as err:
+                    # The caller is gone, finished or timed out: count it, drop it.
+                    self._stats.acks_failed += 1
+                    workflow.logger.warning(
+                        "ack %s to %s failed: %s", item.ack.request_id, item.caller_workflow_id, err
+                    )
+
+        await asyncio.gather(*(send(a) for a in acks))
+
+    def _carry_state(self) -> BatcherState:
+        return BatcherState(
+            pending=list(self._pending),
+            recent_request_ids=list(self._recent),
+            notices=self._notices,
+            stats=self._stats,
+            last_flush_started_at=self._last_flush_started_at,
+            shutting_down=False,
+        )

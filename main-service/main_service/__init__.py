@@ -1,0 +1,1 @@
+"""main-service: business workflows that hand their writes to the batcher and await the ack."""

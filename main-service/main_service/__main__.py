@@ -1,0 +1,46 @@
+"""Entry point: ``python -m main_service`` runs the main worker until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from main_service.worker import build_worker
+from shared.client import connect
+from shared.lifecycle import configure_logging, wait_for_stop_signal
+from shared.settings import MainSettings, SettingsError
+
+log = logging.getLogger("main_service")
+
+
+async def serve(settings: MainSettings) -> None:
+    client = await connect(settings.common.temporal)
+    worker = build_worker(
+        client,
+        shards=settings.batcher_shards,
+        max_row_bytes=settings.max_row_bytes,
+        ack_timeout_seconds=settings.ack_timeout_seconds,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+    )
+    async with worker:
+        log.info("main worker running on %s", settings.common.temporal["target_host"])
+        await wait_for_stop_signal()
+
+
+def main() -> int:
+    try:
+        settings = MainSettings.from_env(os.environ)
+    except SettingsError as err:
+        print(f"main-service: {err}", file=sys.stderr)
+        return 2
+    configure_logging(settings.common.log_level)
+    asyncio.run(serve(settings))
+    log.info("main worker stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

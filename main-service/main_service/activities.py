@@ -1,0 +1,76 @@
+"""main-service activities: the business step and the hand-off of a write to its batcher."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from shared import errors
+from shared.names import BATCHER_TASK_QUEUE, BATCHER_WORKFLOW, SUBMIT_SIGNAL, batcher_workflow_id
+from shared.payloads import AuthorizeResult, PaymentRequest, SubmitResult, WriteRequest
+from shared.routing import shard_for
+from shared.schema import RowValidationError, validate_row
+
+
+class PaymentActivities:
+    """The business step of a payment."""
+
+    @activity.defn(name="authorize_payment")
+    async def authorize(self, request: PaymentRequest) -> AuthorizeResult:
+        """Stands in for a payment provider call; deterministic so retries agree."""
+        if request.amount_cents <= 0:
+            raise ApplicationError(
+                f"amount must be positive, got {request.amount_cents}",
+                type=errors.INVALID_WRITE,
+                non_retryable=True,
+            )
+        digest = hashlib.sha256(f"{request.payment_id}:{request.amount_cents}".encode())
+        return AuthorizeResult(auth_code=digest.hexdigest()[:12].upper())
+
+
+class WriteSubmitter:
+    """Validates a write and signals it to its batcher shard, starting the shard if needed."""
+
+    def __init__(
+        self, client: Client, *, shards: int, max_row_bytes: int, ack_timeout_seconds: float
+    ) -> None:
+        self._client = client
+        self._shards = shards
+        self._max_row_bytes = max_row_bytes
+        self._ack_timeout = ack_timeout_seconds
+
+    def _validate(self, request: WriteRequest) -> None:
+        if not request.partition_key:
+            raise RowValidationError("partition key is empty")
+        validate_row(request.row)
+        size = len(json.dumps(request.row, separators=(",", ":")).encode())
+        if size > self._max_row_bytes:
+            raise RowValidationError(
+                f"row is {size} bytes, the limit (MAX_ROW_BYTES) is {self._max_row_bytes}"
+            )
+
+    @activity.defn(name="submit_write")
+    async def submit(self, request: WriteRequest) -> SubmitResult:
+        try:
+            self._validate(request)
+        except RowValidationError as err:
+            raise ApplicationError(
+                f"invalid write {request.request_id}: {err}",
+                type=errors.INVALID_WRITE,
+                non_retryable=True,
+            ) from err
+        workflow_id = batcher_workflow_id(shard_for(request.partition_key, self._shards))
+        # Signal-with-start: reaches the running batcher, or starts one; nobody starts
+        # batchers by hand. A retry may deliver twice; the batcher drops the duplicate.
+        await self._client.start_workflow(
+            BATCHER_WORKFLOW,
+            id=workflow_id,
+            task_queue=BATCHER_TASK_QUEUE,
+            start_signal=SUBMIT_SIGNAL,
+            start_signal_args=[request],
+        )
+        return SubmitResult(batcher_workflow_id=workflow_id, ack_timeout_seconds=self._ack_timeout)

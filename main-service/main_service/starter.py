@@ -1,0 +1,154 @@
+"""Starter: ``python -m main_service.starter`` starts N payment workflows concurrently and waits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+from shared.client import connect
+from shared.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
+from shared.payloads import PaymentRequest, PaymentResult
+from shared.settings import CommonSettings, SettingsError
+
+
+@dataclass
+class StarterReport:
+    """What a starter run saw from the callers' side."""
+
+    run_id: str
+    workflows: int
+    completed: int = 0
+    failed: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    workflow_ids: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("latencies_ms")
+        data.pop("workflow_ids")
+        data.update(latency_summary(self.latencies_ms))
+        data["writes_per_s"] = round(self.completed / self.wall_seconds, 2) if self.wall_seconds else 0
+        return data
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of an unsorted list; 0 for an empty one."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def latency_summary(latencies_ms: list[float]) -> dict[str, float]:
+    return {
+        f"p{p}_ms": round(percentile(latencies_ms, p), 1) for p in (50, 95, 99)
+    } | {"max_ms": round(max(latencies_ms, default=0.0), 1)}
+
+
+def payment_for(run_id: str, index: int, accounts: int) -> tuple[str, PaymentRequest]:
+    """The workflow id and input of payment ``index`` in a run; the account is the partition."""
+    payment_id = f"pay-{run_id}-{index}"
+    return payment_id, PaymentRequest(
+        payment_id=payment_id,
+        account_id=f"acct-{index % accounts}",
+        amount_cents=100 + index,
+        currency="EUR",
+        memo=f"starter run {run_id}",
+    )
+
+
+def failure_type(err: BaseException) -> str:
+    """The ApplicationError type at the root of a workflow failure, for branching and reports."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.type:
+            return cause.type
+        cause = cause.__cause__
+    return type(err).__name__
+
+
+async def run_one(
+    client: Client, workflow_id: str, payment: PaymentRequest, task_queue: str
+) -> PaymentResult:
+    return await client.execute_workflow(
+        PAYMENT_WORKFLOW,
+        payment,
+        id=workflow_id,
+        task_queue=task_queue,
+        result_type=PaymentResult,
+    )
+
+
+async def run_payments(
+    client: Client,
+    workflows: int,
+    *,
+    concurrency: int | None = None,
+    accounts: int = 50,
+    run_id: str | None = None,
+    task_queue: str = MAIN_TASK_QUEUE,
+) -> StarterReport:
+    """Start ``workflows`` payments, at most ``concurrency`` in flight, and wait for all."""
+    report = StarterReport(run_id=run_id or uuid.uuid4().hex[:8], workflows=workflows)
+    slots = asyncio.Semaphore(concurrency or workflows)
+    failures: Counter[str] = Counter()
+
+    async def one(index: int) -> None:
+        workflow_id, payment = payment_for(report.run_id, index, accounts)
+        report.workflow_ids.append(workflow_id)
+        async with slots:
+            began = time.monotonic()
+            try:
+                await run_one(client, workflow_id, payment, task_queue)
+            except WorkflowFailureError as err:
+                failures[failure_type(err.cause)] += 1
+                return
+            report.latencies_ms.append((time.monotonic() - began) * 1000)
+
+    began = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(workflows)))
+    report.wall_seconds = round(time.monotonic() - began, 3)
+    report.completed = len(report.latencies_ms)
+    report.failed = sum(failures.values())
+    report.failures = dict(failures)
+    return report
+
+
+async def _main(args: argparse.Namespace, common: CommonSettings) -> StarterReport:
+    client = await connect(common.temporal)
+    return await run_payments(
+        client, args.workflows, concurrency=args.concurrency, accounts=args.accounts
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workflows", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=None, help="in flight (default: all)")
+    parser.add_argument("--accounts", type=int, default=50, help="distinct partition keys")
+    args = parser.parse_args()
+    try:
+        common = CommonSettings.from_env(os.environ, default_metrics_port=0)
+    except SettingsError as err:
+        print(f"starter: {err}", file=sys.stderr)
+        return 2
+    report = asyncio.run(_main(args, common))
+    print(json.dumps(report.summary()))
+    return 0 if report.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The main worker: business workflows and their activities on the main task queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from main_service.activities import PaymentActivities, WriteSubmitter
+from main_service.workflows import PaymentWorkflow
+from shared.names import MAIN_TASK_QUEUE
+
+
+def build_worker(
+    client: Client,
+    *,
+    shards: int = 1,
+    max_row_bytes: int = 16 * 1024,
+    ack_timeout_seconds: float = 120.0,
+    max_concurrent_activities: int = 200,
+    max_concurrent_workflow_tasks: int = 200,
+    task_queue: str = MAIN_TASK_QUEUE,
+) -> Worker:
+    """A worker for the main task queue; the caller owns the client."""
+    payments = PaymentActivities()
+    submitter = WriteSubmitter(
+        client,
+        shards=shards,
+        max_row_bytes=max_row_bytes,
+        ack_timeout_seconds=ack_timeout_seconds,
+    )
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[PaymentWorkflow],
+        activities=[payments.authorize, submitter.submit],
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_local_activities=max_concurrent_activities,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )

@@ -1,0 +1,126 @@
+"""The business workflow: authorize a payment, hand its ledger row to the batcher, await the ack."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from main_service.activities import PaymentActivities, WriteSubmitter
+    from shared import errors, names
+    from shared.payloads import (
+        PaymentRequest,
+        PaymentResult,
+        WriteAck,
+        WriteOutcome,
+        WriteRequest,
+        make_request_id,
+    )
+
+SUBMIT_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=5),
+    non_retryable_error_types=[errors.INVALID_WRITE],
+)
+# How long to back off when the batcher says it is overloaded, doubling up to the cap.
+OVERLOAD_BACKOFF = timedelta(seconds=1)
+OVERLOAD_BACKOFF_MAX = timedelta(seconds=15)
+
+
+@workflow.defn(name=names.PAYMENT_WORKFLOW)
+class PaymentWorkflow:
+    """One payment: one business activity, then exactly one ledger row via the batcher."""
+
+    def __init__(self) -> None:
+        self._acks: dict[str, WriteAck] = {}
+
+    @workflow.signal(name=names.ACK_SIGNAL)
+    def ack(self, ack: WriteAck) -> None:
+        # A retried flush may ack twice; the first answer stands unless it was "overloaded".
+        current = self._acks.get(ack.request_id)
+        if current is None or current.error_type == errors.BATCHER_OVERLOADED:
+            self._acks[ack.request_id] = ack
+
+    @workflow.run
+    async def run(self, payment: PaymentRequest) -> PaymentResult:
+        auth = await workflow.execute_activity_method(
+            PaymentActivities.authorize,
+            payment,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        info = workflow.info()
+        request = WriteRequest(
+            request_id=make_request_id(info.workflow_id, 1),
+            caller_workflow_id=info.workflow_id,
+            partition_key=payment.account_id,
+            row={
+                "account_id": payment.account_id,
+                "amount_cents": payment.amount_cents,
+                "currency": payment.currency,
+                "auth_code": auth.auth_code,
+                "memo": payment.memo,
+            },
+        )
+        ack = await self._write(request)
+        if ack.outcome is WriteOutcome.REJECTED:
+            raise ApplicationError(
+                f"write {request.request_id} rejected: {ack.error_type}: {ack.error_message}",
+                ack,
+                type=errors.WRITE_REJECTED,
+                non_retryable=True,
+            )
+        return PaymentResult(
+            payment_id=payment.payment_id,
+            request_id=request.request_id,
+            outcome=ack.outcome,
+            batch_id=ack.batch_id,
+            auth_code=auth.auth_code,
+        )
+
+    async def _submit(self, request: WriteRequest) -> float:
+        try:
+            submitted = await workflow.execute_local_activity_method(
+                WriteSubmitter.submit,
+                request,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=SUBMIT_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == errors.INVALID_WRITE:
+                raise ApplicationError(
+                    cause.message, type=errors.INVALID_WRITE, non_retryable=True
+                ) from err
+            raise
+        return submitted.ack_timeout_seconds
+
+    async def _write(self, request: WriteRequest) -> WriteAck:
+        """Submit, then wait for the ack; resubmit after a backoff while the batcher is full."""
+        rid = request.request_id
+        ack_timeout = await self._submit(request)
+        deadline = workflow.now() + timedelta(seconds=ack_timeout)
+        backoff = OVERLOAD_BACKOFF
+        while True:
+            remaining = (deadline - workflow.now()).total_seconds()
+            try:
+                await workflow.wait_condition(
+                    lambda: rid in self._acks, timeout=timedelta(seconds=max(remaining, 0.001))
+                )
+            except TimeoutError:
+                raise ApplicationError(
+                    f"write {rid} not confirmed within {ack_timeout:g}s",
+                    type=errors.WRITE_CONFIRMATION_TIMEOUT,
+                    non_retryable=True,
+                ) from None
+            ack = self._acks[rid]
+            if ack.error_type != errors.BATCHER_OVERLOADED:
+                return ack
+            del self._acks[rid]
+            pause = min(backoff, deadline - workflow.now())
+            if pause > timedelta(0):
+                await workflow.sleep(pause)
+            backoff = min(backoff * 2, OVERLOAD_BACKOFF_MAX)
+            await self._submit(request)

@@ -1,0 +1,1 @@
+"""The contract shared by main-service and batcher-service: names, payloads, settings."""

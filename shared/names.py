@@ -1,0 +1,25 @@
+"""Names on the wire: task queues, workflow types, signals, queries and workflow ids."""
+
+from typing import Final
+
+MAIN_TASK_QUEUE: Final = "write-batching-main"
+BATCHER_TASK_QUEUE: Final = "write-batching-batcher"
+
+PAYMENT_WORKFLOW: Final = "PaymentWorkflow"
+BATCHER_WORKFLOW: Final = "WriteBatcherWorkflow"
+BACKFILL_WORKFLOW: Final = "BackfillWorkflow"
+
+SUBMIT_SIGNAL: Final = "submit_write"
+ACK_SIGNAL: Final = "write_ack"
+SHUTDOWN_SIGNAL: Final = "shutdown"
+STATS_QUERY: Final = "stats"
+
+BATCHER_ID_PREFIX: Final = "write-batcher"
+
+TARGET_TABLE: Final = "ledger_entries"
+DEAD_LETTER_TABLE: Final = "ledger_dead_letters"
+
+
+def batcher_workflow_id(shard: int) -> str:
+    """Workflow id of one batcher shard; stable so callers can signal-with-start it."""
+    return f"{BATCHER_ID_PREFIX}-{shard}"

@@ -1,0 +1,173 @@
+"""Payload dataclasses on the wire between callers, the batcher and its activities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+def make_request_id(caller_workflow_id: str, sequence: int) -> str:
+    """Idempotency key: the same caller and sequence always give the same id."""
+    return f"{caller_workflow_id}#{sequence}"
+
+
+@dataclass
+class WriteRequest:
+    """One row a caller hands to the batcher."""
+
+    request_id: str
+    caller_workflow_id: str
+    partition_key: str
+    row: dict[str, Any]
+
+
+class WriteOutcome(str, Enum):
+    """What happened to a request."""
+
+    WRITTEN = "written"
+    ALREADY_WRITTEN = "already_written"
+    REJECTED = "rejected"
+
+
+@dataclass
+class WriteAck:
+    """The batcher's answer to one request, signalled to its caller."""
+
+    request_id: str
+    outcome: WriteOutcome
+    batch_id: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+
+
+@dataclass
+class AddressedAck:
+    """An ack together with the caller workflow it goes to."""
+
+    caller_workflow_id: str
+    ack: WriteAck
+
+
+@dataclass
+class BatcherConfig:
+    """Batcher tuning, read from the batcher worker's environment by a local activity."""
+
+    max_batch_size: int = 500
+    max_wait_seconds: float = 1.0
+    # "fixed": flush at size or when the oldest request waited max_wait.
+    # "adaptive": flush at once when the last flush began min_interval ago, else gather.
+    mode: str = "fixed"
+    min_interval_seconds: float = 0.5
+    max_pending: int = 20_000
+    max_signals_per_run: int = 8_000
+    max_inflight_flushes: int = 4
+    ack_transport: str = "activity"
+    dedup_window: int = 2_000
+    # A flush's input is one history event; stay far below Temporal's 2 MiB payload limit.
+    max_batch_bytes: int = 1_000_000
+
+
+@dataclass
+class PendingRequest:
+    """A buffered request and the workflow time it arrived."""
+
+    request: WriteRequest
+    arrived_at: float
+    size_bytes: int
+
+
+@dataclass
+class BatcherStats:
+    """Live counters, returned by the stats query and carried through continue-as-new."""
+
+    pending: int = 0
+    inflight_flushes: int = 0
+    batches: int = 0
+    rows_written: int = 0
+    rows_already_written: int = 0
+    rows_rejected: int = 0
+    duplicates_dropped: int = 0
+    overloaded_rejections: int = 0
+    acks_sent: int = 0
+    acks_failed: int = 0
+    runs: int = 1
+    signals_this_run: int = 0
+    largest_batch: int = 0
+
+
+@dataclass
+class BatcherState:
+    """Everything a batcher run hands to the next one through continue-as-new."""
+
+    pending: list[PendingRequest] = field(default_factory=list)
+    recent_request_ids: list[str] = field(default_factory=list)
+    # Acks owed without a write: duplicates of flushed requests, overload refusals.
+    notices: list[AddressedAck] = field(default_factory=list)
+    stats: BatcherStats = field(default_factory=BatcherStats)
+    last_flush_started_at: float | None = None
+    shutting_down: bool = False
+
+
+@dataclass
+class FlushInput:
+    """One batch for the flush activity: rows to write and acks owed without a write."""
+
+    batch_id: str
+    requests: list[WriteRequest]
+    notices: list[AddressedAck] = field(default_factory=list)
+    # False when the workflow sends acks itself (ACK_TRANSPORT=workflow).
+    send_acks: bool = True
+
+
+@dataclass
+class FlushResult:
+    """What one flush did; acks are returned only when the workflow sends them itself."""
+
+    batch_id: str
+    written: int
+    already_written: int
+    rejected: int
+    statements: int
+    rejected_ids: list[str] = field(default_factory=list)
+    acks_sent: int = 0
+    acks_failed: int = 0
+    # Filled only when send_acks was False.
+    acks: list[AddressedAck] = field(default_factory=list)
+
+
+@dataclass
+class PaymentRequest:
+    """Input of the business workflow."""
+
+    payment_id: str
+    account_id: str
+    amount_cents: int
+    currency: str = "EUR"
+    memo: str | None = None
+
+
+@dataclass
+class AuthorizeResult:
+    """What the business activity returns."""
+
+    auth_code: str
+
+
+@dataclass
+class PaymentResult:
+    """Output of the business workflow."""
+
+    payment_id: str
+    request_id: str
+    outcome: WriteOutcome
+    batch_id: str | None
+    auth_code: str
+
+
+@dataclass
+class SubmitResult:
+    """Where the submit activity routed a request, and how long the caller waits for its ack."""
+
+    batcher_workflow_id: str
+    ack_timeout_seconds: float
