@@ -20,6 +20,6 @@ TARGET_TABLE: Final = "ledger_entries"
 DEAD_LETTER_TABLE: Final = "ledger_dead_letters"
 
 
-def batcher_workflow_id(shard: int) -> str:
+def batcher_workflow_id(shard: int, prefix: str = BATCHER_ID_PREFIX) -> str:
     """Workflow id of one batcher shard; stable so callers can signal-with-start it."""
-    return f"{BATCHER_ID_PREFIX}-{shard}"
+    return f"{prefix}-{shard}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
@@ -22,7 +22,7 @@ class WriteRequest:
     row: dict[str, Any]
 
 
-class WriteOutcome(str, Enum):
+class WriteOutcome(StrEnum):
     """What happened to a request."""
 
     WRITTEN = "written"

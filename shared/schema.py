@@ -60,5 +60,5 @@ def validate_row(row: dict[str, Any]) -> None:
             raise RowValidationError(
                 f"column {col.name!r} is {len(value)} characters, the limit is {col.max_length}"
             )
-        if col.pg_type == "int8" and not INT8_MIN <= value <= INT8_MAX:
+        if isinstance(value, int) and not INT8_MIN <= value <= INT8_MAX:
             raise RowValidationError(f"column {col.name!r} is out of the int8 range")

@@ -110,7 +110,9 @@ class MainSettings:
             ack_timeout_seconds=_get(env, "ACK_TIMEOUT_SECONDS", _positive_float, 120.0),
             max_row_bytes=_get(env, "MAX_ROW_BYTES", _positive_int, 16 * 1024),
             batcher_shards=_get(env, "BATCHER_SHARDS", _positive_int, 1),
-            max_concurrent_activities=_get(env, "WORKER_MAX_CONCURRENT_ACTIVITIES", _positive_int, 200),
+            max_concurrent_activities=_get(
+                env, "WORKER_MAX_CONCURRENT_ACTIVITIES", _positive_int, 200
+            ),
             max_concurrent_workflow_tasks=_get(
                 env, "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", _positive_int, 200
             ),
@@ -165,5 +167,7 @@ class BatcherSettings:
             database_url=database_url,
             database_pool_size=_get(env, "DATABASE_POOL_SIZE", _positive_int, 10),
             batcher=batcher,
-            max_concurrent_activities=_get(env, "WORKER_MAX_CONCURRENT_ACTIVITIES", _positive_int, 50),
+            max_concurrent_activities=_get(
+                env, "WORKER_MAX_CONCURRENT_ACTIVITIES", _positive_int, 50
+            ),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import deque
 from datetime import timedelta
@@ -80,7 +81,9 @@ class WriteBatcherWorkflow:
         if rid in self._recent_ids:
             self._stats.duplicates_dropped += 1
             self._notices.append(
-                AddressedAck(request.caller_workflow_id, WriteAck(rid, WriteOutcome.ALREADY_WRITTEN))
+                AddressedAck(
+                    request.caller_workflow_id, WriteAck(rid, WriteOutcome.ALREADY_WRITTEN)
+                )
             )
             return
         if len(self._pending) >= self._config.max_pending:
@@ -131,12 +134,10 @@ class WriteBatcherWorkflow:
             if self._inflight == 0:
                 deadline = self._next_deadline() or self._now()
                 timeout = timedelta(seconds=max(deadline - self._now(), 0.01))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._inflight == 0 or self._flushable(draining), timeout=timeout
                 )
-            except TimeoutError:
-                pass
         await workflow.wait_condition(workflow.all_handlers_finished)
         if draining:
             return self.stats()
@@ -159,7 +160,9 @@ class WriteBatcherWorkflow:
 
     def _size_due(self) -> bool:
         cfg = self._config
-        return len(self._pending) >= cfg.max_batch_size or self._pending_bytes >= cfg.max_batch_bytes
+        return (
+            len(self._pending) >= cfg.max_batch_size or self._pending_bytes >= cfg.max_batch_bytes
+        )
 
     def _next_deadline(self) -> float | None:
         """Workflow time at which the next flush becomes due by the clock."""
@@ -209,12 +212,10 @@ class WriteBatcherWorkflow:
             timeout = max(deadline - self._now(), 0.0)
             if timeout == 0.0:
                 return
-        try:
+        with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 wake, timeout=None if timeout is None else timedelta(seconds=timeout)
             )
-        except TimeoutError:
-            pass
 
     def _too_big_to_carry(self) -> bool:
         # What continue-as-new carries is one event's payload: keep it near one batch.

@@ -10,7 +10,13 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from shared import errors
-from shared.names import BATCHER_TASK_QUEUE, BATCHER_WORKFLOW, SUBMIT_SIGNAL, batcher_workflow_id
+from shared.names import (
+    BATCHER_ID_PREFIX,
+    BATCHER_TASK_QUEUE,
+    BATCHER_WORKFLOW,
+    SUBMIT_SIGNAL,
+    batcher_workflow_id,
+)
 from shared.payloads import AuthorizeResult, PaymentRequest, SubmitResult, WriteRequest
 from shared.routing import shard_for
 from shared.schema import RowValidationError, validate_row
@@ -36,9 +42,18 @@ class WriteSubmitter:
     """Validates a write and signals it to its batcher shard, starting the shard if needed."""
 
     def __init__(
-        self, client: Client, *, shards: int, max_row_bytes: int, ack_timeout_seconds: float
+        self,
+        client: Client,
+        *,
+        shards: int,
+        max_row_bytes: int,
+        ack_timeout_seconds: float,
+        batcher_task_queue: str = BATCHER_TASK_QUEUE,
+        batcher_id_prefix: str = BATCHER_ID_PREFIX,
     ) -> None:
         self._client = client
+        self._batcher_task_queue = batcher_task_queue
+        self._batcher_id_prefix = batcher_id_prefix
         self._shards = shards
         self._max_row_bytes = max_row_bytes
         self._ack_timeout = ack_timeout_seconds
@@ -63,13 +78,14 @@ class WriteSubmitter:
                 type=errors.INVALID_WRITE,
                 non_retryable=True,
             ) from err
-        workflow_id = batcher_workflow_id(shard_for(request.partition_key, self._shards))
+        shard = shard_for(request.partition_key, self._shards)
+        workflow_id = batcher_workflow_id(shard, self._batcher_id_prefix)
         # Signal-with-start: reaches the running batcher, or starts one; nobody starts
         # batchers by hand. A retry may deliver twice; the batcher drops the duplicate.
         await self._client.start_workflow(
             BATCHER_WORKFLOW,
             id=workflow_id,
-            task_queue=BATCHER_TASK_QUEUE,
+            task_queue=self._batcher_task_queue,
             start_signal=SUBMIT_SIGNAL,
             start_signal_args=[request],
         )

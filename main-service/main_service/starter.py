@@ -33,13 +33,17 @@ class StarterReport:
     wall_seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     workflow_ids: list[str] = field(default_factory=list)
+    completed_ids: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         data = asdict(self)
         data.pop("latencies_ms")
         data.pop("workflow_ids")
+        data.pop("completed_ids")
         data.update(latency_summary(self.latencies_ms))
-        data["writes_per_s"] = round(self.completed / self.wall_seconds, 2) if self.wall_seconds else 0
+        data["writes_per_s"] = (
+            round(self.completed / self.wall_seconds, 2) if self.wall_seconds else 0
+        )
         return data
 
 
@@ -53,9 +57,9 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def latency_summary(latencies_ms: list[float]) -> dict[str, float]:
-    return {
-        f"p{p}_ms": round(percentile(latencies_ms, p), 1) for p in (50, 95, 99)
-    } | {"max_ms": round(max(latencies_ms, default=0.0), 1)}
+    return {f"p{p}_ms": round(percentile(latencies_ms, p), 1) for p in (50, 95, 99)} | {
+        "max_ms": round(max(latencies_ms, default=0.0), 1)
+    }
 
 
 def payment_for(run_id: str, index: int, accounts: int) -> tuple[str, PaymentRequest]:
@@ -83,13 +87,14 @@ def failure_type(err: BaseException) -> str:
 async def run_one(
     client: Client, workflow_id: str, payment: PaymentRequest, task_queue: str
 ) -> PaymentResult:
-    return await client.execute_workflow(
+    result: PaymentResult = await client.execute_workflow(
         PAYMENT_WORKFLOW,
         payment,
         id=workflow_id,
         task_queue=task_queue,
         result_type=PaymentResult,
     )
+    return result
 
 
 async def run_payments(
@@ -117,6 +122,7 @@ async def run_payments(
                 failures[failure_type(err.cause)] += 1
                 return
             report.latencies_ms.append((time.monotonic() - began) * 1000)
+            report.completed_ids.append(workflow_id)
 
     began = time.monotonic()
     await asyncio.gather(*(one(i) for i in range(workflows)))

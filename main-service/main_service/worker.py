@@ -9,7 +9,7 @@ from temporalio.worker import Worker
 
 from main_service.activities import PaymentActivities, WriteSubmitter
 from main_service.workflows import PaymentWorkflow
-from shared.names import MAIN_TASK_QUEUE
+from shared.names import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE, MAIN_TASK_QUEUE
 
 
 def build_worker(
@@ -21,6 +21,8 @@ def build_worker(
     max_concurrent_activities: int = 200,
     max_concurrent_workflow_tasks: int = 200,
     task_queue: str = MAIN_TASK_QUEUE,
+    batcher_task_queue: str = BATCHER_TASK_QUEUE,
+    batcher_id_prefix: str = BATCHER_ID_PREFIX,
 ) -> Worker:
     """A worker for the main task queue; the caller owns the client."""
     payments = PaymentActivities()
@@ -29,6 +31,8 @@ def build_worker(
         shards=shards,
         max_row_bytes=max_row_bytes,
         ack_timeout_seconds=ack_timeout_seconds,
+        batcher_task_queue=batcher_task_queue,
+        batcher_id_prefix=batcher_id_prefix,
     )
     return Worker(
         client,

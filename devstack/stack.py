@@ -1,0 +1,110 @@
+"""The embedded stack: dev server, PostgreSQL, migration and both workers as real processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from devstack.ports import free_port
+from devstack.postgres import EmbeddedPostgres
+from devstack.processes import ManagedProcess
+from devstack.temporal_server import TemporalDevServer
+
+
+class Stack:
+    """Starts what is missing (Temporal, PostgreSQL), migrates, runs workers; stops it all."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database_url: str | None = None,
+        temporal_address: str | None = None,
+        dynamic_config: Sequence[str] = (),
+        worker_env: Mapping[str, str] | None = None,
+        persist_temporal: bool = True,
+    ) -> None:
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.temporal_address = temporal_address
+        self.worker_env = dict(worker_env or {})
+        self.temporal: TemporalDevServer | None = None
+        self.postgres: EmbeddedPostgres | None = None
+        self._dynamic_config = dynamic_config
+        self._persist_temporal = persist_temporal
+        self._workers: list[ManagedProcess] = []
+
+    def start(self) -> Stack:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.temporal_address is None:
+                db = self.data_dir / "temporal.db" if self._persist_temporal else None
+                self.temporal = TemporalDevServer(
+                    db,
+                    log_path=self.data_dir / "logs" / "temporal.log",
+                    dynamic_config=self._dynamic_config,
+                ).start()
+                self.temporal_address = self.temporal.address
+            if self.database_url is None:
+                self.postgres = EmbeddedPostgres(self.data_dir / "postgres")
+                self.database_url = self.postgres.start()
+            self.migrate()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def env(self, **extra: str) -> dict[str, str]:
+        assert self.temporal_address is not None and self.database_url is not None
+        env = dict(os.environ)
+        env.update(
+            TEMPORAL_ADDRESS=self.temporal_address,
+            TEMPORAL_NAMESPACE="default",
+            DATABASE_URL=self.database_url,
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.worker_env)
+        env.update(extra)
+        return env
+
+    def migrate(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "batcher_service.migrate"], env=self.env(), check=True
+        )
+
+    def start_worker(self, service: str, **extra_env: str) -> ManagedProcess:
+        """Start ``main_service`` or ``batcher_service`` as its own process."""
+        index = sum(1 for w in self._workers if w.name.startswith(service))
+        env = self.env(METRICS_PORT=str(free_port()), **extra_env)
+        proc = ManagedProcess(
+            f"{service}-{index}",
+            [sys.executable, "-m", service],
+            env=env,
+            log_path=self.data_dir / "logs" / f"{service}-{index}.log",
+        ).start()
+        self._workers.append(proc)
+        return proc
+
+    @property
+    def workers(self) -> list[ManagedProcess]:
+        return list(self._workers)
+
+    def stop(self) -> None:
+        for worker in reversed(self._workers):
+            worker.stop()
+        self._workers.clear()
+        if self.temporal is not None:
+            self.temporal.stop()
+            self.temporal = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,122 @@
+"""Batcher behaviour against a real dev server and PostgreSQL: size, time, cap, dedup, CAN."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from shared.payloads import BatcherConfig, PaymentResult, WriteOutcome, WriteRequest
+from tests.conftest import start_dev_server
+from tests.harness import Queues, eventually, payment, running_workers
+
+
+async def _pay_all(h, count: int, prefix: str) -> list[PaymentResult]:  # type: ignore[no-untyped-def]
+    handles = await asyncio.gather(
+        *(h.start_payment(f"{prefix}-{i}", payment(i)) for i in range(count))
+    )
+    return list(await asyncio.gather(*(hd.result() for hd in handles)))
+
+
+async def test_size_trigger_flushes_full_batches_without_waiting(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(max_batch_size=10, max_wait_seconds=120)
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        began = time.monotonic()
+        results = await asyncio.wait_for(_pay_all(h, 20, "size"), timeout=60)
+        assert time.monotonic() - began < 60, "a full batch must not wait out max wait"
+        assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}
+        assert await h.batch_sizes() == [10, 10]
+        stats = await h.stats()
+        assert stats.batches == 2 and stats.rows_written == 20 and stats.pending == 0
+
+
+async def test_time_trigger_flushes_a_partial_batch_after_max_wait(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(max_batch_size=1000, max_wait_seconds=2.0)
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        began = time.monotonic()
+        results = await _pay_all(h, 3, "time")
+        elapsed = time.monotonic() - began
+        assert len(results) == 3
+        assert elapsed >= 1.9, f"flushed after {elapsed:.2f}s, before max wait"
+        assert await h.batch_sizes() == [3]
+
+
+async def test_batches_never_exceed_the_cap(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(max_batch_size=7, max_wait_seconds=0.3)
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        await _pay_all(h, 60, "cap")
+        sizes = await h.batch_sizes()
+        assert sum(sizes) == 60
+        assert max(sizes) <= 7
+        assert (await h.stats()).largest_batch <= 7
+
+
+async def test_repeated_request_id_is_written_once(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(max_batch_size=100, max_wait_seconds=0.5)
+    request = WriteRequest(
+        request_id="dup-caller#1",
+        caller_workflow_id="dup-caller",  # no such workflow: its ack fails and is counted
+        partition_key="acct-1",
+        row={"account_id": "acct-1", "amount_cents": 5, "currency": "EUR"},
+    )
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        for _ in range(3):
+            await h.signal_batcher(request)
+        await eventually(lambda: _rows_count(db_pool, 1))
+        await eventually(lambda: _stat_at_least(h, "batches", 1))
+        await h.signal_batcher(request)  # after it was written and its flush finished
+        await eventually(lambda: _stat_at_least(h, "acks_failed", 2))
+        stats = await h.stats()
+        assert stats.duplicates_dropped == 3
+        assert stats.rows_written == 1
+        assert len(await h.rows()) == 1
+
+
+async def _rows_count(pool: asyncpg.Pool, n: int) -> bool:
+    return int(await pool.fetchval("SELECT count(*) FROM ledger_entries")) == n
+
+
+async def _stat_at_least(h, name: str, n: int) -> bool:  # type: ignore[no-untyped-def]
+    return int(getattr(await h.stats(), name)) >= n
+
+
+async def test_continue_as_new_under_load_loses_nothing(
+    db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    env = await start_dev_server("limit.historyCount.suggestContinueAsNew=60")
+    try:
+        client: Client = env.client
+        config = BatcherConfig(max_batch_size=20, max_wait_seconds=0.2, max_signals_per_run=150)
+        async with running_workers(client, db_pool, queues, config) as h:
+            results = await asyncio.wait_for(_pay_all(h, 400, "can"), timeout=240)
+            assert len(results) == 400
+            rows = await h.rows()
+            assert len(rows) == 400
+            assert len({r["request_id"] for r in rows}) == 400
+            stats = await h.stats()
+            assert stats.runs > 2, stats
+            assert stats.rows_written == 400
+    finally:
+        await env.shutdown()
+
+
+async def test_acks_by_workflow_signal_also_complete_callers(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(max_batch_size=10, max_wait_seconds=0.3, ack_transport="workflow")
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        results = await _pay_all(h, 25, "wfack")
+        assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}
+        assert len(await h.rows()) == 25
+        assert (await h.stats()).acks_sent == 25
