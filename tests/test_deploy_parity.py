@@ -40,7 +40,8 @@ def assert_runnable(command: list[str]) -> None:
     spec = importlib.util.find_spec(module)
     assert spec is not None, f"{module} is not importable"
     if spec.submodule_search_locations is not None:
-        assert importlib.util.find_spec(f"{module}.__main__") is not None, f"{module} has no __main__"
+        main = importlib.util.find_spec(f"{module}.__main__")
+        assert main is not None, f"{module} has no __main__"
     else:
         source = spec.loader.get_source(module) if spec.loader else ""  # type: ignore[attr-defined]
         assert "__main__" in (source or ""), f"{module} does not run as a script"
@@ -63,7 +64,8 @@ def test_compose_env_names_are_read_by_the_code() -> None:
 def test_chart_env_names_are_read_by_the_code() -> None:
     for obj in rendered_workloads():
         for container in ds.containers(obj):
-            unknown = [e["name"] for e in container.get("env", []) if not ds.is_known_env(e["name"])]
+            names = [e["name"] for e in container.get("env", [])]
+            unknown = [n for n in names if not ds.is_known_env(n)]
             assert unknown == [], f"{obj['metadata']['name']} sets unknown env {unknown}"
 
 
