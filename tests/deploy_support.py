@@ -1,0 +1,77 @@
+"""Shared helpers for the tests/test_deploy_*.py files: paths, chart rendering, env-name scan."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "deploy" / "helm" / "write-batcher"
+FULL_VALUES = CHART / "ci" / "full-values.yaml"
+COMPOSE = ROOT / "docker-compose.yml"
+CODE_DIRS = ("shared", "main-service", "batcher-service")
+
+# Read by the SDKs rather than by our code: Temporal's envconfig and OpenTelemetry.
+SDK_ENV = re.compile(r"^(TEMPORAL_[A-Z0-9_]+|OTEL_[A-Z0-9_]+)$")
+_GETTER = re.compile(
+    r"""(?:_get\(\s*env\s*,|env(?:iron)?\.get\(|os\.getenv\(|environ\[|env\[)\s*["']([A-Z][A-Z0-9_]+)["']"""
+)
+
+
+def code_env_names() -> set[str]:
+    """Env var names our code passes to its env getters or os.environ (scanned, not listed)."""
+    names: set[str] = set()
+    for top in CODE_DIRS:
+        for path in (ROOT / top).rglob("*.py"):
+            names.update(_GETTER.findall(path.read_text(encoding="utf-8")))
+    return names
+
+
+def is_known_env(name: str) -> bool:
+    return name in code_env_names() or bool(SDK_ENV.match(name))
+
+
+def load_full_values() -> dict[str, Any]:
+    return yaml.safe_load(FULL_VALUES.read_text(encoding="utf-8"))
+
+
+def render(values: dict[str, Any] | None = None) -> dict[str, str]:
+    """Render the chart through Helm's own engine (helm-python-sdk bundles libhelm)."""
+    import helm_python as helm  # noqa: PLC0415 - import only where Helm is needed
+
+    with helm.Chart.load(str(CHART)) as chart:
+        return chart.render(values or {}, name="wb", namespace="write-batcher", is_install=True)
+
+
+def manifests(rendered: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """Every Kubernetes object in a render, NOTES.txt excluded."""
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                yield doc
+
+
+def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec", {}).get("template", {}).get("spec", {})
+    return list(spec.get("containers", [])) + list(spec.get("initContainers", []))
+
+
+def require_tool(name: str) -> str:
+    """Path of a CLI tool; fail in CI (.ci/run installs it), skip with a reason elsewhere."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} not found: apt-get install -y docker-compose prometheus"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+    raise AssertionError  # unreachable

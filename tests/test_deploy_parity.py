@@ -1,0 +1,98 @@
+"""Compose, the chart, the Dockerfiles and the docs use the env names and commands the code has."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+try:
+    from tests import deploy_support as ds
+except ImportError:  # tests/ on sys.path instead of the repository root
+    import deploy_support as ds
+
+OUR_IMAGES = ("write-batcher/main:local", "write-batcher/batcher:local")
+
+
+def compose_services() -> dict[str, dict[str, Any]]:
+    doc = yaml.safe_load(ds.COMPOSE.read_text(encoding="utf-8"))
+    return {n: s for n, s in doc["services"].items() if s.get("image") in OUR_IMAGES}
+
+
+def dockerfile_cmd(service_dir: str) -> list[str]:
+    text = (ds.ROOT / service_dir / "Dockerfile").read_text(encoding="utf-8")
+    return json.loads(re.findall(r"^CMD (\[.*\])$", text, re.M)[-1])
+
+
+def rendered_workloads() -> list[dict[str, Any]]:
+    objs = list(ds.manifests(ds.render())) + list(ds.manifests(ds.render(ds.load_full_values())))
+    return [o for o in objs if o["kind"] in {"Deployment", "Job"}]
+
+
+def assert_runnable(command: list[str]) -> None:
+    """`python -m X ...` names a module (or a package with __main__) that is importable."""
+    assert command[:2] == ["python", "-m"], command
+    module = command[2]
+    spec = importlib.util.find_spec(module)
+    assert spec is not None, f"{module} is not importable"
+    if spec.submodule_search_locations is not None:
+        main = importlib.util.find_spec(f"{module}.__main__")
+        assert main is not None, f"{module} has no __main__"
+    else:
+        source = spec.loader.get_source(module) if spec.loader else ""  # type: ignore[attr-defined]
+        assert "__main__" in (source or ""), f"{module} does not run as a script"
+
+
+def test_scan_finds_the_code_settings() -> None:
+    names = ds.code_env_names()
+    assert {"DATABASE_URL", "METRICS_PORT", "BATCH_MAX_SIZE", "BATCHER_SHARDS"} <= names
+    assert len(names) >= 15, sorted(names)
+
+
+def test_compose_env_names_are_read_by_the_code() -> None:
+    services = compose_services()
+    assert {"main", "batcher", "migrate", "loadtest"} <= set(services)
+    for name, service in services.items():
+        unknown = [k for k in service.get("environment", {}) if not ds.is_known_env(k)]
+        assert unknown == [], f"compose service {name} sets unknown env {unknown}"
+
+
+def test_chart_env_names_are_read_by_the_code() -> None:
+    for obj in rendered_workloads():
+        for container in ds.containers(obj):
+            names = [e["name"] for e in container.get("env", [])]
+            unknown = [n for n in names if not ds.is_known_env(n)]
+            assert unknown == [], f"{obj['metadata']['name']} sets unknown env {unknown}"
+
+
+def test_chart_can_set_every_code_setting() -> None:
+    full = ds.load_full_values()
+    set_by_chart = {
+        e["name"] for o in rendered_workloads() for c in ds.containers(o) for e in c.get("env", [])
+    }
+    assert set(full["main"]["env"]) | set(full["batcher"]["env"]) <= set_by_chart
+    assert ds.code_env_names() <= set_by_chart
+
+
+def test_commands_exist() -> None:
+    commands = [dockerfile_cmd("main-service"), dockerfile_cmd("batcher-service")]
+    for service in compose_services().values():
+        entry = service.get("entrypoint") or service.get("command")
+        if entry:
+            commands.append([str(part) for part in entry])
+    for obj in rendered_workloads():
+        commands += [c["command"] for c in ds.containers(obj) if "command" in c]
+    assert ["python", "-m", "batcher_service.migrate"] in commands
+    for command in commands:
+        assert_runnable(command)
+
+
+@pytest.mark.parametrize("path", ["deploy/CONFIGURATION.md", "deploy/helm/write-batcher/README.md"])
+def test_docs_list_every_code_setting(path: str) -> None:
+    text = (ds.ROOT / path).read_text(encoding="utf-8")
+    missing = sorted(n for n in ds.code_env_names() if f"`{n}`" not in text)
+    assert missing == [], f"{path} does not document {missing}"
