@@ -91,7 +91,7 @@ def test_commands_exist() -> None:
         assert_runnable(command)
 
 
-@pytest.mark.parametrize("path", ["deploy/CONFIGURATION.md", "deploy/helm/write-batcher/README.md"])
+@pytest.mark.parametrize("path", ["README.md", "deploy/helm/write-batcher/README.md"])
 def test_docs_list_every_code_setting(path: str) -> None:
     text = (ds.ROOT / path).read_text(encoding="utf-8")
     missing = sorted(n for n in ds.code_env_names() if f"`{n}`" not in text)

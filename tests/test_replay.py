@@ -1,0 +1,33 @@
+"""Histories recorded from real runs replay against the current workflow code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from batcher_service.workflows import WriteBatcherWorkflow
+from main_service.workflows import PaymentWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_histories_are_recorded() -> None:
+    names = {p.name.split("__")[0] for p in HISTORIES}
+    for name in ("batcher-activity-run1", "batcher-workflow-run1", "payment-rejected-workflow"):
+        assert name in names
+    kinds = {e.get("eventType") for p in HISTORIES for e in json.loads(p.read_text())["events"]}
+    assert "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW" in kinds
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.name)
+def test_history_replays(path: Path) -> None:
+    # The workflow id is part of the file name: request ids derive from it.
+    workflow_id = path.stem.split("__", 1)[1]
+    history = WorkflowHistory.from_json(workflow_id, path.read_text())
+    replayer = Replayer(workflows=[WriteBatcherWorkflow, PaymentWorkflow])
+    asyncio.run(replayer.replay_workflow(history))
