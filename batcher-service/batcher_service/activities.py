@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -10,6 +14,26 @@ from batcher_service.acks import AckSender
 from batcher_service.writer import LedgerWriter
 from shared import errors
 from shared.payloads import AddressedAck, BatcherConfig, FlushInput, FlushResult, WriteOutcome
+
+
+# A flush heartbeats so a crashed worker's flush is retried elsewhere in seconds, not minutes.
+HEARTBEAT_EVERY_SECONDS = 2.0
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class BatchWriter:
@@ -28,6 +52,10 @@ class BatchWriter:
     @activity.defn(name="flush_batch")
     async def flush(self, batch: FlushInput) -> FlushResult:
         """One batch: one bulk statement (more only around poison rows), then the acks."""
+        async with _heartbeating():
+            return await self._flush(batch)
+
+    async def _flush(self, batch: FlushInput) -> FlushResult:
         try:
             report = await self._writer.write(batch.batch_id, batch.requests)
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as err:

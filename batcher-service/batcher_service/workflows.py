@@ -277,6 +277,7 @@ class WriteBatcherWorkflow:
                 BatchWriter.flush,
                 flush,
                 start_to_close_timeout=timedelta(seconds=60),
+                heartbeat_timeout=timedelta(seconds=10),
                 retry_policy=FLUSH_RETRY,
             )
         except ActivityError as err:

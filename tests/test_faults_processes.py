@@ -1,0 +1,124 @@
+"""Faults injected into real processes: kill -9 of workers, PostgreSQL and Temporal outages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from devstack.postgres import EmbeddedPostgres
+from devstack.stack import Stack
+from devstack.temporal_server import TemporalDevServer
+from devstack.verify import verify_writes
+from shared.client import connect
+from shared.names import MAIN_TASK_QUEUE
+from tests.faults import collect, record, start_payments
+
+pytestmark = pytest.mark.slow
+
+
+async def _client(stack: Stack):  # type: ignore[no-untyped-def]
+    assert stack.temporal_address is not None
+    return await connect({"target_host": stack.temporal_address, "namespace": "default"})
+
+
+async def test_kill_9_batcher_during_flush(tmp_path: Path, database_url: str) -> None:
+    with Stack(tmp_path / "s", database_url=database_url) as stack:
+        batcher = stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.2")
+        stack.start_worker("main_service")
+        client = await _client(stack)
+        lock = await asyncpg.connect(database_url)
+        tx = lock.transaction()
+        await tx.start()
+        await lock.execute("LOCK TABLE ledger_entries IN ACCESS EXCLUSIVE MODE")
+        ids = await start_payments(client, "kb", 30, MAIN_TASK_QUEUE)
+        # Wait until a flush statement is blocked mid-flight, then crash its worker.
+        deadline = time.monotonic() + 60
+        while not await lock.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted "
+            "AND relation = 'ledger_entries'::regclass"
+        ):
+            assert time.monotonic() < deadline, "no flush reached the database"
+            await asyncio.sleep(0.2)
+        batcher.kill()
+        stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.2")
+        await tx.rollback()
+        await lock.close()
+        outcome = await collect(client, ids)
+        check = await verify_writes(database_url, ids)
+        record(
+            "kill -9 batcher worker mid-flush", len(ids), check, f"{len(outcome.completed)} acked"
+        )
+        assert (len(outcome.completed), check.lost, check.duplicates) == (30, 0, 0), outcome
+
+
+async def test_kill_9_main_worker_mid_run(tmp_path: Path, database_url: str) -> None:
+    with Stack(tmp_path / "s", database_url=database_url) as stack:
+        stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.3")
+        main = stack.start_worker("main_service")
+        client = await _client(stack)
+        ids = await start_payments(client, "km", 80, MAIN_TASK_QUEUE)
+        await asyncio.sleep(2)
+        main.kill()
+        await asyncio.sleep(1)
+        stack.start_worker("main_service")
+        outcome = await collect(client, ids)
+        check = await verify_writes(database_url, ids)
+        record("kill -9 main worker mid-run", len(ids), check, f"{len(outcome.completed)} acked")
+        assert (len(outcome.completed), check.lost, check.duplicates) == (80, 0, 0), outcome
+
+
+async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
+    pg = EmbeddedPostgres(tmp_path / "pg")
+    url = pg.start()
+    try:
+        with Stack(tmp_path / "s", database_url=url) as stack:
+            stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.3")
+            stack.start_worker("main_service")
+            client = await _client(stack)
+            ids = await start_payments(client, "pg", 40, MAIN_TASK_QUEUE)
+            more = asyncio.create_task(start_payments(client, "pg2", 40, MAIN_TASK_QUEUE))
+            await asyncio.sleep(1)
+            pg.stop()
+            await asyncio.sleep(20)
+            assert pg.start() == url
+            ids += await more
+            outcome = await collect(client, ids)
+            check = await verify_writes(url, ids)
+            record(
+                "PostgreSQL stopped 20 s under load",
+                len(ids),
+                check,
+                f"{len(outcome.completed)} acked",
+            )
+            assert (len(outcome.completed), check.lost, check.duplicates) == (80, 0, 0), outcome
+    finally:
+        pg.stop()
+
+
+async def test_temporal_restart_under_load(tmp_path: Path, database_url: str) -> None:
+    with Stack(tmp_path / "s", database_url=database_url) as stack:
+        stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.3")
+        stack.start_worker("main_service")
+        client = await _client(stack)
+        ids = await start_payments(client, "tr", 60, MAIN_TASK_QUEUE)
+        await asyncio.sleep(1.5)
+        assert stack.temporal is not None
+        port = stack.temporal.port
+        stack.temporal.stop()
+        await asyncio.sleep(3)
+        stack.temporal = TemporalDevServer(
+            tmp_path / "s" / "temporal.db", log_path=tmp_path / "t2.log", port=port
+        ).start()
+        outcome = await collect(client, ids)
+        check = await verify_writes(database_url, ids)
+        record(
+            "Temporal dev server restarted under load",
+            len(ids),
+            check,
+            f"{len(outcome.completed)} acked",
+        )
+        assert (len(outcome.completed), check.lost, check.duplicates) == (60, 0, 0), outcome
