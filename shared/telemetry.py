@@ -90,9 +90,9 @@ def setup_telemetry(service_name: str, otlp_endpoint: str | None) -> Telemetry:
     runtime = Runtime(
         telemetry=TelemetryConfig(
             metrics=sdk_metrics.buffer,
-            # Prometheus adds job/instance; service_name tells the two services apart anyway.
+            # Prometheus' job/instance labels tell services and pods apart; a constant
+            # service_name="temporal-core-sdk" label would only add noise.
             attach_service_name=False,
-            global_tags={"service_name": service_name},
             metric_prefix="temporal_",
         )
     )
