@@ -81,14 +81,21 @@ class CommonSettings:
     log_level: str
     metrics_port: int
     otlp_endpoint: str | None
+    service_name: str = "write-batcher"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], default_metrics_port: int) -> CommonSettings:
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        default_metrics_port: int,
+        default_service_name: str = "write-batcher",
+    ) -> CommonSettings:
         return cls(
             temporal=_temporal_connect(env),
             log_level=_get(env, "LOG_LEVEL", _log_level, "INFO"),
             metrics_port=_get(env, "METRICS_PORT", _non_negative_int, default_metrics_port),
             otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            service_name=_get(env, "OTEL_SERVICE_NAME", str, default_service_name),
         )
 
 
@@ -106,7 +113,9 @@ class MainSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MainSettings:
         return cls(
-            common=CommonSettings.from_env(env, default_metrics_port=9101),
+            common=CommonSettings.from_env(
+                env, default_metrics_port=9101, default_service_name="main-service"
+            ),
             ack_timeout_seconds=_get(env, "ACK_TIMEOUT_SECONDS", _positive_float, 120.0),
             max_row_bytes=_get(env, "MAX_ROW_BYTES", _positive_int, 16 * 1024),
             batcher_shards=_get(env, "BATCHER_SHARDS", _positive_int, 1),
@@ -163,7 +172,9 @@ class BatcherSettings:
                 "BATCHER_MAX_SIGNALS_PER_RUN must stay below Temporal's 10,000 signals per run"
             )
         return cls(
-            common=CommonSettings.from_env(env, default_metrics_port=9102),
+            common=CommonSettings.from_env(
+                env, default_metrics_port=9102, default_service_name="batcher-service"
+            ),
             database_url=database_url,
             database_pool_size=_get(env, "DATABASE_POOL_SIZE", _positive_int, 10),
             batcher=batcher,

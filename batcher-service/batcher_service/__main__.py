@@ -8,29 +8,40 @@ import os
 import sys
 
 from batcher_service.db import create_pool
+from batcher_service.db_observability import database_ready, register_pool_metrics
 from batcher_service.worker import build_worker
 from shared.client import connect
 from shared.lifecycle import configure_logging, wait_for_stop_signal
 from shared.settings import BatcherSettings, SettingsError
+from shared.telemetry import setup_telemetry, temporal_ready
 
 log = logging.getLogger("batcher_service")
 
 
 async def serve(settings: BatcherSettings) -> None:
+    common = settings.common
+    # The Runtime must exist before any client: it is where the SDK's metrics go.
+    telemetry = setup_telemetry(common.service_name, common.otlp_endpoint)
     pool = await create_pool(settings.database_url, settings.database_pool_size)
     try:
-        client = await connect(settings.common.temporal)
+        register_pool_metrics(telemetry.registry, pool)
+        # Client interceptors that are also worker interceptors reach the worker too.
+        client = await connect(
+            common.temporal, runtime=telemetry.runtime, interceptors=telemetry.interceptors
+        )
         worker = build_worker(
             client,
             pool,
             settings.batcher,
             max_concurrent_activities=settings.max_concurrent_activities,
         )
-        async with worker:
-            log.info("batcher worker running on %s", settings.common.temporal["target_host"])
+        checks = {"temporal": temporal_ready(client, worker), "postgres": database_ready(pool)}
+        async with telemetry.serving(common.metrics_port, checks), worker:
+            log.info("batcher worker running on %s", common.temporal["target_host"])
             await wait_for_stop_signal()
     finally:
         await pool.close()
+        telemetry.shutdown()
 
 
 def main() -> int:

@@ -6,11 +6,17 @@ from temporalio.common import MetricMeter
 
 from shared.payloads import FlushInput, FlushResult
 
+ROW_OUTCOMES = ("written", "already_written", "rejected")
+
 
 class BatcherMetrics:
-    """Counters and histograms a batcher workflow records; replays never double-count them."""
+    """Counters, histograms and gauges a batcher records; replays never double-count them.
 
-    def __init__(self, meter: MetricMeter) -> None:
+    Names are final Prometheus names minus ``_total``, which the exporter adds to counters
+    (see deploy/grafana/README.md).
+    """
+
+    def __init__(self, meter: MetricMeter, shard: str) -> None:
         self._batch_size = meter.create_histogram(
             "write_batcher_batch_size", "Requests per flushed batch", "requests"
         )
@@ -22,22 +28,25 @@ class BatcherMetrics:
         self._continue_as_new = meter.create_counter(
             "write_batcher_continue_as_new", "Batcher runs continued as new"
         )
+        # The workflow id is the shard: a handful of series, never one per request.
+        self._pending = meter.create_gauge(
+            "write_batcher_pending_requests", "Requests buffered in a batcher shard", "requests"
+        ).with_additional_attributes({"shard": shard})
+
+    def pending(self, count: int) -> None:
+        self._pending.set(count)
 
     def flushed(self, flush: FlushInput, result: FlushResult) -> None:
         self._batches.add(1)
         if flush.requests:
             self._batch_size.record(len(flush.requests))
-        for outcome, count in (
-            ("written", result.written),
-            ("already_written", result.already_written),
-            ("rejected", result.rejected),
+        # Zeros too: rate() over a series that exists is 0, over a missing one it is empty.
+        for outcome, count in zip(
+            ROW_OUTCOMES, (result.written, result.already_written, result.rejected), strict=True
         ):
-            if count:
-                self._rows.add(count, {"outcome": outcome})
-        if result.acks_sent:
-            self._acks.add(result.acks_sent, {"result": "sent"})
-        if result.acks_failed:
-            self._acks.add(result.acks_failed, {"result": "failed"})
+            self._rows.add(count, {"outcome": outcome})
+        self._acks.add(result.acks_sent, {"result": "sent"})
+        self._acks.add(result.acks_failed, {"result": "failed"})
 
     def continued_as_new(self) -> None:
         self._continue_as_new.add(1)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from batcher_service.acks import AckSender
 from batcher_service.activities import BatchWriter
@@ -23,6 +24,7 @@ def build_worker(
     *,
     max_concurrent_activities: int = 50,
     task_queue: str = BATCHER_TASK_QUEUE,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """A worker for the batcher task queue; the caller owns the client and the pool."""
     writer = BatchWriter(LedgerWriter(pool), AckSender(client), config)
@@ -32,6 +34,8 @@ def build_worker(
         workflows=[WriteBatcherWorkflow],
         activities=[writer.load_config, writer.flush],
         max_concurrent_activities=max_concurrent_activities,
+        # Only for clients built without them: the client's interceptors already apply.
+        interceptors=list(interceptors),
         # A flush in progress finishes its statement and acks before the process exits.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

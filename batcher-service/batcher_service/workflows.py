@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         WriteOutcome,
         WriteRequest,
     )
+    from shared.workflow_spans import record_span
 
 # Connection trouble is retried for as long as it lasts, with capped backoff; a flush never
 # gives up on rows it holds. Data errors are handled inside the activity by bisection.
@@ -67,7 +68,8 @@ class WriteBatcherWorkflow:
         self._batch_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._ack_signals = asyncio.Semaphore(MAX_PENDING_ACK_SIGNALS)
-        self._metrics = BatcherMetrics(workflow.metric_meter())
+        self._metrics = BatcherMetrics(workflow.metric_meter(), workflow.info().workflow_id)
+        self._metrics.pending(len(self._pending))
 
     @workflow.signal(name=names.SUBMIT_SIGNAL)
     def submit(self, request: WriteRequest) -> None:
@@ -104,6 +106,13 @@ class WriteBatcherWorkflow:
         self._pending.append(PendingRequest(request, self._now(), size))
         self._pending_ids.add(rid)
         self._pending_bytes += size
+        self._metrics.pending(len(self._pending))
+        # A span (not a log line) so the write's trace shows which batcher took it; the
+        # SDK's helper records it replay-safely from inside the sandbox.
+        record_span(
+            "BufferWrite",
+            {"write_batcher.request_id": rid, "write_batcher.pending": len(self._pending)},
+        )
 
     @workflow.signal(name=names.SHUTDOWN_SIGNAL)
     def shutdown(self) -> None:
@@ -247,6 +256,7 @@ class WriteBatcherWorkflow:
             self._pending_bytes -= nxt.size_bytes
             size += nxt.size_bytes
             batch.append(nxt.request)
+        self._metrics.pending(len(self._pending))
         return batch
 
     def _start_flush(self) -> None:
@@ -266,6 +276,10 @@ class WriteBatcherWorkflow:
             requests=batch,
             notices=notices,
             send_acks=self._config.ack_transport == "activity",
+        )
+        record_span(
+            "StartFlush",
+            {"write_batcher.batch_id": batch_id, "write_batcher.request_count": len(batch)},
         )
         task = asyncio.create_task(self._flush(flush), name=f"flush {batch_id}")
         self._tasks.add(task)

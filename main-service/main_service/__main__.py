@@ -11,23 +11,34 @@ from main_service.worker import build_worker
 from shared.client import connect
 from shared.lifecycle import configure_logging, wait_for_stop_signal
 from shared.settings import MainSettings, SettingsError
+from shared.telemetry import setup_telemetry, temporal_ready
 
 log = logging.getLogger("main_service")
 
 
 async def serve(settings: MainSettings) -> None:
-    client = await connect(settings.common.temporal)
-    worker = build_worker(
-        client,
-        shards=settings.batcher_shards,
-        max_row_bytes=settings.max_row_bytes,
-        ack_timeout_seconds=settings.ack_timeout_seconds,
-        max_concurrent_activities=settings.max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
-    )
-    async with worker:
-        log.info("main worker running on %s", settings.common.temporal["target_host"])
-        await wait_for_stop_signal()
+    common = settings.common
+    # The Runtime must exist before any client: it is where the SDK's metrics go.
+    telemetry = setup_telemetry(common.service_name, common.otlp_endpoint)
+    try:
+        # Client interceptors that are also worker interceptors reach the worker too.
+        client = await connect(
+            common.temporal, runtime=telemetry.runtime, interceptors=telemetry.interceptors
+        )
+        worker = build_worker(
+            client,
+            shards=settings.batcher_shards,
+            max_row_bytes=settings.max_row_bytes,
+            ack_timeout_seconds=settings.ack_timeout_seconds,
+            max_concurrent_activities=settings.max_concurrent_activities,
+            max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        )
+        checks = {"temporal": temporal_ready(client, worker)}
+        async with telemetry.serving(common.metrics_port, checks), worker:
+            log.info("main worker running on %s", common.temporal["target_host"])
+            await wait_for_stop_signal()
+    finally:
+        telemetry.shutdown()
 
 
 def main() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from opentelemetry import trace
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -70,6 +71,8 @@ class WriteSubmitter:
 
     @activity.defn(name="submit_write")
     async def submit(self, request: WriteRequest) -> SubmitResult:
+        # Tags the interceptor's RunActivity span: find a write's trace by its request id.
+        trace.get_current_span().set_attribute("write_batcher.request_id", request.request_id)
         try:
             self._validate(request)
         except RowValidationError as err:
@@ -88,5 +91,11 @@ class WriteSubmitter:
             task_queue=self._batcher_task_queue,
             start_signal=SUBMIT_SIGNAL,
             start_signal_args=[request],
+        )
+        activity.logger.debug(
+            "submitted write %s to %s",
+            request.request_id,
+            workflow_id,
+            extra={"request_id": request.request_id, "batcher_workflow_id": workflow_id},
         )
         return SubmitResult(batcher_workflow_id=workflow_id, ack_timeout_seconds=self._ack_timeout)

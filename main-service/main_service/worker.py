@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from main_service.activities import PaymentActivities, WriteSubmitter
 from main_service.workflows import PaymentWorkflow
@@ -23,6 +24,7 @@ def build_worker(
     task_queue: str = MAIN_TASK_QUEUE,
     batcher_task_queue: str = BATCHER_TASK_QUEUE,
     batcher_id_prefix: str = BATCHER_ID_PREFIX,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """A worker for the main task queue; the caller owns the client."""
     payments = PaymentActivities()
@@ -42,5 +44,7 @@ def build_worker(
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        # Only for clients built without them: the client's interceptors already apply.
+        interceptors=list(interceptors),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         WriteRequest,
         make_request_id,
     )
+    from shared.workflow_spans import record_span
 
 SUBMIT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -36,6 +37,16 @@ class PaymentWorkflow:
 
     def __init__(self) -> None:
         self._acks: dict[str, WriteAck] = {}
+        meter = workflow.metric_meter()
+        # Workflow time, so replays agree; recorded once, never on replay.
+        self._write_latency = meter.create_histogram_float(
+            "write_batcher_caller_write_latency_seconds",
+            "From submitting a write to its ack, as the calling workflow saw it",
+            "s",
+        )
+        self._timeouts = meter.create_counter(
+            "write_batcher_confirmation_timeouts", "Writes whose caller gave up waiting for the ack"
+        )
 
     @workflow.signal(name=names.ACK_SIGNAL)
     def ack(self, ack: WriteAck) -> None:
@@ -43,6 +54,14 @@ class PaymentWorkflow:
         current = self._acks.get(ack.request_id)
         if current is None or current.error_type == errors.BATCHER_OVERLOADED:
             self._acks[ack.request_id] = ack
+        record_span(
+            "ReceiveAck",
+            {
+                "write_batcher.request_id": ack.request_id,
+                "write_batcher.batch_id": ack.batch_id or "",
+                "write_batcher.outcome": str(ack.outcome),
+            },
+        )
 
     @workflow.run
     async def run(self, payment: PaymentRequest) -> PaymentResult:
@@ -100,6 +119,7 @@ class PaymentWorkflow:
     async def _write(self, request: WriteRequest) -> WriteAck:
         """Submit, then wait for the ack; resubmit after a backoff while the batcher is full."""
         rid = request.request_id
+        began = workflow.now()
         ack_timeout = await self._submit(request)
         deadline = workflow.now() + timedelta(seconds=ack_timeout)
         backoff = OVERLOAD_BACKOFF
@@ -110,6 +130,8 @@ class PaymentWorkflow:
                     lambda: rid in self._acks, timeout=timedelta(seconds=max(remaining, 0.001))
                 )
             except TimeoutError:
+                self._timeouts.add(1)
+                workflow.logger.warning("write %s not confirmed within %gs", rid, ack_timeout)
                 raise ApplicationError(
                     f"write {rid} not confirmed within {ack_timeout:g}s",
                     type=errors.WRITE_CONFIRMATION_TIMEOUT,
@@ -117,6 +139,9 @@ class PaymentWorkflow:
                 ) from None
             ack = self._acks[rid]
             if ack.error_type != errors.BATCHER_OVERLOADED:
+                self._write_latency.record(
+                    (workflow.now() - began).total_seconds(), {"outcome": str(ack.outcome)}
+                )
                 return ack
             del self._acks[rid]
             pause = min(backoff, deadline - workflow.now())

@@ -1,0 +1,70 @@
+"""One write's trace with the TracingInterceptor: caller, signal, batcher, flush and ack."""
+
+from __future__ import annotations
+
+import asyncpg
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from shared.payloads import BatcherConfig, PaymentResult
+from shared.telemetry import tracing_interceptor
+from tests.harness import Queues, payment, running_workers
+
+
+def _named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
+    return [s for s in spans if s.name == name]
+
+
+async def test_one_write_is_traced_from_caller_through_flush_to_ack(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    # Client interceptors that are also worker interceptors apply to its workers as well.
+    config = temporal_env.client.config()
+    config["interceptors"] = [tracing_interceptor(provider)]
+    client = Client(**config)
+    batcher_config = BatcherConfig(max_batch_size=10, max_wait_seconds=0.2)
+    async with running_workers(client, db_pool, queues, batcher_config) as h:
+        handle = await h.start_payment("traced-1", payment(1))
+        result: PaymentResult = await handle.result()
+    spans = list(exporter.get_finished_spans())
+    rid, batch_id = result.request_id, result.batch_id
+    assert batch_id
+
+    def one(name: str, **attrs: object) -> ReadableSpan:
+        found = [
+            s
+            for s in _named(spans, name)
+            if all((s.attributes or {}).get(f"write_batcher.{k}") == v for k, v in attrs.items())
+        ]
+        assert len(found) == 1, f"{name} {attrs}: {[s.name for s in spans]}"
+        return found[0]
+
+    # The caller's side: its workflow, then the submit activity tagged with the request id.
+    caller = one("RunWorkflow:PaymentWorkflow")
+    submit = one("RunActivity:submit_write", request_id=rid)
+    assert submit.context.trace_id == caller.context.trace_id
+    # The signal to the batcher is sent from the submit activity...
+    signal = one("SignalWithStartWorkflow:WriteBatcherWorkflow")
+    assert signal.parent is not None and signal.parent.span_id == submit.context.span_id
+    # ...and the batcher's handler links back to it (a link, not a parent: see temporal-notes).
+    handled = one("HandleSignal:submit_write")
+    assert signal.context.span_id in [link.context.span_id for link in handled.links]
+    buffered = one("BufferWrite", request_id=rid)
+    assert buffered.context.trace_id == signal.context.trace_id
+    # The batcher's flush of that write, tagged with the batch id and its size.
+    one("StartFlush", batch_id=batch_id, request_count=1)
+    flush = one("RunActivity:flush_batch", batch_id=batch_id, request_count=1)
+    assert flush.context.trace_id == caller.context.trace_id
+    # The ack leaves the flush activity and reaches the caller, which records what it got.
+    ack = one("SignalWorkflow:write_ack")
+    assert ack.parent is not None and ack.parent.span_id == flush.context.span_id
+    received = one("HandleSignal:write_ack")
+    assert ack.context.span_id in [link.context.span_id for link in received.links]
+    one("ReceiveAck", request_id=rid, batch_id=batch_id, outcome="written")
+    provider.shutdown()
