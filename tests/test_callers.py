@@ -10,6 +10,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from batcher_service.dead_letters import list_dead_letters, resubmit
 from batcher_service.worker import build_worker as build_batcher_worker
 from main_service.worker import build_worker as build_main_worker
 from shared import errors
@@ -70,6 +71,34 @@ async def test_poison_row_is_rejected_alone_and_dead_lettered(
     assert [(d["caller_workflow_id"], d["error_type"]) for d in dead] == [
         ("bad-1", "CheckViolationError")
     ]
+
+
+async def test_dead_letter_is_resubmitted_after_the_cause_is_fixed(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(max_batch_size=5, max_wait_seconds=0.2)
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        bad = await h.start_payment("fixme-1", payment(3, currency="eur"))
+        with pytest.raises(WorkflowFailureError):
+            await bad.result()
+        async with db_pool.acquire() as conn:
+            listed = await list_dead_letters(conn, 10)
+            assert [d["request_id"] for d in listed] == ["fixme-1#1"]
+            # The cause is fixed: the constraint is relaxed to accept lower case.
+            await conn.execute(
+                "ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_currency_iso"
+            )
+            count = await resubmit(
+                conn,
+                temporal_env.client,
+                ["fixme-1#1"],
+                1,
+                task_queue=queues.batcher,
+                id_prefix=queues.prefix,
+            )
+        assert count == 1
+        await eventually(lambda: _count(db_pool, "ledger_entries", 1))
+        assert await db_pool.fetchval(f"SELECT resubmitted_at IS NOT NULL FROM {DEAD_LETTER_TABLE}")
 
 
 @pytest.mark.parametrize(

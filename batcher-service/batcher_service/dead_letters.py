@@ -1,0 +1,106 @@
+"""Dead letters: ``python -m batcher_service.dead_letters list`` and ``resubmit ID...``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+import asyncpg
+from temporalio.client import Client
+
+from shared.client import connect
+from shared.names import (
+    BATCHER_ID_PREFIX,
+    BATCHER_TASK_QUEUE,
+    BATCHER_WORKFLOW,
+    DEAD_LETTER_TABLE,
+    SUBMIT_SIGNAL,
+    batcher_workflow_id,
+)
+from shared.payloads import WriteRequest
+from shared.routing import shard_for
+from shared.settings import BatcherSettings, SettingsError
+
+
+async def list_dead_letters(conn: asyncpg.Connection, limit: int) -> list[dict[str, object]]:
+    rows = await conn.fetch(
+        f"""SELECT request_id, caller_workflow_id, error_type, error_message, rejected_at,
+                   resubmitted_at, row_data
+            FROM {DEAD_LETTER_TABLE} ORDER BY rejected_at DESC LIMIT $1""",
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def resubmit(
+    conn: asyncpg.Connection,
+    client: Client,
+    request_ids: list[str],
+    shards: int,
+    *,
+    task_queue: str = BATCHER_TASK_QUEUE,
+    id_prefix: str = BATCHER_ID_PREFIX,
+) -> int:
+    """Hand rejected rows to their batcher again, once their cause has been fixed."""
+    rows = await conn.fetch(
+        f"SELECT * FROM {DEAD_LETTER_TABLE} WHERE request_id = ANY($1::text[])", request_ids
+    )
+    for row in rows:
+        request = WriteRequest(
+            request_id=row["request_id"],
+            caller_workflow_id=row["caller_workflow_id"],
+            partition_key=row["partition_key"],
+            row=json.loads(row["row_data"]),
+        )
+        shard = shard_for(request.partition_key, shards)
+        await client.start_workflow(
+            BATCHER_WORKFLOW,
+            id=batcher_workflow_id(shard, id_prefix),
+            task_queue=task_queue,
+            start_signal=SUBMIT_SIGNAL,
+            start_signal_args=[request],
+        )
+        await conn.execute(
+            f"UPDATE {DEAD_LETTER_TABLE} SET resubmitted_at = now() WHERE request_id = $1",
+            request.request_id,
+        )
+    return len(rows)
+
+
+async def _main(args: argparse.Namespace, settings: BatcherSettings) -> int:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        if args.command == "list":
+            for item in await list_dead_letters(conn, args.limit):
+                print(json.dumps(item, default=str))
+            return 0
+        client = await connect(settings.common.temporal)
+        count = await resubmit(conn, client, args.request_ids, args.shards)
+        print(f"resubmitted {count} of {len(args.request_ids)}")
+        return 0 if count == len(args.request_ids) else 1
+    finally:
+        await conn.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m batcher_service.dead_letters")
+    sub = parser.add_subparsers(dest="command", required=True)
+    lister = sub.add_parser("list", help="rejected rows, newest first (JSON lines)")
+    lister.add_argument("--limit", type=int, default=100)
+    again = sub.add_parser("resubmit", help="send rejected rows to their batcher again")
+    again.add_argument("request_ids", nargs="+")
+    again.add_argument("--shards", type=int, default=int(os.environ.get("BATCHER_SHARDS", "1")))
+    args = parser.parse_args()
+    try:
+        settings = BatcherSettings.from_env(os.environ)
+    except SettingsError as err:
+        print(f"dead_letters: {err}", file=sys.stderr)
+        return 2
+    return asyncio.run(_main(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

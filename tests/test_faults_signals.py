@@ -1,0 +1,117 @@
+"""Signal-level faults: duplicates across continue-as-new, a 5,000-request burst, a gone caller."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from shared.payloads import BatcherConfig, WriteRequest
+from tests.conftest import start_dev_server
+from tests.harness import Harness, Queues, eventually, payment, running_workers
+
+pytestmark = pytest.mark.slow
+
+
+def _request(i: int) -> WriteRequest:
+    return WriteRequest(
+        f"burst-{i}#1",
+        f"burst-{i}",  # no such caller: acks fail, are counted, and block nothing
+        f"acct-{i % 17}",
+        {"account_id": f"acct-{i % 17}", "amount_cents": i + 1, "currency": "EUR"},
+    )
+
+
+async def _count(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM ledger_entries"))
+
+
+async def _burst(h: Harness, requests: list[WriteRequest]) -> None:
+    slots = asyncio.Semaphore(64)
+
+    async def send(req: WriteRequest) -> None:
+        async with slots:
+            await h.signal_batcher(req)
+
+    await asyncio.gather(*(send(r) for r in requests))
+
+
+async def test_burst_of_5000_across_forced_continue_as_new(
+    db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    env = await start_dev_server("limit.historyCount.suggestContinueAsNew=200")
+    try:
+        client: Client = env.client
+        config = BatcherConfig(max_batch_size=200, max_wait_seconds=0.2, max_signals_per_run=700)
+        async with running_workers(client, db_pool, queues, config) as h:
+            await _burst(h, [_request(i) for i in range(5000)])
+            await eventually(lambda: _is(db_pool, 5000), within=240)
+            stats = await h.stats()
+            assert stats.runs > 5, stats
+            assert stats.rows_written == 5000
+            assert (
+                await db_pool.fetchval("SELECT count(DISTINCT request_id) FROM ledger_entries")
+                == 5000
+            )
+    finally:
+        await env.shutdown()
+
+
+async def _is(pool: asyncpg.Pool, n: int) -> bool:
+    return await _count(pool) == n
+
+
+async def test_duplicates_across_continue_as_new_are_written_once(
+    db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    env = await start_dev_server("limit.historyCount.suggestContinueAsNew=30")
+    try:
+        config = BatcherConfig(max_batch_size=5, max_wait_seconds=0.2, max_signals_per_run=25)
+        async with running_workers(env.client, db_pool, queues, config) as h:
+            first = [_request(i) for i in range(60)]
+            await _burst(h, first)
+            await eventually(lambda: _is(db_pool, 60), within=120)
+            runs_before = (await h.stats()).runs
+            await _burst(h, first)  # every one again, in later runs
+            await eventually(lambda: _stat(h, "duplicates_dropped", 60), within=120)
+            stats = await h.stats()
+            assert stats.runs > runs_before > 1
+            assert await _count(db_pool) == 60
+    finally:
+        await env.shutdown()
+
+
+async def _stat(h: Harness, name: str, n: int) -> bool:
+    stats = await h.stats()
+    dropped = int(getattr(stats, name))
+    # Ids that fell out of the dedup window reach the table and come back "already written".
+    return dropped + stats.rows_already_written >= n
+
+
+async def test_caller_terminated_before_its_ack(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(max_batch_size=100, max_wait_seconds=3)
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        gone = await h.start_payment("gone-1", payment(1))
+        stays = [await h.start_payment(f"stays-{i}", payment(i + 2)) for i in range(3)]
+        await eventually(lambda: _pending(h, 4))
+        await gone.terminate("caller gone before its ack")
+        results = await asyncio.gather(*(s.result() for s in stays))
+        assert len(results) == 3
+        await eventually(lambda: _acks_failed(h, 1))
+        assert await _count(db_pool) == 4  # the gone caller's row is written exactly once
+
+
+async def _pending(h: Harness, n: int) -> bool:
+    try:
+        return (await h.stats()).pending >= n
+    except Exception:
+        return False
+
+
+async def _acks_failed(h: Harness, n: int) -> bool:
+    return (await h.stats()).acks_failed >= n
