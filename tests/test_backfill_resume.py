@@ -58,7 +58,7 @@ async def test_kill_9_resumes_from_heartbeat_cursor(
     source_url: str,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    rows = 20_000
+    rows = 12_000
     await make_source(source_url, rows)
     target = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     assert target is not None
@@ -78,7 +78,7 @@ async def test_kill_9_resumes_from_heartbeat_cursor(
                 "items_copy",
                 source_table="items",
                 batch_size=200,
-                rate_limit=2_500,
+                rate_limit=3_000,
                 heartbeat_timeout_seconds=2,
             )
             handle = await start_backfill(client, queue, job)
