@@ -11,3 +11,16 @@ BATCHER_OVERLOADED: Final = "BatcherOverloaded"
 # Raised by batcher activities.
 DATABASE_UNAVAILABLE: Final = "DatabaseUnavailable"
 BAD_BATCH: Final = "BadBatch"
+
+# Raised by the backfill's validation activity, before any row moves: all non-retryable.
+BACKFILL_SOURCE_UNREACHABLE: Final = "BackfillSourceUnreachable"
+BACKFILL_SOURCE_NOT_FOUND: Final = "BackfillSourceNotFound"
+BACKFILL_KEY_NOT_FOUND: Final = "BackfillKeyNotFound"
+BACKFILL_KEY_NOT_UNIQUE: Final = "BackfillKeyNotUnique"
+BACKFILL_KEY_NOT_ORDERABLE: Final = "BackfillKeyNotOrderable"
+BACKFILL_TARGET_INCOMPATIBLE: Final = "BackfillTargetIncompatible"
+BACKFILL_INVALID_INPUT: Final = "BackfillInvalidInput"
+# Raised by the copy activity: a row the target refuses (non-retryable); the source dropped
+# mid-copy (retryable, resumes from the heartbeat cursor).
+BACKFILL_BAD_ROW: Final = "BackfillBadRow"
+BACKFILL_SOURCE_UNAVAILABLE: Final = "BackfillSourceUnavailable"

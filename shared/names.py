@@ -13,8 +13,10 @@ SUBMIT_SIGNAL: Final = "submit_write"
 ACK_SIGNAL: Final = "write_ack"
 SHUTDOWN_SIGNAL: Final = "shutdown"
 STATS_QUERY: Final = "stats"
+BACKFILL_PROGRESS_QUERY: Final = "backfill_progress"
 
 BATCHER_ID_PREFIX: Final = "write-batcher"
+BACKFILL_ID_PREFIX: Final = "backfill"
 
 TARGET_TABLE: Final = "ledger_entries"
 DEAD_LETTER_TABLE: Final = "ledger_dead_letters"

@@ -11,6 +11,8 @@ from temporalio.worker import Interceptor, Worker
 
 from batcher_service.acks import AckSender
 from batcher_service.activities import BatchWriter
+from batcher_service.backfill.activities import BackfillActivities
+from batcher_service.backfill.workflows import BackfillWorkflow
 from batcher_service.workflows import WriteBatcherWorkflow
 from batcher_service.writer import LedgerWriter
 from shared.names import BATCHER_TASK_QUEUE
@@ -28,11 +30,18 @@ def build_worker(
 ) -> Worker:
     """A worker for the batcher task queue; the caller owns the client and the pool."""
     writer = BatchWriter(LedgerWriter(pool), AckSender(client), config)
+    backfill = BackfillActivities(pool)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[WriteBatcherWorkflow],
-        activities=[writer.load_config, writer.flush],
+        workflows=[WriteBatcherWorkflow, BackfillWorkflow],
+        activities=[
+            writer.load_config,
+            writer.flush,
+            backfill.validate,
+            backfill.plan,
+            backfill.copy_partition,
+        ],
         max_concurrent_activities=max_concurrent_activities,
         # Only for clients built without them: the client's interceptors already apply.
         interceptors=list(interceptors),

@@ -1,0 +1,1 @@
+"""Backfill: copy a PostgreSQL table or query into the worker's database, resumably."""
