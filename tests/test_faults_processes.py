@@ -81,7 +81,10 @@ async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
             client = await _client(stack)
             ids = await start_payments(client, "pg", 40, MAIN_TASK_QUEUE)
             more = asyncio.create_task(start_payments(client, "pg2", 40, MAIN_TASK_QUEUE))
-            await asyncio.sleep(1)
+            conn = await asyncpg.connect(url)
+            while not await conn.fetchval("SELECT count(*) FROM ledger_entries"):
+                await asyncio.sleep(0.2)  # writes are flowing: now take the database away
+            await conn.close()
             pg.stop()
             await asyncio.sleep(20)
             assert pg.start() == url

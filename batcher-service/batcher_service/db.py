@@ -16,9 +16,13 @@ def is_data_error(err: BaseException) -> bool:
 
 
 async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
-    """A pool for bulk statements; statement cache on, since the same statement repeats."""
+    """A pool for bulk statements; statement cache on, since the same statement repeats.
+
+    min_size=0: the worker starts even while PostgreSQL is down (readiness says so) and its
+    flushes retry until the database is back, instead of the process crashing at start.
+    """
     pool = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=size, command_timeout=60, timeout=10
+        database_url, min_size=0, max_size=size, command_timeout=60, timeout=10
     )
     assert pool is not None
     return pool
