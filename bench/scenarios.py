@@ -87,12 +87,15 @@ async def run_scenario(
 ) -> dict[str, Any]:
     assert stack.temporal_address is not None and stack.database_url is not None
     url = stack.database_url
+    # Counted from before the workers start to after they stop: a backend that exits publishes
+    # its counters at once, so the delta is exact (warm-up writes and pool set-up included).
+    xact_before = await settled_xact_commits(url, settle=1.0)
     procs = [stack.start_worker(service, **env) for service, env in sc.workers]
     server_pid = stack.temporal.process.pid if stack.temporal else None
     try:
         client = await connect({"target_host": stack.temporal_address, "namespace": "default"})
         tag = uuid.uuid4().hex[:6]
-        await run_load(
+        warm = await run_load(
             client,
             warmup,
             concurrency=warmup,
@@ -101,7 +104,6 @@ async def run_scenario(
             task_queue=sc.task_queue,
         )
         batcher_before = await batcher_history_events(client) if sc.batched else 0
-        xact_before = await settled_xact_commits(url)
         cpu_before = {p.name: cpu_seconds(p.pid) for p in procs if p.pid}
         server_cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
         progress = Progress(total=workflows)
@@ -120,7 +122,6 @@ async def run_scenario(
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
-        xact_after = await settled_xact_commits(url)
         cpu = {p.name: round(cpu_seconds(p.pid) - cpu_before[p.name], 1) for p in procs if p.pid}
         if server_pid:
             cpu["temporal-server"] = round(cpu_seconds(server_pid) - server_cpu_before, 1)
@@ -131,7 +132,10 @@ async def run_scenario(
     finally:
         for proc in procs:
             proc.stop()
+    xact_after = await settled_xact_commits(url, settle=1.5)
     done = report.completed
+    db_tx = xact_after - xact_before
+    db_writes = done + warm.completed
     result: dict[str, Any] = {
         "title": sc.title,
         "workflows": workflows,
@@ -141,8 +145,8 @@ async def run_scenario(
         "wall_seconds": report.wall_seconds,
         "per_s": round(done / report.wall_seconds, 2) if report.wall_seconds else 0.0,
         **latency_summary(report.latencies_ms),
-        "db_tx": xact_after - xact_before,
-        "db_tx_per_write": round((xact_after - xact_before) / done, 3) if done else None,
+        "db_tx": db_tx,
+        "db_tx_per_write": round(db_tx / db_writes, 3) if sc.writes and db_writes else None,
         "history_events_per_workflow": round(events / done, 2) if done else None,
         "cpu_seconds": cpu,
         "cpu_ms_per_workflow": round(sum(cpu.values()) * 1000 / done, 1) if done else None,

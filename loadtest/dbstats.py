@@ -10,8 +10,9 @@ import asyncpg
 from main_service.starter import percentile
 from shared.names import TARGET_TABLE
 
-# PostgreSQL publishes a backend's counters at most about once a second.
-STATS_SETTLE_S = 1.2
+# PostgreSQL (15+) publishes a busy backend's counters at most once a second and an idle one's
+# within PGSTAT_IDLE_INTERVAL (10 s); a backend that exits publishes at once.
+STATS_SETTLE_S = 11.0
 BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
@@ -27,9 +28,9 @@ async def xact_commits(database_url: str) -> int:
     return int(value or 0)
 
 
-async def settled_xact_commits(database_url: str) -> int:
-    """xact_commit after the workers' last counters have been published."""
-    await asyncio.sleep(STATS_SETTLE_S)
+async def settled_xact_commits(database_url: str, settle: float = STATS_SETTLE_S) -> int:
+    """xact_commit once the workers' last counters have been published."""
+    await asyncio.sleep(settle)
     return await xact_commits(database_url)
 
 
