@@ -1,0 +1,74 @@
+"""``python -m bench``: every scenario on one embedded stack; results in bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.results import summarize, write
+from bench.scenarios import run_scenario, scenarios
+from devstack.stack import Stack
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--workflows", type=int, default=1000, help="per scenario")
+    p.add_argument("--concurrency", type=int, default=200, help="in flight")
+    p.add_argument("--warmup", type=int, default=20, help="unmeasured workflows per scenario")
+    p.add_argument("--shards", default="2,4", help="shard counts to try, comma-separated")
+    p.add_argument("--only", default=None, help="comma-separated scenario keys (debugging)")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    return p
+
+
+async def _run_all(stack: Stack, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    shard_counts = tuple(int(s) for s in args.shards.split(",") if s)
+    wanted = set(args.only.split(",")) if args.only else None
+    runs: dict[str, dict[str, Any]] = {}
+    for sc in scenarios(shard_counts):
+        if wanted and sc.key not in wanted:
+            continue
+        print(f"== {sc.key}: {sc.title}", file=sys.stderr, flush=True)
+        runs[sc.key] = await run_scenario(stack, sc, args.workflows, args.concurrency, args.warmup)
+        print(f"   {runs[sc.key]['per_s']}/s", file=sys.stderr, flush=True)
+    return runs
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    began = time.monotonic()
+    meta: dict[str, Any] = {
+        "workflows": args.workflows,
+        "concurrency": args.concurrency,
+        "warmup": args.warmup,
+        "cpus": os.cpu_count(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        stack = Stack(Path(tmp), database_url=os.environ.get("DATABASE_URL") or None)
+        try:
+            stack.start()
+            runs = asyncio.run(_run_all(stack, args))
+        finally:
+            stack.stop()
+    meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    meta["bench_seconds"] = round(time.monotonic() - began, 1)
+    if args.only:
+        print(runs)
+        return 0
+    summary = summarize(runs, meta)
+    write(summary, args.out)
+    print((args.out / "latest.md").read_text())
+    return 1 if summary["lost_or_duplicate"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

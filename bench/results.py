@@ -1,0 +1,84 @@
+"""The bench's summary figures, target checks, and its JSON and Markdown files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def summarize(runs: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    sharded = {k: v for k, v in runs.items() if k.startswith("sharded_")}
+    best_key = max(sharded, key=lambda k: sharded[k]["per_s"]) if sharded else "batched"
+    best = runs[best_key]
+    naive, batched = runs["naive"], runs["batched"]
+    ceiling = runs["ceiling"]["per_s"]
+    tx_ratio = naive["db_tx"] / batched["db_tx"] if batched["db_tx"] else None
+    return {
+        "empty_wps": runs["empty"]["per_s"],
+        "ceiling_wps": ceiling,
+        "naive_wps": naive["per_s"],
+        "batched_wps": batched["per_s"],
+        "sharded_wps": best["per_s"],
+        "sharded_best_shards": best.get("shards"),
+        "naive_db_tx": naive["db_tx"],
+        "batched_db_tx": batched["db_tx"],
+        "sharded_db_tx": best["db_tx"],
+        "tx_reduction_naive_over_batched": round(tx_ratio, 1) if tx_ratio else None,
+        "targets": {
+            "batched_wps_ge_naive_wps": batched["per_s"] >= naive["per_s"],
+            "batched_50x_fewer_db_tx": tx_ratio is not None and tx_ratio >= 50,
+            "sharded_wps_ge_0_8_ceiling": best["per_s"] >= 0.8 * ceiling,
+        },
+        "lost_or_duplicate": sum(r.get("lost", 0) + r.get("duplicates", 0) for r in runs.values()),
+        "meta": meta,
+        "scenarios": runs,
+    }
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    meta = summary["meta"]
+    lines = [
+        "# Write batching bench",
+        "",
+        f"{meta['workflows']} workflows per scenario, {meta['concurrency']} in flight, "
+        f"{meta['warmup']} warm-up workflows each; one embedded stack (dev server on SQLite WAL, "
+        f"pgserver PostgreSQL), {meta['cpus']} CPUs, load average at start "
+        f"{meta['loadavg_start']}, at end {meta.get('loadavg_end')}. Shared machine: figures "
+        "are noisy. Latency is start to result (the ack ends a payment).",
+        "",
+        "| scenario | /s | p50 ms | p99 ms | PG tx | tx/write | events/wf | CPU ms/wf "
+        "| peak RSS MiB | batches (mean size) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for run in summary["scenarios"].values():
+        size = run.get("batch_size")
+        batches = f"{size['batches']} ({size['mean']})" if size else "-"
+        rss = ", ".join(f"{k} {v}" for k, v in run["peak_rss_mib"].items())
+        lines.append(
+            f"| {run['title']} | {run['per_s']} | {run['p50_ms']} | {run['p99_ms']} "
+            f"| {run['db_tx']} | {run['db_tx_per_write']} | {run['history_events_per_workflow']} "
+            f"| {run['cpu_ms_per_workflow']} | {rss} | {batches} |"
+        )
+    targets = summary["targets"]
+    lines += [
+        "",
+        f"- batched ≥ naive writes/s: **{targets['batched_wps_ge_naive_wps']}** "
+        f"({summary['batched_wps']} vs {summary['naive_wps']})",
+        f"- ≥ 50x fewer PostgreSQL transactions: **{targets['batched_50x_fewer_db_tx']}** "
+        f"({summary['naive_db_tx']} vs {summary['batched_db_tx']}, "
+        f"{summary['tx_reduction_naive_over_batched']}x)",
+        f"- sharded ≥ 0.8 x ceiling: **{targets['sharded_wps_ge_0_8_ceiling']}** "
+        f"({summary['sharded_wps']} with {summary['sharded_best_shards']} shards vs "
+        f"ceiling {summary['ceiling_wps']}; empty workflows {summary['empty_wps']}/s)",
+        "",
+        "PG tx is the xact_commit delta of the database (the bench's own few queries included). "
+        "CPU is the workers' and the dev server's, summed, per workflow.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(summary: dict[str, Any], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "latest.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "latest.md").write_text(markdown(summary))

@@ -1,0 +1,161 @@
+"""The bench's scenarios and how one is run: its workers, a warm-up, the measured load."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.measure import (
+    batcher_history_events,
+    cpu_seconds,
+    peak_rss_mib,
+    sampled_history_events,
+)
+from bench.worker import BENCH_TASK_QUEUE
+from bench.workflows import CEILING_WORKFLOW, EMPTY_WORKFLOW, NAIVE_WORKFLOW
+from devstack.stack import Stack
+from devstack.verify import verify_writes
+from loadtest.dbstats import batch_sizes, settled_xact_commits, size_distribution
+from loadtest.driver import run_load
+from loadtest.progress import Progress, render
+from main_service.starter import latency_summary
+from shared.client import connect
+from shared.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One measured configuration: which workflow, on which workers, with which settings."""
+
+    key: str
+    title: str
+    workflow: str
+    task_queue: str
+    workers: tuple[tuple[str, dict[str, str]], ...]
+    writes: bool = True
+    batched: bool = False
+    shards: int = field(default=0)
+
+
+BENCH_WORKER: tuple[tuple[str, dict[str, str]], ...] = (("bench.worker", {}),)
+
+
+def scenarios(shard_counts: tuple[int, ...]) -> list[Scenario]:
+    fixed = [
+        Scenario("empty", "empty workflow", EMPTY_WORKFLOW, BENCH_TASK_QUEUE, BENCH_WORKER, False),
+        Scenario(
+            "ceiling",
+            "payment without its write",
+            CEILING_WORKFLOW,
+            BENCH_TASK_QUEUE,
+            BENCH_WORKER,
+            False,
+        ),
+        Scenario(
+            "naive", "naive: one INSERT activity", NAIVE_WORKFLOW, BENCH_TASK_QUEUE, BENCH_WORKER
+        ),
+        Scenario(
+            "batched",
+            "batched, defaults (1 shard)",
+            PAYMENT_WORKFLOW,
+            MAIN_TASK_QUEUE,
+            (("batcher_service", {}), ("main_service", {})),
+            batched=True,
+            shards=1,
+        ),
+    ]
+    for n in shard_counts:
+        fixed.append(
+            Scenario(
+                f"sharded_{n}",
+                f"batched, {n} shards",
+                PAYMENT_WORKFLOW,
+                MAIN_TASK_QUEUE,
+                (("batcher_service", {}), ("main_service", {"BATCHER_SHARDS": str(n)})),
+                batched=True,
+                shards=n,
+            )
+        )
+    return fixed
+
+
+async def run_scenario(
+    stack: Stack, sc: Scenario, workflows: int, concurrency: int, warmup: int
+) -> dict[str, Any]:
+    assert stack.temporal_address is not None and stack.database_url is not None
+    url = stack.database_url
+    # Counted from before the workers start to after they stop: a backend that exits publishes
+    # its counters at once, so the delta is exact (warm-up writes and pool set-up included).
+    xact_before = await settled_xact_commits(url, settle=1.0)
+    procs = [stack.start_worker(service, **env) for service, env in sc.workers]
+    server_pid = stack.temporal.process.pid if stack.temporal else None
+    try:
+        client = await connect({"target_host": stack.temporal_address, "namespace": "default"})
+        tag = uuid.uuid4().hex[:6]
+        warm = await run_load(
+            client,
+            warmup,
+            concurrency=warmup,
+            run_id=f"warm-{sc.key}-{tag}",
+            workflow=sc.workflow,
+            task_queue=sc.task_queue,
+        )
+        batcher_before = await batcher_history_events(client) if sc.batched else 0
+        cpu_before = {p.name: cpu_seconds(p.pid) for p in procs if p.pid}
+        server_cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+        progress = Progress(total=workflows)
+        ticker = asyncio.create_task(render(progress))
+        try:
+            report = await run_load(
+                client,
+                workflows,
+                concurrency=concurrency,
+                run_id=f"{sc.key}-{tag}",
+                progress=progress,
+                workflow=sc.workflow,
+                task_queue=sc.task_queue,
+            )
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+        cpu = {p.name: round(cpu_seconds(p.pid) - cpu_before[p.name], 1) for p in procs if p.pid}
+        if server_pid:
+            cpu["temporal-server"] = round(cpu_seconds(server_pid) - server_cpu_before, 1)
+        rss = {p.name: peak_rss_mib(p.pid) for p in procs if p.pid}
+        events = await sampled_history_events(client, report.completed_ids) * report.completed
+        if sc.batched:
+            events += await batcher_history_events(client) - batcher_before
+    finally:
+        for proc in procs:
+            proc.stop()
+    xact_after = await settled_xact_commits(url, settle=1.5)
+    done = report.completed
+    db_tx = xact_after - xact_before
+    db_writes = done + warm.completed
+    result: dict[str, Any] = {
+        "title": sc.title,
+        "workflows": workflows,
+        "completed": done,
+        "failed": report.failed,
+        "failures": report.failures,
+        "wall_seconds": report.wall_seconds,
+        "per_s": round(done / report.wall_seconds, 2) if report.wall_seconds else 0.0,
+        **latency_summary(report.latencies_ms),
+        "db_tx": db_tx,
+        "db_tx_per_write": round(db_tx / db_writes, 3) if sc.writes and db_writes else None,
+        "history_events_per_workflow": round(events / done, 2) if done else None,
+        "cpu_seconds": cpu,
+        "cpu_ms_per_workflow": round(sum(cpu.values()) * 1000 / done, 1) if done else None,
+        "peak_rss_mib": rss,
+    }
+    if sc.writes:
+        check = await verify_writes(url, report.completed_ids)
+        result |= {"lost": check.lost, "duplicates": check.duplicates}
+        result["batch_size"] = size_distribution(await batch_sizes(url, report.completed_ids))
+    if sc.batched:
+        result["shards"] = sc.shards
+    return result

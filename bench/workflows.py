@@ -1,0 +1,65 @@
+"""Bench-only workflows: an empty one, the payment without its write, and a naive writer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from bench.activities import NaiveWriter
+    from main_service.activities import PaymentActivities
+    from shared.payloads import PaymentRequest, WriteRequest, make_request_id
+
+EMPTY_WORKFLOW = "BenchEmptyWorkflow"
+CEILING_WORKFLOW = "BenchPaymentWithoutWriteWorkflow"
+NAIVE_WORKFLOW = "BenchNaivePaymentWorkflow"
+
+
+@workflow.defn(name=EMPTY_WORKFLOW)
+class EmptyWorkflow:
+    """Does nothing: the server's and the worker's floor cost per workflow."""
+
+    @workflow.run
+    async def run(self, payment: PaymentRequest) -> str:
+        return payment.payment_id
+
+
+@workflow.defn(name=CEILING_WORKFLOW)
+class PaymentWithoutWriteWorkflow:
+    """PaymentWorkflow's authorize step, then return: the ceiling for any write strategy."""
+
+    @workflow.run
+    async def run(self, payment: PaymentRequest) -> str:
+        auth = await workflow.execute_activity_method(
+            PaymentActivities.authorize, payment, start_to_close_timeout=timedelta(seconds=30)
+        )
+        return auth.auth_code
+
+
+@workflow.defn(name=NAIVE_WORKFLOW)
+class NaivePaymentWorkflow:
+    """Authorize, then insert its own ledger row with one INSERT activity: no batcher."""
+
+    @workflow.run
+    async def run(self, payment: PaymentRequest) -> str:
+        auth = await workflow.execute_activity_method(
+            PaymentActivities.authorize, payment, start_to_close_timeout=timedelta(seconds=30)
+        )
+        wf_id = workflow.info().workflow_id
+        request = WriteRequest(
+            request_id=make_request_id(wf_id, 1),
+            caller_workflow_id=wf_id,
+            partition_key=payment.account_id,
+            row={
+                "account_id": payment.account_id,
+                "amount_cents": payment.amount_cents,
+                "currency": payment.currency,
+                "auth_code": auth.auth_code,
+                "memo": payment.memo,
+            },
+        )
+        await workflow.execute_activity_method(
+            NaiveWriter.insert, request, start_to_close_timeout=timedelta(seconds=30)
+        )
+        return auth.auth_code

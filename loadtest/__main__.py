@@ -1,0 +1,93 @@
+"""``python -m loadtest``: exit 0 when clean, 1 on a lost or duplicate write, 3 on failures."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from devstack.stack import Stack
+from loadtest.dbstats import xact_commits
+from loadtest.driver import run_load
+from loadtest.options import parse, worker_settings
+from loadtest.progress import Progress, render
+from loadtest.report import build_report
+from loadtest.report import render as render_report
+from shared.client import connect
+from shared.settings import CommonSettings, SettingsError
+
+
+async def _drive(args: Any, temporal: dict[str, Any], database_url: str) -> dict[str, Any]:
+    client = await connect(temporal)
+    before = await xact_commits(database_url)
+    progress = Progress(total=args.workflows)
+    ticker = asyncio.create_task(render(progress))
+    try:
+        report = await run_load(
+            client,
+            args.workflows,
+            rate=args.rate,
+            concurrency=args.concurrency,
+            accounts=args.accounts,
+            progress=progress,
+        )
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+    result = await build_report(report, database_url, before)
+    result["settings"] = {
+        k: v for k, v in vars(args).items() if k not in ("json", "data_dir") and v is not None
+    }
+    return result
+
+
+def _embedded(args: Any) -> dict[str, Any]:
+    with contextlib.ExitStack() as cleanup:
+        data_dir = args.data_dir or Path(
+            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-"))
+        )
+        stack = Stack(data_dir, database_url=os.environ.get("DATABASE_URL") or None)
+        cleanup.callback(stack.stop)
+        stack.start()
+        env = worker_settings(args)
+        stack.start_worker("batcher_service", **env.get("batcher_service", {}))
+        stack.start_worker("main_service", **env.get("main_service", {}))
+        print(f"embedded stack: temporal {stack.temporal_address}", file=sys.stderr)
+        assert stack.temporal_address is not None and stack.database_url is not None
+        temporal = {"target_host": stack.temporal_address, "namespace": "default"}
+        return asyncio.run(_drive(args, temporal, stack.database_url))
+    raise AssertionError("unreachable")
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    if args.embedded:
+        result = _embedded(args)
+    else:
+        database_url = os.environ.get("DATABASE_URL", "").strip()
+        try:
+            if not os.environ.get("TEMPORAL_ADDRESS") or not database_url:
+                raise SettingsError("set TEMPORAL_ADDRESS and DATABASE_URL, or use --embedded")
+            common = CommonSettings.from_env(os.environ, default_metrics_port=0)
+        except SettingsError as err:
+            print(f"loadtest: {err}", file=sys.stderr)
+            return 2
+        result = asyncio.run(_drive(args, common.temporal, database_url))
+    print(render_report(result))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    if result["lost"] or result["duplicates"]:
+        print("FAIL: lost or duplicate writes", file=sys.stderr)
+        return 1
+    return 3 if result["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

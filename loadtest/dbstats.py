@@ -1,0 +1,70 @@
+"""What the database saw: committed transactions and the sizes of the batches written."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import asyncpg
+
+from main_service.starter import percentile
+from shared.names import TARGET_TABLE
+
+# PostgreSQL (15+) publishes a busy backend's counters at most once a second and an idle one's
+# within PGSTAT_IDLE_INTERVAL (10 s); a backend that exits publishes at once.
+STATS_SETTLE_S = 11.0
+BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+async def xact_commits(database_url: str) -> int:
+    """pg_stat_database.xact_commit of the database the URL names."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        value = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    return int(value or 0)
+
+
+async def settled_xact_commits(database_url: str, settle: float = STATS_SETTLE_S) -> int:
+    """xact_commit once the workers' last counters have been published."""
+    await asyncio.sleep(settle)
+    return await xact_commits(database_url)
+
+
+async def batch_sizes(database_url: str, caller_ids: Sequence[str]) -> list[int]:
+    """Rows per batch_id among the rows of these callers."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            f"SELECT count(*) AS n FROM {TARGET_TABLE} "
+            "WHERE caller_workflow_id = ANY($1::text[]) GROUP BY batch_id",
+            list(caller_ids),
+        )
+    finally:
+        await conn.close()
+    return [int(r["n"]) for r in rows]
+
+
+def size_distribution(sizes: list[int]) -> dict[str, object]:
+    """Count, mean, percentiles and a histogram (bucket upper bounds) of batch sizes."""
+    values = [float(s) for s in sizes]
+    histogram: dict[str, int] = {}
+    lower = 0
+    for upper in (*BUCKETS, None):
+        label = f"{lower + 1}-{upper}" if upper is not None else f">{lower}"
+        count = sum(1 for s in sizes if s > lower and (upper is None or s <= upper))
+        if count:
+            histogram[label] = count
+        lower = upper or lower
+    return {
+        "batches": len(sizes),
+        "mean": round(sum(sizes) / len(sizes), 1) if sizes else 0.0,
+        "min": min(sizes, default=0),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "max": max(sizes, default=0),
+        "histogram": histogram,
+    }

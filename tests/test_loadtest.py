@@ -1,0 +1,72 @@
+"""``python -m loadtest --embedded`` end to end: real dev server, PostgreSQL, worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadtest.dbstats import size_distribution
+from loadtest.options import parse, worker_settings
+
+
+def test_embedded_loadtest_acks_every_write_exactly_once(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    if os.environ.get("TEST_DATABASE_URL"):
+        env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
+    report_path = tmp_path / "report.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtest",
+            "--embedded",
+            "--workflows",
+            "50",
+            "--concurrency",
+            "20",
+            "--max-wait",
+            "0.3",
+            "--data-dir",
+            str(tmp_path / "stack"),
+            "--json",
+            str(report_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(report_path.read_text())
+    assert (report["completed"], report["lost"], report["duplicates"]) == (50, 0, 0)
+    assert report["batch_size"]["batches"] >= 1
+    assert sum(report["batch_size"]["histogram"].values()) == report["batch_size"]["batches"]
+    assert "acked 50" in proc.stderr  # the progress line's last state
+
+
+def test_duration_times_rate_sets_the_workflow_count() -> None:
+    args = parse(["--rate", "20", "--duration", "3"])
+    assert (args.workflows, args.concurrency) == (60, None)
+
+
+def test_worker_flags_need_embedded_and_map_to_worker_env() -> None:
+    with pytest.raises(SystemExit):
+        parse(["--shards", "2"])
+    args = parse(["--embedded", "--shards", "2", "--batch-size", "50", "--mode", "adaptive"])
+    assert worker_settings(args) == {
+        "main_service": {"BATCHER_SHARDS": "2"},
+        "batcher_service": {"BATCH_MAX_SIZE": "50", "BATCH_MODE": "adaptive"},
+    }
+
+
+def test_batch_size_distribution() -> None:
+    dist = size_distribution([1, 3, 3, 40, 600])
+    assert (dist["batches"], dist["min"], dist["max"], dist["p50"]) == (5, 1, 600, 3)
+    assert dist["histogram"] == {"1-1": 1, "3-5": 2, "21-50": 1, "501-1000": 1}
