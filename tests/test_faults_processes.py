@@ -16,6 +16,7 @@ from devstack.verify import verify_writes
 from shared.client import connect
 from shared.names import MAIN_TASK_QUEUE
 from tests.faults import collect, record, start_payments
+from tests.harness import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -81,10 +82,9 @@ async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
             client = await _client(stack)
             ids = await start_payments(client, "pg", 40, MAIN_TASK_QUEUE)
             more = asyncio.create_task(start_payments(client, "pg2", 40, MAIN_TASK_QUEUE))
-            conn = await asyncpg.connect(url)
-            while not await conn.fetchval("SELECT count(*) FROM ledger_entries"):
-                await asyncio.sleep(0.2)  # writes are flowing: now take the database away
-            await conn.close()
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+            await eventually(lambda: pool.fetchval("SELECT count(*) FROM ledger_entries"), 120)
+            await pool.close()  # writes are flowing: now take the database away
             pg.stop()
             await asyncio.sleep(20)
             assert pg.start() == url
