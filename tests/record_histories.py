@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,29 +22,7 @@ from shared.names import SHUTDOWN_SIGNAL
 from shared.payloads import BatcherConfig
 from tests.conftest import start_dev_server
 from tests.harness import Queues, payment, running_workers
-
-HISTORIES = Path(__file__).parent / "histories"
-
-
-async def _save_chain(client: Client, workflow_id: str, name: str) -> None:
-    """Every run of a continue-as-new chain, walking back from the last one."""
-    index = 0
-    handle = client.get_workflow_handle(workflow_id)
-    first = (await handle.describe()).raw_description.workflow_execution_info.first_run_id
-    runs = [first]
-    while True:
-        history = await client.get_workflow_handle(workflow_id, run_id=runs[-1]).fetch_history()
-        (HISTORIES / f"{name}-run{index}__{workflow_id}.json").write_text(history.to_json())
-        last = history.events[-1]
-        if not last.HasField("workflow_execution_continued_as_new_event_attributes"):
-            break
-        runs.append(last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id)
-        index += 1
-
-
-async def _save(client: Client, workflow_id: str, name: str) -> None:
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    (HISTORIES / f"{name}__{workflow_id}.json").write_text(history.to_json())
+from tests.histories_io import HISTORIES, save, save_chain
 
 
 async def _scenario(client: Client, url: str, transport: str) -> None:
@@ -62,9 +42,9 @@ async def _scenario(client: Client, url: str, transport: str) -> None:
             batcher = client.get_workflow_handle(queues.batcher_id(0))
             await batcher.signal(SHUTDOWN_SIGNAL)
             await batcher.result()
-        await _save_chain(client, queues.batcher_id(0), f"batcher-{transport}")
-        await _save(client, f"rec-{transport}-0", f"payment-written-{transport}")
-        await _save(client, f"rec-{transport}-bad", f"payment-rejected-{transport}")
+        await save_chain(client, queues.batcher_id(0), f"batcher-{transport}")
+        await save(client, f"rec-{transport}-0", f"payment-written-{transport}")
+        await save(client, f"rec-{transport}-bad", f"payment-rejected-{transport}")
     finally:
         await pool.close()
 
@@ -82,9 +62,18 @@ async def main() -> int:
         finally:
             await env.shutdown()
             pg.stop()
-    print(f"histories written to {HISTORIES}")
     return 0
 
 
+def record_fault_histories() -> int:
+    """The fault tests keep their histories too (kill -9 mid-flush, outages, bursts)."""
+    faults = ["tests/test_faults_processes.py", "tests/test_faults_signals.py"]
+    env = {**os.environ, "RECORD_HISTORIES": "1"}
+    code = subprocess.run([sys.executable, "-m", "pytest", "-q", *faults], env=env, check=False)
+    return code.returncode
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    code = asyncio.run(main()) or record_fault_histories()
+    print(f"histories written to {HISTORIES}")
+    sys.exit(code)

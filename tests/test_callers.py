@@ -167,3 +167,20 @@ async def _batcher_stat(client, queues: Queues, name: str, n: int) -> bool:  # t
         "stats", result_type=BatcherStats
     )
     return int(getattr(stats, name)) >= n
+
+
+async def test_overloaded_batcher_pushes_callers_back_and_they_retry(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    # Room for 4 pending requests; the rest are told to back off and come back.
+    config = BatcherConfig(max_batch_size=100, max_wait_seconds=1.5, max_pending=4)
+    async with running_workers(
+        temporal_env.client, db_pool, queues, config, ack_timeout_seconds=60
+    ) as h:
+        handles = [await h.start_payment(f"bp-{i}", payment(i)) for i in range(10)]
+        results = await asyncio.wait_for(asyncio.gather(*(x.result() for x in handles)), timeout=90)
+        assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}
+        stats = await h.stats()
+        assert stats.overloaded_rejections >= 6, stats
+        assert stats.largest_batch <= 4
+    assert await _count(db_pool, "ledger_entries", 10)

@@ -14,9 +14,10 @@ from devstack.stack import Stack
 from devstack.temporal_server import TemporalDevServer
 from devstack.verify import verify_writes
 from shared.client import connect
-from shared.names import MAIN_TASK_QUEUE
+from shared.names import MAIN_TASK_QUEUE, batcher_workflow_id
 from tests.faults import collect, record, start_payments
 from tests.harness import eventually
+from tests.histories_io import record_if_asked
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +55,7 @@ async def test_kill_9_batcher_during_flush(tmp_path: Path, database_url: str) ->
             "kill -9 batcher worker mid-flush", len(ids), check, f"{len(outcome.completed)} acked"
         )
         assert (len(outcome.completed), check.lost, check.duplicates) == (30, 0, 0), outcome
+        await record_if_asked(client, "kill-batcher", batcher_workflow_id(0), ids)
 
 
 async def test_kill_9_main_worker_mid_run(tmp_path: Path, database_url: str) -> None:
@@ -70,6 +72,7 @@ async def test_kill_9_main_worker_mid_run(tmp_path: Path, database_url: str) -> 
         check = await verify_writes(database_url, ids)
         record("kill -9 main worker mid-run", len(ids), check, f"{len(outcome.completed)} acked")
         assert (len(outcome.completed), check.lost, check.duplicates) == (80, 0, 0), outcome
+        await record_if_asked(client, "kill-main", batcher_workflow_id(0), ids)
 
 
 async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
@@ -98,6 +101,7 @@ async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
                 f"{len(outcome.completed)} acked",
             )
             assert (len(outcome.completed), check.lost, check.duplicates) == (80, 0, 0), outcome
+            await record_if_asked(client, "pg-down", batcher_workflow_id(0), ids)
     finally:
         pg.stop()
 
@@ -125,3 +129,4 @@ async def test_temporal_restart_under_load(tmp_path: Path, database_url: str) ->
             f"{len(outcome.completed)} acked",
         )
         assert (len(outcome.completed), check.lost, check.duplicates) == (60, 0, 0), outcome
+        await record_if_asked(client, "temporal-restart", batcher_workflow_id(0), ids)

@@ -132,12 +132,15 @@ class WriteBatcherWorkflow:
         )
         while not self._shutdown and not self._should_continue_as_new():
             await self._wait_for_work()
-            self._start_due_flushes()
+            self._start_flushes()
         # Leaving this run: flush what must not be carried over, wait for every flush in flight.
-        draining = self._shutdown
+        # Draining (shutdown) flushes everything. Before continue-as-new only what is too big to
+        # carry is flushed: under a steady flood of signals, flushing everything due would keep
+        # a flush in flight forever and the run would never end.
+        policy = "drain" if self._shutdown else "carry"
         while True:
-            self._start_due_flushes(drain_all=draining)
-            if self._inflight == 0 and not self._too_big_to_carry():
+            self._start_flushes(policy)
+            if self._inflight == 0 and not self._wants_flush(policy, ignore_clock=True):
                 break
             timeout = None
             if self._inflight == 0:
@@ -145,10 +148,10 @@ class WriteBatcherWorkflow:
                 timeout = timedelta(seconds=max(deadline - self._now(), 0.01))
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: self._inflight == 0 or self._flushable(draining), timeout=timeout
+                    lambda: self._inflight == 0 or self._flushable(policy), timeout=timeout
                 )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if draining:
+        if policy == "drain":
             return self.stats()
         self._stats.runs += 1
         self._metrics.continued_as_new()
@@ -196,12 +199,22 @@ class WriteBatcherWorkflow:
             return self._now() >= deadline
         return self._size_due() or self._now() >= deadline
 
-    def _flushable(self, draining: bool) -> bool:
-        if self._inflight >= self._config.max_inflight_flushes:
-            return False
-        if draining:
+    def _wants_flush(self, policy: str, *, ignore_clock: bool = False) -> bool:
+        """Whether a flush should start now: "due" (normal), "drain" (all) or "carry" (CAN)."""
+        if policy == "drain":
             return bool(self._pending or self._notices)
-        return self._flush_due()
+        if policy == "due":
+            return self._flush_due()
+        if not self._too_big_to_carry():
+            return False
+        # Adaptive mode keeps its one-statement-per-interval promise even here.
+        deadline = self._next_deadline()
+        return ignore_clock or self._config.mode == "fixed" or (
+            deadline is not None and self._now() >= deadline
+        )
+
+    def _flushable(self, policy: str) -> bool:
+        return self._inflight < self._config.max_inflight_flushes and self._wants_flush(policy)
 
     async def _wait_for_work(self) -> None:
         deadline = self._next_deadline()
@@ -227,18 +240,17 @@ class WriteBatcherWorkflow:
             )
 
     def _too_big_to_carry(self) -> bool:
-        # What continue-as-new carries is one event's payload: keep it near one batch.
-        return self._size_due() or len(self._notices) > MAX_NOTICES_PER_FLUSH
+        # What continue-as-new carries is one event's payload (2 MiB hard limit): bound it by
+        # bytes, not by count, so a burst is carried over rather than flushed first.
+        return (
+            self._pending_bytes >= self._config.max_batch_bytes
+            or len(self._notices) > MAX_NOTICES_PER_FLUSH
+        )
 
-    def _start_due_flushes(self, *, drain_all: bool = False) -> None:
-        while self._inflight < self._config.max_inflight_flushes:
-            if drain_all:
-                if not (self._pending or self._notices):
-                    return
-            elif not self._flush_due():
-                return
+    def _start_flushes(self, policy: str = "due") -> None:
+        while self._inflight < self._config.max_inflight_flushes and self._wants_flush(policy):
             self._start_flush()
-            if self._config.mode == "adaptive" and not drain_all:
+            if self._config.mode == "adaptive" and policy != "drain":
                 return
 
     # -- flushing -----------------------------------------------------------------------------
