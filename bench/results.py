@@ -72,8 +72,10 @@ def markdown(summary: dict[str, Any]) -> str:
         f"({summary['sharded_wps']} with {summary['sharded_best_shards']} shards vs "
         f"ceiling {summary['ceiling_wps']}; empty workflows {summary['empty_wps']}/s)",
         "",
-        "PG tx is the xact_commit delta of the database (the bench's own few queries included). "
-        "CPU is the workers' and the dev server's, summed, per workflow.",
+        "PG tx: xact_commit delta of the database from before the scenario's workers start "
+        "to after they exit (warm-up writes, connection set-up and asyncpg's reset query on "
+        "each pool release included). CPU: the workers' and the dev server's, summed, per "
+        "workflow. events/wf: callers' history events plus the batcher runs' growth, per write.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -16,14 +16,20 @@ from loadtest.dbstats import xact_commits
 from loadtest.driver import run_load
 from loadtest.options import parse, worker_settings
 from loadtest.progress import Progress, render
+from loadtest.readiness import wait_for_pollers
 from loadtest.report import build_report
 from loadtest.report import render as render_report
 from shared.client import connect
+from shared.names import BATCHER_TASK_QUEUE, MAIN_TASK_QUEUE
 from shared.settings import CommonSettings, SettingsError
 
 
-async def _drive(args: Any, temporal: dict[str, Any], database_url: str) -> dict[str, Any]:
+async def _drive(
+    args: Any, temporal: dict[str, Any], database_url: str, *, wait_for_workers: bool = False
+) -> dict[str, Any]:
     client = await connect(temporal)
+    if wait_for_workers:
+        await wait_for_pollers(client, [MAIN_TASK_QUEUE, BATCHER_TASK_QUEUE])
     before = await xact_commits(database_url)
     progress = Progress(total=args.workflows)
     ticker = asyncio.create_task(render(progress))
@@ -61,7 +67,7 @@ def _embedded(args: Any) -> dict[str, Any]:
         print(f"embedded stack: temporal {stack.temporal_address}", file=sys.stderr)
         assert stack.temporal_address is not None and stack.database_url is not None
         temporal = {"target_host": stack.temporal_address, "namespace": "default"}
-        return asyncio.run(_drive(args, temporal, stack.database_url))
+        return asyncio.run(_drive(args, temporal, stack.database_url, wait_for_workers=True))
     raise AssertionError("unreachable")
 
 
