@@ -14,6 +14,7 @@ from typing import Any
 from bench.results import summarize, write
 from bench.scenarios import run_scenario, scenarios
 from devstack.stack import Stack
+from shared.lifecycle import exit_process
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -71,4 +72,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_process(main(sys.argv[1:]))

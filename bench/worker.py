@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from datetime import timedelta
 
 from temporalio.worker import Worker
@@ -14,7 +13,7 @@ from bench.activities import NaiveWriter
 from bench.workflows import EmptyWorkflow, NaivePaymentWorkflow, PaymentWithoutWriteWorkflow
 from main_service.activities import PaymentActivities
 from shared.client import connect
-from shared.lifecycle import configure_logging, wait_for_stop_signal
+from shared.lifecycle import configure_logging, exit_process, wait_for_stop_signal
 from shared.settings import CommonSettings
 
 BENCH_TASK_QUEUE = "write-batching-bench"
@@ -49,4 +48,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

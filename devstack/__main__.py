@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from devstack.demo import run_demo
+from shared.lifecycle import exit_process
 
 
 def main() -> int:
@@ -16,4 +17,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

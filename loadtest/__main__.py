@@ -20,6 +20,7 @@ from loadtest.readiness import wait_for_pollers
 from loadtest.report import build_report
 from loadtest.report import render as render_report
 from shared.client import connect
+from shared.lifecycle import exit_process
 from shared.names import BATCHER_TASK_QUEUE, MAIN_TASK_QUEUE
 from shared.settings import CommonSettings, SettingsError
 
@@ -96,4 +97,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_process(main(sys.argv[1:]))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
+from typing import NoReturn
 
 
 def configure_logging(level: str) -> None:
@@ -26,3 +29,17 @@ async def wait_for_stop_signal() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     logging.getLogger(__name__).info("stop signal received, shutting down")
+
+
+def exit_process(code: int) -> NoReturn:
+    """Exit with ``code`` once everything was shut down inside the event loop.
+
+    The Temporal SDK's native threads can abort interpreter finalization
+    (``Fatal Python error: PyGILState_Release``, exit 134) after all work is done, which
+    would turn a clean, graceful stop into a crash. Workers, clients and servers are closed
+    before this is called, so skipping finalization loses nothing; output is flushed first.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

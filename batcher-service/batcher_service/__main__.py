@@ -11,7 +11,7 @@ from batcher_service.db import create_pool
 from batcher_service.db_observability import database_ready, register_pool_metrics
 from batcher_service.worker import build_worker
 from shared.client import connect
-from shared.lifecycle import configure_logging, wait_for_stop_signal
+from shared.lifecycle import configure_logging, exit_process, wait_for_stop_signal
 from shared.settings import BatcherSettings, SettingsError
 from shared.telemetry import setup_telemetry, temporal_ready
 
@@ -57,4 +57,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

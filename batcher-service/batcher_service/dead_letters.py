@@ -12,6 +12,7 @@ import asyncpg
 from temporalio.client import Client
 
 from shared.client import connect
+from shared.lifecycle import exit_process
 from shared.names import (
     BATCHER_ID_PREFIX,
     BATCHER_TASK_QUEUE,
@@ -103,4 +104,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

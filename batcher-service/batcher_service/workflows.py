@@ -209,8 +209,10 @@ class WriteBatcherWorkflow:
             return False
         # Adaptive mode keeps its one-statement-per-interval promise even here.
         deadline = self._next_deadline()
-        return ignore_clock or self._config.mode == "fixed" or (
-            deadline is not None and self._now() >= deadline
+        return (
+            ignore_clock
+            or self._config.mode == "fixed"
+            or (deadline is not None and self._now() >= deadline)
         )
 
     def _flushable(self, policy: str) -> bool:

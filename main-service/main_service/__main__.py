@@ -9,7 +9,7 @@ import sys
 
 from main_service.worker import build_worker
 from shared.client import connect
-from shared.lifecycle import configure_logging, wait_for_stop_signal
+from shared.lifecycle import configure_logging, exit_process, wait_for_stop_signal
 from shared.settings import MainSettings, SettingsError
 from shared.telemetry import setup_telemetry, temporal_ready
 
@@ -54,4 +54,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

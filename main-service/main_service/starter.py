@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from shared.client import connect
+from shared.lifecycle import exit_process
 from shared.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
 from shared.payloads import PaymentRequest, PaymentResult
 from shared.settings import CommonSettings, SettingsError
@@ -171,4 +172,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -3,6 +3,7 @@
 import sys
 
 from batcher_service.backfill.cli import main
+from shared.lifecycle import exit_process
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_process(main(sys.argv[1:]))
