@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
@@ -51,6 +52,18 @@ async def collect(client: Client, workflow_ids: list[str], within: float = 240) 
 
     await asyncio.wait_for(asyncio.gather(*(one(w) for w in workflow_ids)), timeout=within)
     return outcome
+
+
+async def verify_request_ids(pool: asyncpg.Pool, request_ids: list[str]) -> Verification:
+    """Lost and duplicated rows for requests signalled directly (no caller workflow)."""
+    row = await pool.fetchrow(
+        "SELECT count(*) AS n, count(DISTINCT request_id) AS d FROM ledger_entries "
+        "WHERE request_id = ANY($1::text[])",
+        request_ids,
+    )
+    assert row is not None
+    rows, distinct = int(row["n"]), int(row["d"])
+    return Verification(len(request_ids), rows, len(request_ids) - distinct, rows - distinct, 0, 0)
 
 
 def record(scenario: str, writes: int, check: Verification, outcome: str) -> None:

@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from shared.payloads import BatcherConfig, PaymentResult, WriteOutcome, WriteRequest
 from tests.conftest import start_dev_server
+from tests.faults import record, verify_request_ids
 from tests.harness import Queues, eventually, payment, running_workers
 
 
@@ -81,6 +82,13 @@ async def test_repeated_request_id_is_written_once(
         assert stats.duplicates_dropped == 3
         assert stats.rows_written == 1
         assert len(await h.rows()) == 1
+        check = await verify_request_ids(db_pool, ["dup-caller#1"])
+        record(
+            "same request 3x in one run, then again after it was written",
+            1,
+            check,
+            "1 row; 3 duplicates dropped, the late one answered already_written",
+        )
 
 
 async def _rows_count(pool: asyncpg.Pool, n: int) -> bool:

@@ -16,6 +16,7 @@ from main_service.worker import build_worker as build_main_worker
 from shared import errors
 from shared.names import DEAD_LETTER_TABLE, SHUTDOWN_SIGNAL
 from shared.payloads import BatcherConfig, BatcherStats, WriteOutcome, WriteRequest
+from tests.faults import record, verify_request_ids
 from tests.harness import Queues, eventually, payment, running_workers
 
 
@@ -67,6 +68,13 @@ async def test_poison_row_is_rejected_alone_and_dead_lettered(
         assert "CheckViolationError" in err.message
         assert len({r.batch_id for r in results}) == 1, "good rows share one batch"
     assert await _count(db_pool, "ledger_entries", 4)
+    check = await verify_request_ids(db_pool, [*(f"good-{i}#1" for i in range(4))])
+    record(
+        "batch with a poison row among good ones",
+        5,
+        check,
+        "4 written and acked, 1 rejected (CheckViolationError) and dead-lettered",
+    )
     dead = await db_pool.fetch(f"SELECT * FROM {DEAD_LETTER_TABLE}")
     assert [(d["caller_workflow_id"], d["error_type"]) for d in dead] == [
         ("bad-1", "CheckViolationError")

@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from shared.payloads import BatcherConfig, WriteRequest
 from tests.conftest import start_dev_server
+from tests.faults import record, verify_request_ids
 from tests.harness import Harness, Queues, eventually, payment, running_workers
 from tests.histories_io import record_if_asked
 
@@ -56,6 +57,15 @@ async def test_burst_of_5000_across_forced_continue_as_new(
             await eventually(lambda: _runs_at_least(h, 2), within=60)
             # The stats catch up when the last flush activity has returned.
             await eventually(lambda: _stat(h, "rows_written", 5000), within=60)
+            check = await verify_request_ids(db_pool, [f"burst-{i}#1" for i in range(5000)])
+            runs = (await h.stats()).runs
+            record(
+                "burst of 5,000 signals, continue-as-new forced low",
+                5000,
+                check,
+                f"5000 written across {runs} runs",
+            )
+            assert (check.lost, check.duplicates) == (0, 0)
             assert (
                 await db_pool.fetchval("SELECT count(DISTINCT request_id) FROM ledger_entries")
                 == 5000
@@ -87,6 +97,13 @@ async def test_duplicates_across_continue_as_new_are_written_once(
             await _burst(h, first)  # every one again, in a later run
             await eventually(lambda: _dropped_or_already(h, 60), within=120)
             assert await _count(db_pool) == 60
+            check = await verify_request_ids(db_pool, [r.request_id for r in first])
+            record(
+                "every request delivered twice, across continue-as-new",
+                60,
+                check,
+                "60 written, 60 duplicates dropped or answered already_written",
+            )
             await record_if_asked(env.client, "duplicates-can", queues.batcher_id(0), [])
     finally:
         await env.shutdown()
@@ -115,6 +132,13 @@ async def test_caller_terminated_before_its_ack(
         assert len(results) == 3
         await eventually(lambda: _acks_failed(h, 1))
         assert await _count(db_pool) == 4  # the gone caller's row is written exactly once
+        check = await verify_request_ids(db_pool, ["gone-1#1", *(f"stays-{i}#1" for i in range(3))])
+        record(
+            "caller terminated before its ack",
+            4,
+            check,
+            "3 callers acked, 1 ack counted as failed, 4 rows",
+        )
         await record_if_asked(temporal_env.client, "caller-gone", queues.batcher_id(0), ["gone-1"])
 
 
