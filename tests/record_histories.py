@@ -31,7 +31,9 @@ async def _scenario(client: Client, url: str, transport: str) -> None:
     await migrate(url)
     pool = await create_pool(url, 4)
     queues = Queues.unique()
-    config = BatcherConfig(max_batch_size=8, max_wait_seconds=0.3, ack_transport=transport)
+    config = BatcherConfig(
+        mode="fixed", max_batch_size=8, max_wait_seconds=0.3, ack_transport=transport
+    )
     try:
         async with running_workers(client, pool, queues, config, ack_timeout_seconds=20) as h:
             handles = [await h.start_payment(f"rec-{transport}-{i}", payment(i)) for i in range(40)]

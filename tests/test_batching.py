@@ -25,7 +25,7 @@ async def _pay_all(h, count: int, prefix: str) -> list[PaymentResult]:  # type: 
 async def test_size_trigger_flushes_full_batches_without_waiting(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    config = BatcherConfig(max_batch_size=10, max_wait_seconds=120)
+    config = BatcherConfig(mode="fixed", max_batch_size=10, max_wait_seconds=120)
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
         began = time.monotonic()
         results = await asyncio.wait_for(_pay_all(h, 20, "size"), timeout=60)
@@ -39,7 +39,7 @@ async def test_size_trigger_flushes_full_batches_without_waiting(
 async def test_time_trigger_flushes_a_partial_batch_after_max_wait(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    config = BatcherConfig(max_batch_size=1000, max_wait_seconds=2.0)
+    config = BatcherConfig(mode="fixed", max_batch_size=1000, max_wait_seconds=2.0)
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
         began = time.monotonic()
         results = await _pay_all(h, 3, "time")
@@ -52,7 +52,7 @@ async def test_time_trigger_flushes_a_partial_batch_after_max_wait(
 async def test_batches_never_exceed_the_cap(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    config = BatcherConfig(max_batch_size=7, max_wait_seconds=0.3)
+    config = BatcherConfig(mode="fixed", max_batch_size=7, max_wait_seconds=0.3)
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
         await _pay_all(h, 60, "cap")
         sizes = await h.batch_sizes()
@@ -64,7 +64,7 @@ async def test_batches_never_exceed_the_cap(
 async def test_repeated_request_id_is_written_once(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    config = BatcherConfig(max_batch_size=100, max_wait_seconds=0.5)
+    config = BatcherConfig(mode="fixed", max_batch_size=100, max_wait_seconds=0.5)
     request = WriteRequest(
         request_id="dup-caller#1",
         caller_workflow_id="dup-caller",  # no such workflow: its ack fails and is counted
@@ -105,7 +105,9 @@ async def test_continue_as_new_under_load_loses_nothing(
     env = await start_dev_server("limit.historyCount.suggestContinueAsNew=60")
     try:
         client: Client = env.client
-        config = BatcherConfig(max_batch_size=20, max_wait_seconds=0.2, max_signals_per_run=150)
+        config = BatcherConfig(
+            mode="fixed", max_batch_size=20, max_wait_seconds=0.2, max_signals_per_run=150
+        )
         async with running_workers(client, db_pool, queues, config) as h:
             results = await asyncio.wait_for(_pay_all(h, 400, "can"), timeout=240)
             assert len(results) == 400
@@ -122,7 +124,9 @@ async def test_continue_as_new_under_load_loses_nothing(
 async def test_acks_by_workflow_signal_also_complete_callers(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    config = BatcherConfig(max_batch_size=10, max_wait_seconds=0.3, ack_transport="workflow")
+    config = BatcherConfig(
+        mode="fixed", max_batch_size=10, max_wait_seconds=0.3, ack_transport="workflow"
+    )
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
         results = await _pay_all(h, 25, "wfack")
         assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}

@@ -44,7 +44,7 @@ async def test_unconfirmed_write_fails_with_timeout_type_and_is_still_written_on
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
         assert _failure(failed.value).type == errors.WRITE_CONFIRMATION_TIMEOUT
-    config = BatcherConfig(max_batch_size=10, max_wait_seconds=0.2)
+    config = BatcherConfig(mode="fixed", max_batch_size=10, max_wait_seconds=0.2)
     async with build_batcher_worker(client, db_pool, config, task_queue=queues.batcher):
         await eventually(lambda: _count(db_pool, "ledger_entries", 1))
         await eventually(lambda: _batcher_stat(client, queues, "acks_failed", 1))
@@ -54,7 +54,7 @@ async def test_unconfirmed_write_fails_with_timeout_type_and_is_still_written_on
 async def test_poison_row_is_rejected_alone_and_dead_lettered(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    config = BatcherConfig(max_batch_size=5, max_wait_seconds=5)
+    config = BatcherConfig(mode="fixed", max_batch_size=5, max_wait_seconds=5)
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
         good = [await h.start_payment(f"good-{i}", payment(i)) for i in range(4)]
         # Lower-case currency passes the caller's shape check but breaks the table's CHECK.
@@ -84,7 +84,7 @@ async def test_poison_row_is_rejected_alone_and_dead_lettered(
 async def test_dead_letter_is_resubmitted_after_the_cause_is_fixed(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    config = BatcherConfig(max_batch_size=5, max_wait_seconds=0.2)
+    config = BatcherConfig(mode="fixed", max_batch_size=5, max_wait_seconds=0.2)
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
         bad = await h.start_payment("fixme-1", payment(3, currency="eur"))
         with pytest.raises(WorkflowFailureError):
@@ -124,7 +124,9 @@ async def test_invalid_row_fails_at_once_without_reaching_the_batcher(
     overrides: dict[str, str],
     needle: str,
 ) -> None:
-    async with running_workers(temporal_env.client, db_pool, queues, BatcherConfig()) as h:
+    async with running_workers(
+        temporal_env.client, db_pool, queues, BatcherConfig(mode="fixed")
+    ) as h:
         handle = await h.start_payment("invalid-1", payment(1, **overrides))
         with pytest.raises(WorkflowFailureError) as failed:
             await asyncio.wait_for(handle.result(), timeout=20)
@@ -141,7 +143,7 @@ async def test_invalid_row_fails_at_once_without_reaching_the_batcher(
 async def test_batcher_is_started_on_demand_and_shutdown_drains(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    config = BatcherConfig(max_batch_size=1000, max_wait_seconds=3600)
+    config = BatcherConfig(mode="fixed", max_batch_size=1000, max_wait_seconds=3600)
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
         batcher = temporal_env.client.get_workflow_handle(
             queues.batcher_id(0), result_type=BatcherStats
@@ -181,7 +183,7 @@ async def test_overloaded_batcher_pushes_callers_back_and_they_retry(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
     # Room for 4 pending requests; the rest are told to back off and come back.
-    config = BatcherConfig(max_batch_size=100, max_wait_seconds=1.5, max_pending=4)
+    config = BatcherConfig(mode="fixed", max_batch_size=100, max_wait_seconds=1.5, max_pending=4)
     async with running_workers(
         temporal_env.client, db_pool, queues, config, ack_timeout_seconds=60
     ) as h:

@@ -47,7 +47,9 @@ async def test_burst_of_5000_across_forced_continue_as_new(
     env = await start_dev_server("limit.historyCount.suggestContinueAsNew=200")
     try:
         client: Client = env.client
-        config = BatcherConfig(max_batch_size=200, max_wait_seconds=0.2, max_signals_per_run=700)
+        config = BatcherConfig(
+            mode="fixed", max_batch_size=200, max_wait_seconds=0.2, max_signals_per_run=700
+        )
         async with running_workers(client, db_pool, queues, config) as h:
             await _burst(h, [_request(i) for i in range(5000)])
             await eventually(lambda: _is(db_pool, 5000), within=240)
@@ -87,7 +89,9 @@ async def test_duplicates_across_continue_as_new_are_written_once(
 ) -> None:
     env = await start_dev_server("limit.historyCount.suggestContinueAsNew=30")
     try:
-        config = BatcherConfig(max_batch_size=5, max_wait_seconds=0.2, max_signals_per_run=25)
+        config = BatcherConfig(
+            mode="fixed", max_batch_size=5, max_wait_seconds=0.2, max_signals_per_run=25
+        )
         async with running_workers(env.client, db_pool, queues, config) as h:
             first = [_request(i) for i in range(60)]
             await _burst(h, first)
@@ -122,7 +126,7 @@ async def _dropped_or_already(h: Harness, n: int) -> bool:
 async def test_caller_terminated_before_its_ack(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    config = BatcherConfig(max_batch_size=100, max_wait_seconds=3)
+    config = BatcherConfig(mode="fixed", max_batch_size=100, max_wait_seconds=3)
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
         gone = await h.start_payment("gone-1", payment(1))
         stays = [await h.start_payment(f"stays-{i}", payment(i + 2)) for i in range(3)]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections import deque
 from datetime import timedelta
 
 from temporalio import workflow
@@ -15,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from batcher_service.activities import BatchWriter
     from batcher_service.batcher_metrics import BatcherMetrics
+    from batcher_service.buffer import RequestBuffer, Seen
     from shared import errors, names
     from shared.payloads import (
         AddressedAck,
@@ -23,7 +22,6 @@ with workflow.unsafe.imports_passed_through():
         BatcherStats,
         FlushInput,
         FlushResult,
-        PendingRequest,
         WriteAck,
         WriteOutcome,
         WriteRequest,
@@ -53,12 +51,9 @@ class WriteBatcherWorkflow:
     def __init__(self, state: BatcherState | None = None) -> None:
         state = state or BatcherState()
         self._config = BatcherConfig()
-        self._pending: deque[PendingRequest] = deque(state.pending)
-        self._pending_ids = {p.request.request_id for p in state.pending}
-        self._pending_bytes = sum(p.size_bytes for p in state.pending)
-        self._recent: deque[str] = deque(state.recent_request_ids)
-        self._recent_ids = set(state.recent_request_ids)
-        self._inflight_ids: set[str] = set()
+        self._buffer = RequestBuffer(
+            state.pending, state.recent_request_ids, self._config.dedup_window
+        )
         self._notices = list(state.notices)
         self._stats = state.stats
         self._stats.signals_this_run = 0
@@ -69,18 +64,19 @@ class WriteBatcherWorkflow:
         self._tasks: set[asyncio.Task[None]] = set()
         self._ack_signals = asyncio.Semaphore(MAX_PENDING_ACK_SIGNALS)
         self._metrics = BatcherMetrics(workflow.metric_meter(), workflow.info().workflow_id)
-        self._metrics.pending(len(self._pending))
+        self._metrics.pending(len(self._buffer))
 
     @workflow.signal(name=names.SUBMIT_SIGNAL)
     def submit(self, request: WriteRequest) -> None:
         """Only buffers: all I/O happens in the main loop's flushes."""
         self._stats.signals_this_run += 1
         rid = request.request_id
-        if rid in self._pending_ids or rid in self._inflight_ids:
+        seen = self._buffer.seen(rid)
+        if seen is Seen.HELD:
             # The original is still to be acked; the caller accepts either copy's ack.
             self._stats.duplicates_dropped += 1
             return
-        if rid in self._recent_ids:
+        if seen is Seen.WRITTEN:
             self._stats.duplicates_dropped += 1
             self._notices.append(
                 AddressedAck(
@@ -88,7 +84,7 @@ class WriteBatcherWorkflow:
                 )
             )
             return
-        if len(self._pending) >= self._config.max_pending:
+        if len(self._buffer) >= self._config.max_pending:
             self._stats.overloaded_rejections += 1
             self._notices.append(
                 AddressedAck(
@@ -97,21 +93,18 @@ class WriteBatcherWorkflow:
                         rid,
                         WriteOutcome.REJECTED,
                         error_type=errors.BATCHER_OVERLOADED,
-                        error_message=f"batcher holds {len(self._pending)} pending requests",
+                        error_message=f"batcher holds {len(self._buffer)} pending requests",
                     ),
                 )
             )
             return
-        size = len(json.dumps(request.row, separators=(",", ":"))) + len(rid) * 2 + 64
-        self._pending.append(PendingRequest(request, self._now(), size))
-        self._pending_ids.add(rid)
-        self._pending_bytes += size
-        self._metrics.pending(len(self._pending))
+        self._buffer.add(request, self._now())
+        self._metrics.pending(len(self._buffer))
         # A span (not a log line) so the write's trace shows which batcher took it; the
         # SDK's helper records it replay-safely from inside the sandbox.
         record_span(
             "BufferWrite",
-            {"write_batcher.request_id": rid, "write_batcher.pending": len(self._pending)},
+            {"write_batcher.request_id": rid, "write_batcher.pending": len(self._buffer)},
         )
 
     @workflow.signal(name=names.SHUTDOWN_SIGNAL)
@@ -121,7 +114,7 @@ class WriteBatcherWorkflow:
 
     @workflow.query(name=names.STATS_QUERY)
     def stats(self) -> BatcherStats:
-        self._stats.pending = len(self._pending)
+        self._stats.pending = len(self._buffer)
         self._stats.inflight_flushes = self._inflight
         return self._stats
 
@@ -130,6 +123,7 @@ class WriteBatcherWorkflow:
         self._config = await workflow.execute_local_activity_method(
             BatchWriter.load_config, start_to_close_timeout=timedelta(seconds=10)
         )
+        self._buffer.window = self._config.dedup_window
         while not self._shutdown and not self._should_continue_as_new():
             await self._wait_for_work()
             self._start_flushes()
@@ -172,23 +166,22 @@ class WriteBatcherWorkflow:
 
     def _size_due(self) -> bool:
         cfg = self._config
-        return (
-            len(self._pending) >= cfg.max_batch_size or self._pending_bytes >= cfg.max_batch_bytes
-        )
+        return len(self._buffer) >= cfg.max_batch_size or self._buffer.bytes >= cfg.max_batch_bytes
 
     def _next_deadline(self) -> float | None:
         """Workflow time at which the next flush becomes due by the clock."""
-        if not self._pending and not self._notices:
+        if not self._buffer and not self._notices:
             return None
         cfg = self._config
         if cfg.mode == "adaptive":
             if self._last_flush_started_at is None:
                 return self._now()
             return self._last_flush_started_at + cfg.min_interval_seconds
-        if not self._pending:
+        oldest = self._buffer.oldest_arrival()
+        if oldest is None:
             return self._now()
         # Counted from the oldest request's arrival, not from the last flush.
-        return self._pending[0].arrived_at + cfg.max_wait_seconds
+        return oldest + cfg.max_wait_seconds
 
     def _flush_due(self) -> bool:
         deadline = self._next_deadline()
@@ -202,7 +195,7 @@ class WriteBatcherWorkflow:
     def _wants_flush(self, policy: str, *, ignore_clock: bool = False) -> bool:
         """Whether a flush should start now: "due" (normal), "drain" (all) or "carry" (CAN)."""
         if policy == "drain":
-            return bool(self._pending or self._notices)
+            return bool(self._buffer or self._notices)
         if policy == "due":
             return self._flush_due()
         if not self._too_big_to_carry():
@@ -245,7 +238,7 @@ class WriteBatcherWorkflow:
         # What continue-as-new carries is one event's payload (2 MiB hard limit): bound it by
         # bytes, not by count, so a burst is carried over rather than flushed first.
         return (
-            self._pending_bytes >= self._config.max_batch_bytes
+            self._buffer.bytes >= self._config.max_batch_bytes
             or len(self._notices) > MAX_NOTICES_PER_FLUSH
         )
 
@@ -257,24 +250,9 @@ class WriteBatcherWorkflow:
 
     # -- flushing -----------------------------------------------------------------------------
 
-    def _take_batch(self) -> list[WriteRequest]:
-        cfg = self._config
-        batch: list[WriteRequest] = []
-        size = 0
-        while self._pending and len(batch) < cfg.max_batch_size:
-            nxt = self._pending[0]
-            if batch and size + nxt.size_bytes > cfg.max_batch_bytes:
-                break
-            self._pending.popleft()
-            self._pending_ids.discard(nxt.request.request_id)
-            self._pending_bytes -= nxt.size_bytes
-            size += nxt.size_bytes
-            batch.append(nxt.request)
-        self._metrics.pending(len(self._pending))
-        return batch
-
     def _start_flush(self) -> None:
-        batch = self._take_batch()
+        batch = self._buffer.take(self._config.max_batch_size, self._config.max_batch_bytes)
+        self._metrics.pending(len(self._buffer))
         notices, self._notices = (
             self._notices[:MAX_NOTICES_PER_FLUSH],
             self._notices[MAX_NOTICES_PER_FLUSH:],
@@ -284,7 +262,6 @@ class WriteBatcherWorkflow:
         batch_id = f"{info.workflow_id}/{info.run_id[:8]}/{self._batch_seq}"
         self._inflight += 1
         self._last_flush_started_at = self._now()
-        self._inflight_ids.update(r.request_id for r in batch)
         flush = FlushInput(
             batch_id=batch_id,
             requests=batch,
@@ -354,18 +331,7 @@ class WriteBatcherWorkflow:
         stats.acks_sent += result.acks_sent
         stats.acks_failed += result.acks_failed
         stats.largest_batch = max(stats.largest_batch, len(flush.requests))
-        rejected = set(result.rejected_ids)
-        window = self._config.dedup_window
-        for req in flush.requests:
-            rid = req.request_id
-            self._inflight_ids.discard(rid)
-            # A rejected row may be fixed and sent again: do not remember it as written.
-            if rid in rejected or rid in self._recent_ids:
-                continue
-            self._recent.append(rid)
-            self._recent_ids.add(rid)
-            while len(self._recent) > window:
-                self._recent_ids.discard(self._recent.popleft())
+        self._buffer.settle(flush.requests, result.rejected_ids)
         self._metrics.flushed(flush, result)
         workflow.logger.debug(
             "flushed %s: %d written, %d already, %d rejected",
@@ -395,8 +361,8 @@ class WriteBatcherWorkflow:
 
     def _carry_state(self) -> BatcherState:
         return BatcherState(
-            pending=list(self._pending),
-            recent_request_ids=list(self._recent),
+            pending=self._buffer.pending(),
+            recent_request_ids=self._buffer.recent(),
             notices=self._notices,
             stats=self._stats,
             last_flush_started_at=self._last_flush_started_at,
