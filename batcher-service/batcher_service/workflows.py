@@ -366,5 +366,6 @@ class WriteBatcherWorkflow:
             notices=self._notices,
             stats=self._stats,
             last_flush_started_at=self._last_flush_started_at,
-            shutting_down=False,
+            # A shutdown that arrived while this run was closing carries over.
+            shutting_down=self._shutdown,
         )
