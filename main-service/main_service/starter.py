@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from shared.client import connect
 from shared.lifecycle import exit_process
 from shared.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
-from shared.payloads import PaymentRequest, PaymentResult
+from shared.payloads import PaymentRequest
 from shared.settings import CommonSettings, SettingsError
 
 
@@ -95,14 +95,15 @@ async def run_one(
     payment: PaymentRequest,
     task_queue: str,
     pollers: asyncio.Semaphore,
+    *,
+    workflow: str = PAYMENT_WORKFLOW,
 ) -> float:
     """Start one payment, wait for it; returns its latency (server start to close) in ms."""
     handle = await client.start_workflow(
-        PAYMENT_WORKFLOW,
+        workflow,
         payment,
         id=workflow_id,
         task_queue=task_queue,
-        result_type=PaymentResult,
     )
     async with pollers:
         await handle.result()
