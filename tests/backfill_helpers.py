@@ -15,7 +15,7 @@ from batcher_service.worker import build_worker
 from shared.backfill_payloads import BackfillInput, BackfillProgress, BackfillResult
 from shared.names import BACKFILL_WORKFLOW
 from shared.payloads import BatcherConfig
-from tests.conftest import with_database
+from tests.conftest import scratch_database
 
 TABLE_DDL = """
 CREATE TABLE {name} (
@@ -30,18 +30,8 @@ CREATE TABLE {name} (
 @pytest.fixture
 async def source_url(pg_server_url: str) -> AsyncIterator[str]:
     """A second fresh database, the backfill's source."""
-    name = f"wb_src_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_database(pg_server_url, name)
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(pg_server_url, "wb_src") as url:
+        yield url
 
 
 async def make_source(url: str, rows: int, table: str = "items") -> None:

@@ -8,12 +8,10 @@ import math
 import subprocess
 import time
 import urllib.parse
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -21,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.ports import free_port
 from devstack.stack import Stack
 from main_service.starter import run_payments
-from tests.conftest import with_database
+from tests.conftest import scratch_database
 from tests.promql import (
     DASHBOARDS,
     SYNTHETIC,
@@ -64,18 +62,8 @@ async def _until_ready(port: int, within: float = 60.0) -> None:
 
 @pytest.fixture(scope="module")
 async def fresh_db(pg_server_url: str) -> AsyncIterator[str]:
-    name = f"wb_obs_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_database(pg_server_url, name)
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(pg_server_url, "wb_obs") as url:
+        yield url
 
 
 PROMETHEUS_CONFIG = """global:
