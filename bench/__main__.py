@@ -14,7 +14,7 @@ from typing import Any
 from bench.results import summarize, write
 from bench.scenarios import run_scenario, scenarios
 from devstack.stack import Stack
-from shared.lifecycle import exit_process
+from shared.lifecycle import exit_process, stop_children_on_sigterm
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -44,6 +44,7 @@ async def _run_all(stack: Stack, args: argparse.Namespace) -> dict[str, dict[str
 
 
 def main(argv: list[str]) -> int:
+    stop_children_on_sigterm()
     args = _parser().parse_args(argv)
     began = time.monotonic()
     meta: dict[str, Any] = {

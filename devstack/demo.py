@@ -14,6 +14,7 @@ from devstack.stack import Stack
 from devstack.verify import verify_writes
 from main_service.starter import StarterReport, latency_summary, run_payments
 from shared.client import connect
+from shared.lifecycle import stop_children_on_sigterm
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +51,7 @@ async def _run(stack: Stack, args: argparse.Namespace) -> dict[str, object]:
 
 
 def run_demo(argv: list[str]) -> int:
+    stop_children_on_sigterm()
     args = _parser().parse_args(argv)
     began = time.monotonic()
     stack = Stack(args.data_dir.resolve(), database_url=os.environ.get("DATABASE_URL") or None)

@@ -20,7 +20,7 @@ from loadtest.readiness import wait_for_pollers
 from loadtest.report import build_report
 from loadtest.report import render as render_report
 from shared.client import connect
-from shared.lifecycle import exit_process
+from shared.lifecycle import exit_process, stop_children_on_sigterm
 from shared.names import BATCHER_TASK_QUEUE, MAIN_TASK_QUEUE
 from shared.settings import CommonSettings, SettingsError
 
@@ -73,6 +73,7 @@ def _embedded(args: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    stop_children_on_sigterm()
     args = parse(argv)
     if args.embedded:
         result = _embedded(args)

@@ -31,6 +31,19 @@ async def wait_for_stop_signal() -> None:
     logging.getLogger(__name__).info("stop signal received, shutting down")
 
 
+def stop_children_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so ``finally`` blocks stop the processes we started.
+
+    Python's default SIGTERM ends the process at once: servers and workers started with
+    ``start_new_session`` would be left running.
+    """
+
+    def raise_exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, raise_exit)
+
+
 def exit_process(code: int) -> NoReturn:
     """Exit with ``code`` once everything was shut down inside the event loop.
 

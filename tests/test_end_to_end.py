@@ -69,3 +69,27 @@ def test_sigint_stops_a_worker_gracefully(tmp_path: Path, database_url: str) -> 
         while worker.running() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert worker.returncode() == 0, worker.tail()
+
+
+def test_sigterm_to_the_demo_stops_every_process_it_started(tmp_path: Path) -> None:
+    import psutil  # noqa: PLC0415  (a dependency of pgserver)
+
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "demo"), "PYTHONUNBUFFERED": "1"}
+    env.pop("DATABASE_URL", None)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "demo", "--workflows", "2000"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    for line in demo.stdout:
+        if "workers started" in line:
+            break
+    children = psutil.Process(demo.pid).children(recursive=True)
+    assert len(children) >= 3  # dev server, both workers (and PostgreSQL's processes)
+    demo.send_signal(signal.SIGTERM)
+    assert demo.wait(timeout=60) != 0
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], [p.cmdline() for p in alive]
