@@ -9,7 +9,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from bench.activities import NaiveWriter
     from main_service.activities import PaymentActivities
-    from shared.payloads import PaymentRequest, WriteRequest, make_request_id
+    from main_service.ledger import ledger_write
+    from shared.payloads import PaymentRequest
 
 EMPTY_WORKFLOW = "BenchEmptyWorkflow"
 CEILING_WORKFLOW = "BenchPaymentWithoutWriteWorkflow"
@@ -46,19 +47,7 @@ class NaivePaymentWorkflow:
         auth = await workflow.execute_activity_method(
             PaymentActivities.authorize, payment, start_to_close_timeout=timedelta(seconds=30)
         )
-        wf_id = workflow.info().workflow_id
-        request = WriteRequest(
-            request_id=make_request_id(wf_id, 1),
-            caller_workflow_id=wf_id,
-            partition_key=payment.account_id,
-            row={
-                "account_id": payment.account_id,
-                "amount_cents": payment.amount_cents,
-                "currency": payment.currency,
-                "auth_code": auth.auth_code,
-                "memo": payment.memo,
-            },
-        )
+        request = ledger_write(payment, auth.auth_code, workflow.info().workflow_id)
         await workflow.execute_activity_method(
             NaiveWriter.insert, request, start_to_close_timeout=timedelta(seconds=30)
         )

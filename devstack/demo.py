@@ -12,7 +12,7 @@ from pathlib import Path
 
 from devstack.stack import Stack
 from devstack.verify import verify_writes
-from main_service.starter import StarterReport, latency_summary, run_payments
+from main_service.starter import StarterReport, run_payments
 from shared.client import connect
 from shared.lifecycle import stop_children_on_sigterm
 
@@ -34,16 +34,9 @@ async def _run(stack: Stack, args: argparse.Namespace) -> dict[str, object]:
     )
     check = await verify_writes(stack.database_url, report.completed_ids)
     return {
-        "completed": report.completed,
-        "failed": report.failed,
-        "failures": report.failures,
+        **report.summary(),
         "lost": check.lost,
         "duplicates": check.duplicates,
-        "wall_seconds": report.wall_seconds,
-        "writes_per_s": round(report.completed / report.wall_seconds, 2)
-        if report.wall_seconds
-        else 0.0,
-        **latency_summary(report.latencies_ms),
         "batches": check.batches,
         "avg_batch_size": check.avg_batch_size,
         "rows": check.rows,

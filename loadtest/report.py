@@ -6,7 +6,7 @@ from typing import Any
 
 from devstack.verify import verify_writes
 from loadtest.dbstats import batch_sizes, settled_xact_commits, size_distribution
-from main_service.starter import StarterReport, latency_summary
+from main_service.starter import StarterReport
 
 
 async def build_report(
@@ -18,16 +18,7 @@ async def build_report(
     sizes = await batch_sizes(database_url, report.completed_ids)
     db_tx = xact_after - xact_before
     return {
-        "run_id": report.run_id,
-        "workflows": report.workflows,
-        "completed": report.completed,
-        "failed": report.failed,
-        "failures": report.failures,
-        "wall_seconds": report.wall_seconds,
-        "writes_per_s": round(report.completed / report.wall_seconds, 2)
-        if report.wall_seconds
-        else 0.0,
-        **latency_summary(report.latencies_ms),
+        **report.summary(),
         "batch_size": size_distribution(sizes),
         "db_transactions": db_tx,
         "db_tx_per_write": round(db_tx / report.completed, 3) if report.completed else None,

@@ -14,7 +14,7 @@ from batcher_service.dead_letters import list_dead_letters, resubmit
 from batcher_service.worker import build_worker as build_batcher_worker
 from main_service.worker import build_worker as build_main_worker
 from shared import errors
-from shared.names import DEAD_LETTER_TABLE, SHUTDOWN_SIGNAL
+from shared.names import DEAD_LETTER_TABLE, PAYMENT_WORKFLOW, SHUTDOWN_SIGNAL, STATS_QUERY
 from shared.payloads import BatcherConfig, BatcherStats, WriteOutcome, WriteRequest
 from tests.faults import record, verify_request_ids
 from tests.harness import Queues, eventually, payment, running_workers
@@ -39,7 +39,7 @@ async def test_unconfirmed_write_fails_with_timeout_type_and_is_still_written_on
     )
     async with main:  # no batcher worker yet: nobody can ack in time
         handle = await client.start_workflow(
-            "PaymentWorkflow", payment(1), id="late-1", task_queue=queues.main
+            PAYMENT_WORKFLOW, payment(1), id="late-1", task_queue=queues.main
         )
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
@@ -174,7 +174,7 @@ async def _count(pool: asyncpg.Pool, table: str, n: int) -> bool:
 
 async def _batcher_stat(client, queues: Queues, name: str, n: int) -> bool:  # type: ignore[no-untyped-def]
     stats = await client.get_workflow_handle(queues.batcher_id(0)).query(
-        "stats", result_type=BatcherStats
+        STATS_QUERY, result_type=BatcherStats
     )
     return int(getattr(stats, name)) >= n
 

@@ -43,7 +43,7 @@ class StarterReport:
         data.pop("completed_ids")
         data.update(latency_summary(self.latencies_ms))
         data["writes_per_s"] = (
-            round(self.completed / self.wall_seconds, 2) if self.wall_seconds else 0
+            round(self.completed / self.wall_seconds, 2) if self.wall_seconds else 0.0
         )
         return data
 

@@ -10,6 +10,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from main_service.activities import PaymentActivities, WriteSubmitter
+    from main_service.ledger import ledger_write
     from shared import errors, names
     from shared.payloads import (
         PaymentRequest,
@@ -17,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
         WriteAck,
         WriteOutcome,
         WriteRequest,
-        make_request_id,
     )
     from shared.workflow_spans import record_span
 
@@ -70,19 +70,7 @@ class PaymentWorkflow:
             payment,
             start_to_close_timeout=timedelta(seconds=30),
         )
-        info = workflow.info()
-        request = WriteRequest(
-            request_id=make_request_id(info.workflow_id, 1),
-            caller_workflow_id=info.workflow_id,
-            partition_key=payment.account_id,
-            row={
-                "account_id": payment.account_id,
-                "amount_cents": payment.amount_cents,
-                "currency": payment.currency,
-                "auth_code": auth.auth_code,
-                "memo": payment.memo,
-            },
-        )
+        request = ledger_write(payment, auth.auth_code, workflow.info().workflow_id)
         ack = await self._write(request)
         if ack.outcome is WriteOutcome.REJECTED:
             raise ApplicationError(
