@@ -10,6 +10,8 @@ BATCHER_WORKFLOW: Final = "WriteBatcherWorkflow"
 BACKFILL_WORKFLOW: Final = "BackfillWorkflow"
 
 SUBMIT_SIGNAL: Final = "submit_write"
+# Several callers' writes in one signal: one history event and one RPC for all of them.
+SUBMIT_BATCH_SIGNAL: Final = "submit_writes"
 ACK_SIGNAL: Final = "write_ack"
 SHUTDOWN_SIGNAL: Final = "shutdown"
 STATS_QUERY: Final = "stats"

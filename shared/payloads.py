@@ -22,6 +22,13 @@ class WriteRequest:
     row: dict[str, Any]
 
 
+@dataclass
+class WriteRequestBatch:
+    """Concurrent callers' requests for one shard, coalesced into one signal by a worker."""
+
+    requests: list[WriteRequest]
+
+
 class WriteOutcome(StrEnum):
     """What happened to a request."""
 
@@ -56,13 +63,16 @@ class BatcherConfig:
     max_batch_size: int = 500
     max_wait_seconds: float = 1.0
     # "adaptive" (default): a request is flushed at once when the last flush began at least
-    # min_interval ago, else requests gather until then (or the cap): at most one statement
-    # per interval per shard at any load, and no window to wait out at low load.
+    # the current interval ago, else requests gather until then: at most one statement per
+    # interval per shard. The interval follows the shard's arrival rate, from min_interval
+    # (idle: a write does not wait out a window) up to max_interval, reached at full_load_rate
+    # writes/s (the database sees one statement per max_interval, batches of rate x interval).
     # "fixed": flush at the cap or when the oldest request has waited max_wait.
-    # Chosen from `make bench`: at ~26 writes/s per shard a 2 s interval makes batches of ~50
-    # rows, 50x fewer transactions than one insert per write, while a 1 s window gave 26x.
+    # Chosen from `make bench`: see the README's "Choosing the batching mode".
     mode: str = "adaptive"
-    min_interval_seconds: float = 2.0
+    min_interval_seconds: float = 0.25
+    max_interval_seconds: float = 2.0
+    full_load_rate: float = 25.0
     max_pending: int = 20_000
     max_signals_per_run: int = 8_000
     max_inflight_flushes: int = 4
@@ -98,6 +108,9 @@ class BatcherStats:
     runs: int = 1
     signals_this_run: int = 0
     largest_batch: int = 0
+    # Adaptive mode: the gap now kept between flushes and the arrival rate it follows.
+    interval_seconds: float = 0.0
+    arrival_rate: float = 0.0
 
 
 @dataclass
@@ -111,6 +124,8 @@ class BatcherState:
     stats: BatcherStats = field(default_factory=BatcherStats)
     last_flush_started_at: float | None = None
     shutting_down: bool = False
+    # Requests per second seen by the adaptive interval, so a new run keeps its pace.
+    arrival_rate: float = 0.0
 
 
 @dataclass
@@ -167,6 +182,8 @@ class PaymentResult:
     outcome: WriteOutcome
     batch_id: str | None
     auth_code: str
+    # From handing the write over to its ack, in workflow time: what batching added.
+    write_latency_ms: float | None = None
 
 
 @dataclass

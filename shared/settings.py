@@ -48,6 +48,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be zero or a positive number")
+    return value
+
+
 def _choice(*options: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         if raw not in options:
@@ -107,6 +114,7 @@ class MainSettings:
     ack_timeout_seconds: float
     max_row_bytes: int
     batcher_shards: int
+    submit_linger_seconds: float
     max_concurrent_activities: int
     max_concurrent_workflow_tasks: int
 
@@ -119,6 +127,7 @@ class MainSettings:
             ack_timeout_seconds=_get(env, "ACK_TIMEOUT_SECONDS", _positive_float, 120.0),
             max_row_bytes=_get(env, "MAX_ROW_BYTES", _positive_int, 16 * 1024),
             batcher_shards=_get(env, "BATCHER_SHARDS", _positive_int, 1),
+            submit_linger_seconds=_get(env, "SUBMIT_LINGER_SECONDS", _non_negative_float, 0.05),
             max_concurrent_activities=_get(
                 env, "WORKER_MAX_CONCURRENT_ACTIVITIES", _positive_int, 200
             ),
@@ -155,6 +164,12 @@ class BatcherSettings:
             min_interval_seconds=_get(
                 env, "BATCH_MIN_INTERVAL_SECONDS", _positive_float, defaults.min_interval_seconds
             ),
+            max_interval_seconds=_get(
+                env, "BATCH_MAX_INTERVAL_SECONDS", _positive_float, defaults.max_interval_seconds
+            ),
+            full_load_rate=_get(
+                env, "BATCH_FULL_LOAD_RATE", _positive_float, defaults.full_load_rate
+            ),
             max_pending=_get(env, "BATCHER_MAX_PENDING", _positive_int, defaults.max_pending),
             max_signals_per_run=_get(
                 env, "BATCHER_MAX_SIGNALS_PER_RUN", _positive_int, defaults.max_signals_per_run
@@ -167,6 +182,10 @@ class BatcherSettings:
             ),
             dedup_window=_get(env, "BATCHER_DEDUP_WINDOW", _positive_int, defaults.dedup_window),
         )
+        if batcher.max_interval_seconds < batcher.min_interval_seconds:
+            raise SettingsError(
+                "BATCH_MAX_INTERVAL_SECONDS must be at least BATCH_MIN_INTERVAL_SECONDS"
+            )
         if batcher.max_signals_per_run > 9_000:
             raise SettingsError(
                 "BATCHER_MAX_SIGNALS_PER_RUN must stay below Temporal's 10,000 signals per run"

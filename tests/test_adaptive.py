@@ -7,8 +7,10 @@ import itertools
 import time
 
 import asyncpg
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from batcher_service.pacing import FlushPacer
 from shared.payloads import BatcherConfig
 from tests.harness import Queues, payment, running_workers
 
@@ -43,3 +45,45 @@ async def test_statements_are_spaced_by_the_minimum_interval_under_load(
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     # created_at is the statement's start inside PostgreSQL; allow scheduling jitter.
     assert min(gaps) >= interval - 0.15, gaps
+
+
+def test_interval_follows_the_arrival_rate_between_its_bounds() -> None:
+    config = BatcherConfig(min_interval_seconds=0.25, max_interval_seconds=2.0, full_load_rate=20)
+    pacer = FlushPacer(config, last_flush_started_at=None, arrival_rate=0.0)
+    assert pacer.interval() == 0.25
+    now = 100.0
+    pacer.flush_started(now)
+    # 40 writes/s sustained: the estimate converges, the interval stretches to its maximum.
+    for _ in range(12):
+        for _ in range(round(40 * pacer.interval())):
+            pacer.arrived()
+        now += pacer.interval()
+        pacer.flush_started(now)
+    assert pacer.arrival_rate == pytest.approx(40, rel=0.05)
+    assert pacer.interval() == 2.0
+    assert pacer.deadline(now, None) == now + 2.0
+    # Quiet again: one write after 10 s; a few such intervals bring it back to the minimum.
+    for _ in range(6):
+        pacer.arrived()
+        now += 10.0
+        pacer.flush_started(now)
+    assert pacer.interval() == 0.25
+    # 5 writes/s sits in between: 2 s x 5 / 20.
+    pacer.arrival_rate = 5.0
+    assert pacer.interval() == pytest.approx(0.5)
+
+
+async def test_under_load_the_interval_stretches_and_batches_grow(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(
+        min_interval_seconds=0.2, max_interval_seconds=1.5, full_load_rate=5.0, max_batch_size=500
+    )
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        handles = [await h.start_payment(f"st-{i}", payment(i)) for i in range(80)]
+        await asyncio.gather(*(x.result() for x in handles))
+        stats = await h.stats()
+    assert stats.rows_written == 80
+    assert stats.arrival_rate > 0 and stats.interval_seconds > config.min_interval_seconds, stats
+    # Far fewer statements than one per min_interval over the run would have allowed.
+    assert stats.batches <= 80 // 4, stats

@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from shared.names import SUBMIT_BATCH_SIGNAL
 from shared.payloads import BatcherConfig, PaymentResult
 from shared.telemetry import tracing_interceptor
 from tests.harness import Queues, payment, running_workers
@@ -52,8 +53,9 @@ async def test_one_write_is_traced_from_caller_through_flush_to_ack(
     # The signal to the batcher is sent from the submit activity...
     signal = one("SignalWithStartWorkflow:WriteBatcherWorkflow")
     assert signal.parent is not None and signal.parent.span_id == submit.context.span_id
-    # ...and the batcher's handler links back to it (a link, not a parent: see temporal-notes).
-    handled = one("HandleSignal:submit_write")
+    # ...coalesced with any other writes of this worker for the shard, and the batcher's
+    # handler links back to it (a link, not a parent: see temporal-notes).
+    handled = one(f"HandleSignal:{SUBMIT_BATCH_SIGNAL}")
     assert signal.context.span_id in [link.context.span_id for link in handled.links]
     buffered = one("BufferWrite", request_id=rid)
     assert buffered.context.trace_id == signal.context.trace_id

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from batcher_service.activities import BatchWriter
     from batcher_service.batcher_metrics import BatcherMetrics
     from batcher_service.buffer import RequestBuffer, Seen
+    from batcher_service.pacing import FlushPacer
     from shared import errors, names
     from shared.payloads import (
         AddressedAck,
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         WriteAck,
         WriteOutcome,
         WriteRequest,
+        WriteRequestBatch,
     )
     from shared.workflow_spans import record_span
 
@@ -57,7 +59,7 @@ class WriteBatcherWorkflow:
         self._notices = list(state.notices)
         self._stats = state.stats
         self._stats.signals_this_run = 0
-        self._last_flush_started_at = state.last_flush_started_at
+        self._pacer = FlushPacer(self._config, state.last_flush_started_at, state.arrival_rate)
         self._shutdown = state.shutting_down
         self._inflight = 0
         self._batch_seq = 0
@@ -70,6 +72,16 @@ class WriteBatcherWorkflow:
     def submit(self, request: WriteRequest) -> None:
         """Only buffers: all I/O happens in the main loop's flushes."""
         self._stats.signals_this_run += 1
+        self._accept(request)
+
+    @workflow.signal(name=names.SUBMIT_BATCH_SIGNAL)
+    def submit_batch(self, batch: WriteRequestBatch) -> None:
+        """Several callers' writes, coalesced by their worker into one signal."""
+        self._stats.signals_this_run += 1
+        for request in batch.requests:
+            self._accept(request)
+
+    def _accept(self, request: WriteRequest) -> None:
         rid = request.request_id
         seen = self._buffer.seen(rid)
         if seen is Seen.HELD:
@@ -99,6 +111,7 @@ class WriteBatcherWorkflow:
             )
             return
         self._buffer.add(request, self._now())
+        self._pacer.arrived()
         self._metrics.pending(len(self._buffer))
         # A span (not a log line) so the write's trace shows which batcher took it; the
         # SDK's helper records it replay-safely from inside the sandbox.
@@ -116,6 +129,8 @@ class WriteBatcherWorkflow:
     def stats(self) -> BatcherStats:
         self._stats.pending = len(self._buffer)
         self._stats.inflight_flushes = self._inflight
+        self._stats.interval_seconds = round(self._pacer.interval(), 3)
+        self._stats.arrival_rate = round(self._pacer.arrival_rate, 2)
         return self._stats
 
     @workflow.run
@@ -124,6 +139,7 @@ class WriteBatcherWorkflow:
             BatchWriter.load_config, start_to_close_timeout=timedelta(seconds=10)
         )
         self._buffer.window = self._config.dedup_window
+        self._pacer.config = self._config
         while not self._shutdown and not self._should_continue_as_new():
             await self._wait_for_work()
             self._start_flushes()
@@ -172,16 +188,7 @@ class WriteBatcherWorkflow:
         """Workflow time at which the next flush becomes due by the clock."""
         if not self._buffer and not self._notices:
             return None
-        cfg = self._config
-        if cfg.mode == "adaptive":
-            if self._last_flush_started_at is None:
-                return self._now()
-            return self._last_flush_started_at + cfg.min_interval_seconds
-        oldest = self._buffer.oldest_arrival()
-        if oldest is None:
-            return self._now()
-        # Counted from the oldest request's arrival, not from the last flush.
-        return oldest + cfg.max_wait_seconds
+        return self._pacer.deadline(self._now(), self._buffer.oldest_arrival())
 
     def _flush_due(self) -> bool:
         deadline = self._next_deadline()
@@ -261,7 +268,7 @@ class WriteBatcherWorkflow:
         info = workflow.info()
         batch_id = f"{info.workflow_id}/{info.run_id[:8]}/{self._batch_seq}"
         self._inflight += 1
-        self._last_flush_started_at = self._now()
+        self._pacer.flush_started(self._now())
         flush = FlushInput(
             batch_id=batch_id,
             requests=batch,
@@ -365,7 +372,8 @@ class WriteBatcherWorkflow:
             recent_request_ids=self._buffer.recent(),
             notices=self._notices,
             stats=self._stats,
-            last_flush_started_at=self._last_flush_started_at,
+            last_flush_started_at=self._pacer.last_flush_started_at,
+            arrival_rate=self._pacer.arrival_rate,
             # A shutdown that arrived while this run was closing carries over.
             shutting_down=self._shutdown,
         )

@@ -7,17 +7,11 @@ import json
 
 from opentelemetry import trace
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from main_service.coalescer import SignalCoalescer
 from shared import errors
-from shared.names import (
-    BATCHER_ID_PREFIX,
-    BATCHER_TASK_QUEUE,
-    BATCHER_WORKFLOW,
-    SUBMIT_SIGNAL,
-    batcher_workflow_id,
-)
+from shared.names import BATCHER_ID_PREFIX, batcher_workflow_id
 from shared.payloads import AuthorizeResult, PaymentRequest, SubmitResult, WriteRequest
 from shared.routing import shard_for
 from shared.schema import RowValidationError, validate_row
@@ -44,22 +38,21 @@ class WriteSubmitter:
 
     def __init__(
         self,
-        client: Client,
+        coalescer: SignalCoalescer,
         *,
         shards: int,
         max_row_bytes: int,
         ack_timeout_seconds: float,
-        batcher_task_queue: str = BATCHER_TASK_QUEUE,
         batcher_id_prefix: str = BATCHER_ID_PREFIX,
     ) -> None:
-        self._client = client
-        self._batcher_task_queue = batcher_task_queue
+        self._coalescer = coalescer
         self._batcher_id_prefix = batcher_id_prefix
         self._shards = shards
         self._max_row_bytes = max_row_bytes
         self._ack_timeout = ack_timeout_seconds
 
-    def _validate(self, request: WriteRequest) -> None:
+    def _validate(self, request: WriteRequest) -> int:
+        """The row's encoded size once it is known to be valid."""
         if not request.partition_key:
             raise RowValidationError("partition key is empty")
         validate_row(request.row)
@@ -68,13 +61,14 @@ class WriteSubmitter:
             raise RowValidationError(
                 f"row is {size} bytes, the limit (MAX_ROW_BYTES) is {self._max_row_bytes}"
             )
+        return size
 
     @activity.defn(name="submit_write")
     async def submit(self, request: WriteRequest) -> SubmitResult:
         # Tags the interceptor's RunActivity span: find a write's trace by its request id.
         trace.get_current_span().set_attribute("write_batcher.request_id", request.request_id)
         try:
-            self._validate(request)
+            size = self._validate(request)
         except RowValidationError as err:
             raise ApplicationError(
                 f"invalid write {request.request_id}: {err}",
@@ -83,15 +77,9 @@ class WriteSubmitter:
             ) from err
         shard = shard_for(request.partition_key, self._shards)
         workflow_id = batcher_workflow_id(shard, self._batcher_id_prefix)
-        # Signal-with-start: reaches the running batcher, or starts one; nobody starts
-        # batchers by hand. A retry may deliver twice; the batcher drops the duplicate.
-        await self._client.start_workflow(
-            BATCHER_WORKFLOW,
-            id=workflow_id,
-            task_queue=self._batcher_task_queue,
-            start_signal=SUBMIT_SIGNAL,
-            start_signal_args=[request],
-        )
+        # Shares one signal-with-start with the writes other callers in this worker send to
+        # the same shard. A retry may deliver twice; the batcher drops the duplicate.
+        await self._coalescer.send(workflow_id, request, size)
         activity.logger.debug(
             "submitted write %s to %s",
             request.request_id,

@@ -9,6 +9,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
 from main_service.activities import PaymentActivities, WriteSubmitter
+from main_service.coalescer import SignalCoalescer
 from main_service.workflows import PaymentWorkflow
 from shared.names import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE, MAIN_TASK_QUEUE
 
@@ -19,6 +20,7 @@ def build_worker(
     shards: int = 1,
     max_row_bytes: int = 16 * 1024,
     ack_timeout_seconds: float = 120.0,
+    submit_linger_seconds: float = 0.05,
     max_concurrent_activities: int = 200,
     max_concurrent_workflow_tasks: int = 200,
     task_queue: str = MAIN_TASK_QUEUE,
@@ -28,12 +30,14 @@ def build_worker(
 ) -> Worker:
     """A worker for the main task queue; the caller owns the client."""
     payments = PaymentActivities()
+    coalescer = SignalCoalescer(
+        client, task_queue=batcher_task_queue, linger_seconds=submit_linger_seconds
+    )
     submitter = WriteSubmitter(
-        client,
+        coalescer,
         shards=shards,
         max_row_bytes=max_row_bytes,
         ack_timeout_seconds=ack_timeout_seconds,
-        batcher_task_queue=batcher_task_queue,
         batcher_id_prefix=batcher_id_prefix,
     )
     return Worker(

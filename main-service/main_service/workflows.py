@@ -71,7 +71,9 @@ class PaymentWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
         )
         request = ledger_write(payment, auth.auth_code, workflow.info().workflow_id)
+        began = workflow.now()
         ack = await self._write(request)
+        write_latency = workflow.now() - began
         if ack.outcome is WriteOutcome.REJECTED:
             raise ApplicationError(
                 f"write {request.request_id} rejected: {ack.error_type}: {ack.error_message}",
@@ -85,6 +87,7 @@ class PaymentWorkflow:
             outcome=ack.outcome,
             batch_id=ack.batch_id,
             auth_code=auth.auth_code,
+            write_latency_ms=round(write_latency.total_seconds() * 1000, 1),
         )
 
     async def _submit(self, request: WriteRequest) -> float:

@@ -1,0 +1,70 @@
+"""Writes of concurrent callers in one worker reach their shard in shared signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections import deque
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from main_service.coalescer import (
+    MAX_SIGNAL_BYTES,
+    MAX_SIGNAL_REQUESTS,
+    SignalCoalescer,
+    _Waiting,
+)
+from shared.payloads import BatcherConfig, WriteRequest
+from tests.harness import Queues, payment, running_workers
+
+
+async def test_concurrent_writes_share_signals_and_each_is_written_once(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(max_batch_size=500, min_interval_seconds=0.2)
+    writes = 120
+    async with running_workers(
+        temporal_env.client, db_pool, queues, config, submit_linger_seconds=0.5
+    ) as h:
+        handles = [await h.start_payment(f"co-{i}", payment(i)) for i in range(writes)]
+        results = await asyncio.gather(*(x.result() for x in handles))
+        stats = await h.stats()
+    assert {r.request_id for r in results} == {f"co-{i}#1" for i in range(writes)}
+    assert sorted(r["request_id"] for r in await h.rows()) == sorted(r.request_id for r in results)
+    # Every write reached the batcher, in far fewer signals than writes.
+    assert stats.rows_written == writes
+    assert stats.signals_this_run <= writes // 4, stats
+    assert all(r.write_latency_ms is not None and r.write_latency_ms >= 0 for r in results)
+
+
+async def test_a_failed_signal_fails_every_write_it_carried(
+    temporal_env: WorkflowEnvironment, queues: Queues
+) -> None:
+    # A namespace the server does not have: a real RPC failure for the whole signal.
+    client = Client(temporal_env.client.service_client, namespace="no-such-namespace")
+    coalescer = SignalCoalescer(client, task_queue=queues.batcher, linger_seconds=0.2)
+    requests = [WriteRequest(f"r-{i}", f"caller-{i}", "acct-1", {}) for i in range(3)]
+    outcomes = await asyncio.gather(
+        *(coalescer.send(queues.batcher_id(), r, 10) for r in requests), return_exceptions=True
+    )
+    assert all(isinstance(o, RPCError) for o in outcomes), outcomes
+
+
+async def test_signals_are_bounded_by_count_and_bytes() -> None:
+    loop = asyncio.get_running_loop()
+
+    def waiting(size: int) -> _Waiting:
+        request = WriteRequest("r", "c", "k", {})
+        return _Waiting(request, size, loop.create_future(), contextvars.copy_context())
+
+    many = deque(waiting(10) for _ in range(MAX_SIGNAL_REQUESTS + 5))
+    assert len(SignalCoalescer._take(many)) == MAX_SIGNAL_REQUESTS
+    assert len(many) == 5
+    halves = deque(waiting(MAX_SIGNAL_BYTES // 2) for _ in range(3))
+    assert len(SignalCoalescer._take(halves)) == 2
+    # A write bigger than the byte bound still goes, alone.
+    huge = deque([waiting(MAX_SIGNAL_BYTES * 2), waiting(1)])
+    assert len(SignalCoalescer._take(huge)) == 1
