@@ -14,6 +14,7 @@ from typing import Any
 from bench.results import summarize, write
 from bench.scenarios import run_scenario, scenarios
 from devstack.stack import Stack
+from loadtest.dbstats import pause_autovacuum
 from shared.lifecycle import exit_process, stop_children_on_sigterm
 
 RESULTS = Path(__file__).parent / "results"
@@ -33,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 async def _run_all(stack: Stack, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     shard_counts = tuple(int(s) for s in args.shards.split(",") if s)
     wanted = set(args.only.split(",")) if args.only else None
+    if stack.postgres is not None and stack.database_url:  # our own server, nobody else's
+        await pause_autovacuum(stack.database_url)
     runs: dict[str, dict[str, Any]] = {}
     for sc in scenarios(shard_counts):
         if wanted and sc.key not in wanted:

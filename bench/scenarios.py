@@ -18,7 +18,7 @@ from bench.worker import BENCH_TASK_QUEUE
 from bench.workflows import CEILING_WORKFLOW, EMPTY_WORKFLOW, NAIVE_WORKFLOW
 from devstack.stack import Stack
 from devstack.verify import verify_writes
-from loadtest.dbstats import batch_sizes, settled_xact_commits, size_distribution
+from loadtest.dbstats import batch_sizes, settled_xact_commits, size_distribution, vacuum
 from loadtest.driver import run_load
 from loadtest.progress import Progress, render
 from main_service.starter import latency_summary
@@ -87,15 +87,14 @@ async def run_scenario(
 ) -> dict[str, Any]:
     assert stack.temporal_address is not None and stack.database_url is not None
     url = stack.database_url
-    # Counted from before the workers start to after they stop: a backend that exits publishes
-    # its counters at once, so the delta is exact (warm-up writes and pool set-up included).
-    xact_before = await settled_xact_commits(url, settle=1.0)
+    if sc.writes:
+        await vacuum(url)
     procs = [stack.start_worker(service, **env) for service, env in sc.workers]
     server_pid = stack.temporal.process.pid if stack.temporal else None
     try:
         client = await connect({"target_host": stack.temporal_address, "namespace": "default"})
         tag = uuid.uuid4().hex[:6]
-        warm = await run_load(
+        await run_load(
             client,
             warmup,
             concurrency=warmup,
@@ -103,6 +102,10 @@ async def run_scenario(
             workflow=sc.workflow,
             task_queue=sc.task_queue,
         )
+        # Counted from after the warm-up (the pools are connected by then) until the workers
+        # have exited: idle backends publish their counters within PostgreSQL's 10 s stats
+        # interval and exiting ones at once, so the delta is the measured writes' own.
+        xact_before = await settled_xact_commits(url) if sc.writes else 0
         batcher_before = await batcher_history_events(client) if sc.batched else 0
         cpu_before = {p.name: cpu_seconds(p.pid) for p in procs if p.pid}
         server_cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
@@ -132,10 +135,8 @@ async def run_scenario(
     finally:
         for proc in procs:
             proc.stop()
-    xact_after = await settled_xact_commits(url, settle=1.5)
     done = report.completed
-    db_tx = xact_after - xact_before
-    db_writes = done + warm.completed
+    db_tx = await settled_xact_commits(url, settle=1.5) - xact_before if sc.writes else 0
     result: dict[str, Any] = {
         "title": sc.title,
         "workflows": workflows,
@@ -146,7 +147,7 @@ async def run_scenario(
         "per_s": round(done / report.wall_seconds, 2) if report.wall_seconds else 0.0,
         **latency_summary(report.latencies_ms),
         "db_tx": db_tx,
-        "db_tx_per_write": round(db_tx / db_writes, 3) if sc.writes and db_writes else None,
+        "db_tx_per_write": round(db_tx / done, 3) if sc.writes and done else None,
         "history_events_per_workflow": round(events / done, 2) if done else None,
         "cpu_seconds": cpu,
         "cpu_ms_per_workflow": round(sum(cpu.values()) * 1000 / done, 1) if done else None,

@@ -28,6 +28,25 @@ async def xact_commits(database_url: str) -> int:
     return int(value or 0)
 
 
+async def pause_autovacuum(database_url: str) -> None:
+    """Server-wide: autovacuum's visits are transactions too, and would blur the count."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("ALTER SYSTEM SET autovacuum = off")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+
+
+async def vacuum(database_url: str) -> None:
+    """What autovacuum would have done for the written table, done outside the counted window."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"VACUUM (ANALYZE) {TARGET_TABLE}")
+    finally:
+        await conn.close()
+
+
 async def settled_xact_commits(database_url: str, settle: float = STATS_SETTLE_S) -> int:
     """xact_commit once the workers' last counters have been published."""
     await asyncio.sleep(settle)

@@ -50,7 +50,7 @@ async def run_load(
         async with slots:
             progress.on_start()
             try:
-                latency_ms = await run_one(
+                timing = await run_one(
                     client, workflow_id, payment, task_queue, pollers, workflow=workflow
                 )
             except WorkflowFailureError as err:
@@ -61,7 +61,7 @@ async def run_load(
                 failures[failure_type(err)] += 1
                 progress.on_fail()
                 return
-            report.latencies_ms.append(latency_ms)
+            report.record(timing)
             report.completed_ids.append(workflow_id)
             progress.on_ack()
 

@@ -28,6 +28,11 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--min-interval", type=float, default=None, help="BATCH_MIN_INTERVAL_SECONDS"
     )
+    worker.add_argument(
+        "--max-interval", type=float, default=None, help="BATCH_MAX_INTERVAL_SECONDS"
+    )
+    worker.add_argument("--full-load-rate", type=float, default=None, help="BATCH_FULL_LOAD_RATE")
+    worker.add_argument("--linger", type=float, default=None, help="SUBMIT_LINGER_SECONDS")
     p.add_argument("--json", type=Path, default=None, help="write the report here too")
     return p
 
@@ -51,7 +56,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args.concurrency = min(args.workflows, 200)
     if not args.embedded and worker_settings(args):
         p.error(
-            "--shards/--batch-size/--max-wait/--mode/--min-interval need --embedded; "
+            "worker settings (--shards, --batch-size, --max-wait, --mode, --min-interval, "
+            "--max-interval, --full-load-rate, --linger) need --embedded; "
             "an existing deployment's workers own those settings"
         )
     return args
@@ -63,11 +69,15 @@ def worker_settings(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     batcher: dict[str, str] = {}
     if args.shards is not None:
         main["BATCHER_SHARDS"] = str(args.shards)
+    if args.linger is not None:
+        main["SUBMIT_LINGER_SECONDS"] = str(args.linger)
     for flag, var in (
         ("batch_size", "BATCH_MAX_SIZE"),
         ("max_wait", "BATCH_MAX_WAIT_SECONDS"),
         ("mode", "BATCH_MODE"),
         ("min_interval", "BATCH_MIN_INTERVAL_SECONDS"),
+        ("max_interval", "BATCH_MAX_INTERVAL_SECONDS"),
+        ("full_load_rate", "BATCH_FULL_LOAD_RATE"),
     ):
         value = getattr(args, flag)
         if value is not None:

@@ -35,7 +35,14 @@ def render(result: dict[str, Any]) -> str:
         + (f"  {result['failures']}" if result["failures"] else ""),
         f"throughput     {result['writes_per_s']} writes/s over {result['wall_seconds']} s",
         f"latency ms     p50 {result['p50_ms']}  p95 {result['p95_ms']}  "
-        f"p99 {result['p99_ms']}  max {result['max_ms']}",
+        f"p99 {result['p99_ms']}  max {result['max_ms']}  (workflow start to ack)",
+    ]
+    if "write_p50_ms" in result:
+        lines.append(
+            f"write ms       p50 {result['write_p50_ms']}  p95 {result['write_p95_ms']}  "
+            f"p99 {result['write_p99_ms']}  max {result['write_max_ms']}  (submit to ack)"
+        )
+    lines += [
         f"batches        {size['batches']}  size mean {size['mean']}  min {size['min']}  "
         f"p50 {size['p50']:g}  p95 {size['p95']:g}  max {size['max']}",
         f"batch sizes    {size['histogram']}",

@@ -8,13 +8,14 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from batcher_service.activities import BatchWriter
     from batcher_service.batcher_metrics import BatcherMetrics
     from batcher_service.buffer import RequestBuffer, Seen
     from batcher_service.pacing import FlushPacer
+    from batcher_service.replies import MAX_PENDING_ACK_SIGNALS, reject_all, signal_acks
     from shared import errors, names
     from shared.payloads import (
         AddressedAck,
@@ -38,8 +39,6 @@ FLUSH_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=[errors.BAD_BATCH],
 )
-# Temporal refuses a workflow task holding more than 2,000 pending external signals.
-MAX_PENDING_ACK_SIGNALS = 1_000
 MAX_NOTICES_PER_FLUSH = 1_000
 # Continue-as-new before the server's hard history limits even if it never suggests it.
 MAX_HISTORY_EVENTS = 20_000
@@ -293,41 +292,14 @@ class WriteBatcherWorkflow:
                 retry_policy=FLUSH_RETRY,
             )
         except ActivityError as err:
-            result = self._reject_all(flush, err)
+            owed, result = reject_all(flush, err)
+            self._notices.extend(owed)
         try:
             self._record(flush, result)
             if not flush.send_acks:
-                await self._signal_acks(result.acks)
+                await signal_acks(result.acks, self._ack_signals, self._stats)
         finally:
             self._inflight -= 1
-
-    def _reject_all(self, flush: FlushInput, err: ActivityError) -> FlushResult:
-        """Only a non-retryable failure lands here; every caller still gets an answer."""
-        cause = err.cause
-        error_type = cause.type if isinstance(cause, ApplicationError) else None
-        workflow.logger.error("flush %s failed for good: %s", flush.batch_id, cause)
-        for req in flush.requests:
-            self._notices.append(
-                AddressedAck(
-                    req.caller_workflow_id,
-                    WriteAck(
-                        req.request_id,
-                        WriteOutcome.REJECTED,
-                        flush.batch_id,
-                        error_type or errors.BAD_BATCH,
-                        str(cause),
-                    ),
-                )
-            )
-        self._notices.extend(flush.notices)
-        return FlushResult(
-            flush.batch_id,
-            0,
-            0,
-            len(flush.requests),
-            0,
-            rejected_ids=[r.request_id for r in flush.requests],
-        )
 
     def _record(self, flush: FlushInput, result: FlushResult) -> None:
         stats = self._stats
@@ -347,24 +319,6 @@ class WriteBatcherWorkflow:
             result.already_written,
             result.rejected,
         )
-
-    async def _signal_acks(self, acks: list[AddressedAck]) -> None:
-        """ACK_TRANSPORT=workflow: ack callers by external signal, never failing the batcher."""
-
-        async def send(item: AddressedAck) -> None:
-            async with self._ack_signals:
-                try:
-                    handle = workflow.get_external_workflow_handle(item.caller_workflow_id)
-                    await handle.signal(names.ACK_SIGNAL, item.ack)
-                    self._stats.acks_sent += 1
-                except ApplicationError as err:
-                    # The caller is gone, finished or timed out: count it, drop it.
-                    self._stats.acks_failed += 1
-                    workflow.logger.warning(
-                        "ack %s to %s failed: %s", item.ack.request_id, item.caller_workflow_id, err
-                    )
-
-        await asyncio.gather(*(send(a) for a in acks))
 
     def _carry_state(self) -> BatcherState:
         return BatcherState(

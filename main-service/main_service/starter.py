@@ -33,15 +33,25 @@ class StarterReport:
     failures: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    # Submit to ack inside each payment (what batching adds), where the workflow reports it.
+    write_latencies_ms: list[float] = field(default_factory=list)
     workflow_ids: list[str] = field(default_factory=list)
     completed_ids: list[str] = field(default_factory=list)
+
+    def record(self, timing: Timing) -> None:
+        self.latencies_ms.append(timing.latency_ms)
+        if timing.write_latency_ms is not None:
+            self.write_latencies_ms.append(timing.write_latency_ms)
 
     def summary(self) -> dict[str, object]:
         data = asdict(self)
         data.pop("latencies_ms")
+        data.pop("write_latencies_ms")
         data.pop("workflow_ids")
         data.pop("completed_ids")
         data.update(latency_summary(self.latencies_ms))
+        if self.write_latencies_ms:
+            data.update(latency_summary(self.write_latencies_ms, prefix="write_"))
         data["writes_per_s"] = (
             round(self.completed / self.wall_seconds, 2) if self.wall_seconds else 0.0
         )
@@ -57,10 +67,18 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
-def latency_summary(latencies_ms: list[float]) -> dict[str, float]:
-    return {f"p{p}_ms": round(percentile(latencies_ms, p), 1) for p in (50, 95, 99)} | {
-        "max_ms": round(max(latencies_ms, default=0.0), 1)
+def latency_summary(latencies_ms: list[float], prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}p{p}_ms": round(percentile(latencies_ms, p), 1) for p in (50, 95, 99)} | {
+        f"{prefix}max_ms": round(max(latencies_ms, default=0.0), 1)
     }
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One workflow's latency, start to close on the server, and its write's submit to ack."""
+
+    latency_ms: float
+    write_latency_ms: float | None
 
 
 def payment_for(run_id: str, index: int, accounts: int) -> tuple[str, PaymentRequest]:
@@ -97,8 +115,8 @@ async def run_one(
     pollers: asyncio.Semaphore,
     *,
     workflow: str = PAYMENT_WORKFLOW,
-) -> float:
-    """Start one payment, wait for it; returns its latency (server start to close) in ms."""
+) -> Timing:
+    """Start one payment, wait for it; returns its latencies."""
     handle = await client.start_workflow(
         workflow,
         payment,
@@ -106,11 +124,15 @@ async def run_one(
         task_queue=task_queue,
     )
     async with pollers:
-        await handle.result()
+        result = await handle.result()
         # Server timestamps: the latency does not depend on when our poll got its turn.
         info = await handle.describe()
     assert info.close_time is not None
-    return (info.close_time - info.start_time).total_seconds() * 1000
+    write_ms = result.get("write_latency_ms") if isinstance(result, dict) else None
+    return Timing(
+        (info.close_time - info.start_time).total_seconds() * 1000,
+        float(write_ms) if write_ms is not None else None,
+    )
 
 
 async def run_payments(
@@ -133,11 +155,11 @@ async def run_payments(
         report.workflow_ids.append(workflow_id)
         async with slots:
             try:
-                latency_ms = await run_one(client, workflow_id, payment, task_queue, pollers)
+                timing = await run_one(client, workflow_id, payment, task_queue, pollers)
             except WorkflowFailureError as err:
                 failures[failure_type(err.cause)] += 1
                 return
-            report.latencies_ms.append(latency_ms)
+            report.record(timing)
             report.completed_ids.append(workflow_id)
 
     began = time.monotonic()
