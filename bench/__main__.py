@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.results import summarize, write
 from bench.scenarios import run_scenario, scenarios
+from devstack.postgres import EmbeddedPostgres
 from devstack.stack import Stack
 from loadtest.dbstats import pause_autovacuum
 from shared.lifecycle import exit_process, stop_children_on_sigterm
@@ -31,17 +32,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _run_all(stack: Stack, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+async def _run_all(
+    tmp: Path, database_url: str, own_database: bool, args: argparse.Namespace
+) -> dict[str, dict[str, Any]]:
     shard_counts = tuple(int(s) for s in args.shards.split(",") if s)
     wanted = set(args.only.split(",")) if args.only else None
-    if stack.postgres is not None and stack.database_url:  # our own server, nobody else's
-        await pause_autovacuum(stack.database_url)
+    if own_database:  # our own server, nobody else's
+        await pause_autovacuum(database_url)
     runs: dict[str, dict[str, Any]] = {}
     for sc in scenarios(shard_counts):
         if wanted and sc.key not in wanted:
             continue
         print(f"== {sc.key}: {sc.title}", file=sys.stderr, flush=True)
-        runs[sc.key] = await run_scenario(stack, sc, args.workflows, args.concurrency, args.warmup)
+        # A fresh dev server (same settings) per scenario: on a shared one, each scenario
+        # would pay for the history the earlier ones left in its SQLite file, and the order of
+        # the scenarios would decide part of the result.
+        stack = Stack(tmp / sc.key, database_url=database_url)
+        try:
+            stack.start()
+            runs[sc.key] = await run_scenario(
+                stack, sc, args.workflows, args.concurrency, args.warmup
+            )
+        finally:
+            stack.stop()
         print(f"   {runs[sc.key]['per_s']}/s", file=sys.stderr, flush=True)
     return runs
 
@@ -58,12 +71,16 @@ def main(argv: list[str]) -> int:
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
     }
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        stack = Stack(Path(tmp), database_url=os.environ.get("DATABASE_URL") or None)
+        url = os.environ.get("DATABASE_URL") or None
+        postgres = None if url else EmbeddedPostgres(Path(tmp) / "postgres")
         try:
-            stack.start()
-            runs = asyncio.run(_run_all(stack, args))
+            if postgres is not None:
+                url = postgres.start()
+            assert url is not None
+            runs = asyncio.run(_run_all(Path(tmp), url, postgres is not None, args))
         finally:
-            stack.stop()
+            if postgres is not None:
+                postgres.stop()
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["bench_seconds"] = round(time.monotonic() - began, 1)
     if args.only:

@@ -43,8 +43,9 @@ def markdown(summary: dict[str, Any]) -> str:
         "# Write batching bench",
         "",
         f"{meta['workflows']} workflows per scenario, {meta['concurrency']} in flight, "
-        f"{meta['warmup']} warm-up workflows each; one embedded stack (dev server on SQLite WAL, "
-        f"pgserver PostgreSQL), {meta['cpus']} CPUs, load average at start "
+        f"{meta['warmup']} warm-up workflows each; a fresh dev server (SQLite WAL) "
+        "per scenario, one pgserver PostgreSQL (autovacuum paused, VACUUM between scenarios), "
+        f"{meta['cpus']} CPUs, load average at start "
         f"{meta['loadavg_start']}, at end {meta.get('loadavg_end')}. Shared machine: figures "
         "are noisy. Latency is start to result (the ack ends a payment).",
         "",

@@ -1,7 +1,8 @@
 """Records histories of real runs into tests/histories: ``python -m tests.record_histories``.
 
 Run it after a deliberate, compatible change to a workflow; the replay test then proves the
-current code still replays what earlier code recorded.
+current code still replays what earlier code recorded. ``python -m tests.record_histories
+adaptive`` records only the named scenarios (activity, workflow, adaptive) and keeps the rest.
 """
 
 from __future__ import annotations
@@ -51,7 +52,33 @@ async def _scenario(client: Client, url: str, transport: str) -> None:
         await pool.close()
 
 
-async def main() -> int:
+async def _adaptive_scenario(client: Client, url: str) -> None:
+    """The defaults' path: adaptive pacing, writes coalesced into shared signals."""
+    from batcher_service.migrate import migrate  # noqa: PLC0415
+
+    await migrate(url)
+    pool = await create_pool(url, 4)
+    queues = Queues.unique()
+    config = BatcherConfig(min_interval_seconds=0.2, max_interval_seconds=1.0, full_load_rate=10)
+    try:
+        async with running_workers(
+            client, pool, queues, config, ack_timeout_seconds=20, submit_linger_seconds=0.2
+        ) as h:
+            handles = [await h.start_payment(f"rec-adaptive-{i}", payment(i)) for i in range(60)]
+            await asyncio.gather(*(x.result() for x in handles))
+            batcher = client.get_workflow_handle(queues.batcher_id(0))
+            await batcher.signal(SHUTDOWN_SIGNAL)
+            await batcher.result()
+        await save_chain(client, queues.batcher_id(0), "batcher-adaptive")
+        await save(client, "rec-adaptive-0", "payment-written-adaptive")
+    finally:
+        await pool.close()
+
+
+SCENARIOS = ("activity", "workflow", "adaptive")
+
+
+async def main(only: list[str]) -> int:
     HISTORIES.mkdir(exist_ok=True)
     # A low threshold so the batcher histories include continue-as-new.
     env = await start_dev_server("limit.historyCount.suggestContinueAsNew=40")
@@ -59,8 +86,11 @@ async def main() -> int:
         pg = EmbeddedPostgres(Path(tmp) / "pg")
         url = pg.start()
         try:
-            for transport in ("activity", "workflow"):
-                await _scenario(env.client, url, transport)
+            for name in only or SCENARIOS:
+                if name == "adaptive":
+                    await _adaptive_scenario(env.client, url)
+                else:
+                    await _scenario(env.client, url, name)
         finally:
             await env.shutdown()
             pg.stop()
@@ -76,6 +106,9 @@ def record_fault_histories() -> int:
 
 
 if __name__ == "__main__":
-    code = asyncio.run(main()) or record_fault_histories()
+    names = sys.argv[1:]
+    if unknown := set(names) - set(SCENARIOS):
+        sys.exit(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
+    code = asyncio.run(main(names)) or (0 if names else record_fault_histories())
     print(f"histories written to {HISTORIES}")
     sys.exit(code)
