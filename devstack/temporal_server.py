@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from devstack.processes import ManagedProcess
 
 # Measured here: WAL with synchronous=normal ran about twice as fast as SQLite's defaults.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+STARTUP_SETTLE_S = 0.5
 
 
 def temporal_binary() -> str:
@@ -73,6 +75,12 @@ class TemporalDevServer:
     def start(self, timeout: float = 60.0) -> TemporalDevServer:
         self.process.start()
         try:
+            wait_for_port(self.port, timeout)
+            # Seen once in a bench: the port answered, then the server was gone. Give it a
+            # moment and look again, so a failed start says so here, with its log.
+            time.sleep(STARTUP_SETTLE_S)
+            if not self.process.running():
+                raise TimeoutError
             wait_for_port(self.port, timeout)
         except TimeoutError:
             self.process.stop()

@@ -127,7 +127,7 @@ class MainSettings:
             ack_timeout_seconds=_get(env, "ACK_TIMEOUT_SECONDS", _positive_float, 120.0),
             max_row_bytes=_get(env, "MAX_ROW_BYTES", _positive_int, 16 * 1024),
             batcher_shards=_get(env, "BATCHER_SHARDS", _positive_int, 1),
-            submit_linger_seconds=_get(env, "SUBMIT_LINGER_SECONDS", _non_negative_float, 0.05),
+            submit_linger_seconds=_get(env, "SUBMIT_LINGER_SECONDS", _non_negative_float, 0.2),
             max_concurrent_activities=_get(
                 env, "WORKER_MAX_CONCURRENT_ACTIVITIES", _positive_int, 200
             ),

@@ -20,7 +20,7 @@ def build_worker(
     shards: int = 1,
     max_row_bytes: int = 16 * 1024,
     ack_timeout_seconds: float = 120.0,
-    submit_linger_seconds: float = 0.05,
+    submit_linger_seconds: float = 0.2,
     max_concurrent_activities: int = 200,
     max_concurrent_workflow_tasks: int = 200,
     task_queue: str = MAIN_TASK_QUEUE,
