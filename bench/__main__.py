@@ -32,17 +32,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _started_stack(data_dir: Path, database_url: str, attempts: int = 3) -> Stack:
-    for attempt in range(1, attempts + 1):
-        try:
-            return Stack(data_dir / f"try{attempt}", database_url=database_url).start()
-        except RuntimeError as err:  # the dev server did not come up: a fresh one, new ports
-            if attempt == attempts:
-                raise
-            print(f"   retrying the stack: {err}", file=sys.stderr, flush=True)
-    raise AssertionError("unreachable")
-
-
 async def _run_all(
     tmp: Path, database_url: str, own_database: bool, args: argparse.Namespace
 ) -> dict[str, dict[str, Any]]:
@@ -58,7 +47,7 @@ async def _run_all(
         # A fresh dev server (same settings) per scenario: on a shared one, each scenario
         # would pay for the history the earlier ones left in its SQLite file, and the order of
         # the scenarios would decide part of the result.
-        stack = _started_stack(tmp / sc.key, database_url)
+        stack = Stack(tmp / sc.key, database_url=database_url).start()
         try:
             runs[sc.key] = await run_scenario(
                 stack, sc, args.workflows, args.concurrency, args.warmup

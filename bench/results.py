@@ -9,8 +9,8 @@ from typing import Any
 
 def summarize(runs: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
     # The best shard count may be one: the defaults' run is a candidate too.
-    sharded = {k: v for k, v in runs.items() if k.startswith("sharded_") or k == "batched"}
-    best_key = max(sharded, key=lambda k: sharded[k]["per_s"])
+    candidates = {k: v for k, v in runs.items() if k.startswith("sharded_") or k == "batched"}
+    best_key = max(candidates, key=lambda k: candidates[k]["per_s"])
     best = runs[best_key]
     naive, batched = runs["naive"], runs["batched"]
     ceiling = runs["ceiling"]["per_s"]

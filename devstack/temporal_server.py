@@ -14,6 +14,7 @@ from devstack.processes import ManagedProcess
 # Measured here: WAL with synchronous=normal ran about twice as fast as SQLite's defaults.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 STARTUP_SETTLE_S = 0.5
+START_ATTEMPTS = 3
 
 
 def temporal_binary() -> str:
@@ -42,7 +43,19 @@ class TemporalDevServer:
         dynamic_config: Sequence[str] = (),
         ui: bool = False,
     ) -> None:
-        self.port = port or free_port()
+        self._fixed_port = port
+        self._db_path = db_path
+        self._log_path = log_path
+        self._pragmas = tuple(pragmas)
+        self._dynamic_config = tuple(dynamic_config)
+        self._ui = ui
+        if db_path is not None:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Pick the ports (each free right now) and the command line for one attempt."""
+        self.port = self._fixed_port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         argv = [
             temporal_binary(),
@@ -59,35 +72,42 @@ class TemporalDevServer:
             "--log-level",
             "warn",
         ]
-        if ui:
+        if self._ui:
             argv += ["--ui-port", str(free_port())]
         else:
             argv.append("--headless")
-        if db_path is not None:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-            argv += ["--db-filename", str(db_path)]
-            for pragma in pragmas:
+        if self._db_path is not None:
+            argv += ["--db-filename", str(self._db_path)]
+            for pragma in self._pragmas:
                 argv += ["--sqlite-pragma", pragma]
-        for value in dynamic_config:
+        for value in self._dynamic_config:
             argv += ["--dynamic-config-value", value]
-        self.process = ManagedProcess("temporal", argv, log_path=log_path)
+        self.process = ManagedProcess("temporal", argv, log_path=self._log_path)
 
-    def start(self, timeout: float = 60.0) -> TemporalDevServer:
+    def _came_up(self, timeout: float) -> bool:
         self.process.start()
         try:
             wait_for_port(self.port, timeout)
-            # Seen once in a bench: the port answered, then the server was gone. Give it a
-            # moment and look again, so a failed start says so here, with its log.
+            # Seen once in a bench: the port answered, then the server was gone (a port it
+            # was given had been taken meanwhile). Look again a moment later.
             time.sleep(STARTUP_SETTLE_S)
             if not self.process.running():
-                raise TimeoutError
+                return False
             wait_for_port(self.port, timeout)
         except TimeoutError:
+            return False
+        return True
+
+    def start(self, timeout: float = 60.0) -> TemporalDevServer:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            if self._came_up(timeout):
+                return self
+            died = not self.process.running()
             self.process.stop()
-            raise RuntimeError(
-                f"temporal dev server did not start:\n{self.process.tail()}"
-            ) from None
-        return self
+            if not died or attempt == START_ATTEMPTS:
+                break
+            self._prepare()  # it exited: fresh ports, since one of them may be the cause
+        raise RuntimeError(f"temporal dev server did not start:\n{self.process.tail()}")
 
     def stop(self) -> None:
         self.process.stop()

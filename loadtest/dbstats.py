@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
@@ -16,35 +17,36 @@ STATS_SETTLE_S = 11.0
 BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
-async def xact_commits(database_url: str) -> int:
-    """pg_stat_database.xact_commit of the database the URL names."""
+@contextlib.asynccontextmanager
+async def _connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """One short-lived connection, closed whatever happens."""
     conn = await asyncpg.connect(database_url)
     try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def xact_commits(database_url: str) -> int:
+    """pg_stat_database.xact_commit of the database the URL names."""
+    async with _connection(database_url) as conn:
         value = await conn.fetchval(
             "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
         )
-    finally:
-        await conn.close()
     return int(value or 0)
 
 
 async def pause_autovacuum(database_url: str) -> None:
     """Server-wide: autovacuum's visits are transactions too, and would blur the count."""
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with _connection(database_url) as conn:
         await conn.execute("ALTER SYSTEM SET autovacuum = off")
         await conn.execute("SELECT pg_reload_conf()")
-    finally:
-        await conn.close()
 
 
 async def vacuum(database_url: str) -> None:
     """What autovacuum would have done for the written table, done outside the counted window."""
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with _connection(database_url) as conn:
         await conn.execute(f"VACUUM (ANALYZE) {TARGET_TABLE}")
-    finally:
-        await conn.close()
 
 
 async def settled_xact_commits(database_url: str, settle: float = STATS_SETTLE_S) -> int:
@@ -55,15 +57,12 @@ async def settled_xact_commits(database_url: str, settle: float = STATS_SETTLE_S
 
 async def batch_sizes(database_url: str, caller_ids: Sequence[str]) -> list[int]:
     """Rows per batch_id among the rows of these callers."""
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with _connection(database_url) as conn:
         rows = await conn.fetch(
             f"SELECT count(*) AS n FROM {TARGET_TABLE} "
             "WHERE caller_workflow_id = ANY($1::text[]) GROUP BY batch_id",
             list(caller_ids),
         )
-    finally:
-        await conn.close()
     return [int(r["n"]) for r in rows]
 
 

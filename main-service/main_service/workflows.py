@@ -71,9 +71,7 @@ class PaymentWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
         )
         request = ledger_write(payment, auth.auth_code, workflow.info().workflow_id)
-        began = workflow.now()
-        ack = await self._write(request)
-        write_latency = workflow.now() - began
+        ack, write_latency = await self._write(request)
         if ack.outcome is WriteOutcome.REJECTED:
             raise ApplicationError(
                 f"write {request.request_id} rejected: {ack.error_type}: {ack.error_message}",
@@ -107,8 +105,11 @@ class PaymentWorkflow:
             raise
         return submitted.ack_timeout_seconds
 
-    async def _write(self, request: WriteRequest) -> WriteAck:
-        """Submit, then wait for the ack; resubmit after a backoff while the batcher is full."""
+    async def _write(self, request: WriteRequest) -> tuple[WriteAck, timedelta]:
+        """Submit, wait for the ack (resubmitting after a backoff while the batcher is full).
+
+        Returns the ack and how long it took from the first submit, in workflow time.
+        """
         rid = request.request_id
         began = workflow.now()
         ack_timeout = await self._submit(request)
@@ -130,10 +131,9 @@ class PaymentWorkflow:
                 ) from None
             ack = self._acks[rid]
             if ack.error_type != errors.BATCHER_OVERLOADED:
-                self._write_latency.record(
-                    (workflow.now() - began).total_seconds(), {"outcome": str(ack.outcome)}
-                )
-                return ack
+                took = workflow.now() - began
+                self._write_latency.record(took.total_seconds(), {"outcome": str(ack.outcome)})
+                return ack, took
             del self._acks[rid]
             pause = min(backoff, deadline - workflow.now())
             if pause > timedelta(0):
