@@ -71,7 +71,7 @@ class BatcherConfig:
     # Chosen from `make bench`: see the README's "Choosing the batching mode".
     mode: str = "adaptive"
     min_interval_seconds: float = 0.25
-    max_interval_seconds: float = 2.0
+    max_interval_seconds: float = 2.5
     full_load_rate: float = 25.0
     max_pending: int = 20_000
     max_signals_per_run: int = 8_000

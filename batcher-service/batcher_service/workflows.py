@@ -40,8 +40,10 @@ FLUSH_RETRY = RetryPolicy(
     non_retryable_error_types=[errors.BAD_BATCH],
 )
 MAX_NOTICES_PER_FLUSH = 1_000
-# Continue-as-new before the server's hard history limits even if it never suggests it.
-MAX_HISTORY_EVENTS = 20_000
+# Short runs: a signal racing the continue-as-new makes the SDK replay the whole run before
+# it can try again; the server would only suggest it at 4,096 events (README, "Temporal's
+# limits").
+MAX_HISTORY_EVENTS = 1_000
 
 
 @workflow.defn(name=names.BATCHER_WORKFLOW)
