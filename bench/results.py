@@ -49,6 +49,15 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{meta['loadavg_start']}, at end {meta.get('loadavg_end')}. Shared machine: figures "
         "are noisy. Latency is start to result (the ack ends a payment).",
         "",
+        f"Ceiling, naive and batched ran in {meta.get('rounds', 1)} interleaved rounds; each "
+        "row is its best round. Writes/s per round: "
+        + "; ".join(
+            f"{run['title']} {run['rounds_per_s']}"
+            for run in summary["scenarios"].values()
+            if len(run.get("rounds_per_s", [])) > 1
+        )
+        + ".",
+        "",
         "| scenario | /s | p50 ms | p99 ms | PG tx | tx/write | events/wf | CPU ms/wf "
         "| peak RSS MiB | batches (mean size) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
