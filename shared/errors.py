@@ -7,6 +7,8 @@ WRITE_REJECTED: Final = "WriteRejected"
 WRITE_CONFIRMATION_TIMEOUT: Final = "WriteConfirmationTimeout"
 INVALID_WRITE: Final = "InvalidWrite"
 BATCHER_OVERLOADED: Final = "BatcherOverloaded"
+# A batcher run about to continue-as-new refuses new updates; the sender retries them.
+BATCHER_ROLLING_OVER: Final = "BatcherRollingOver"
 
 # Raised by batcher activities.
 DATABASE_UNAVAILABLE: Final = "DatabaseUnavailable"

@@ -12,6 +12,9 @@ BACKFILL_WORKFLOW: Final = "BackfillWorkflow"
 SUBMIT_SIGNAL: Final = "submit_write"
 # Several callers' writes in one signal: one history event and one RPC for all of them.
 SUBMIT_BATCH_SIGNAL: Final = "submit_writes"
+# The same coalesced writes as an update that returns once they are written: the callers'
+# acks come back in its result, with no signal to each caller and no workflow task for it.
+SUBMIT_UPDATE: Final = "submit_writes_and_wait"
 ACK_SIGNAL: Final = "write_ack"
 SHUTDOWN_SIGNAL: Final = "shutdown"
 STATS_QUERY: Final = "stats"

@@ -24,7 +24,7 @@ class WriteRequest:
 
 @dataclass
 class WriteRequestBatch:
-    """Concurrent callers' requests for one shard, coalesced into one signal by a worker."""
+    """Concurrent callers' requests for one shard, coalesced by their worker into one message."""
 
     requests: list[WriteRequest]
 
@@ -39,13 +39,20 @@ class WriteOutcome(StrEnum):
 
 @dataclass
 class WriteAck:
-    """The batcher's answer to one request, signalled to its caller."""
+    """The batcher's answer to one request: signalled to its caller, or returned by update."""
 
     request_id: str
     outcome: WriteOutcome
     batch_id: str | None = None
     error_type: str | None = None
     error_message: str | None = None
+
+
+@dataclass
+class WriteAckBatch:
+    """The answers to a ``WriteRequestBatch`` sent by update, in the same order."""
+
+    acks: list[WriteAck]
 
 
 @dataclass
@@ -137,6 +144,8 @@ class FlushInput:
     notices: list[AddressedAck] = field(default_factory=list)
     # False when the workflow sends acks itself (ACK_TRANSPORT=workflow).
     send_acks: bool = True
+    # Requests whose callers wait in an update: their acks are returned, never signalled.
+    reply_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -151,7 +160,7 @@ class FlushResult:
     rejected_ids: list[str] = field(default_factory=list)
     acks_sent: int = 0
     acks_failed: int = 0
-    # Filled only when send_acks was False.
+    # The acks of reply_ids, and every ack when send_acks was False.
     acks: list[AddressedAck] = field(default_factory=list)
 
 
@@ -188,7 +197,12 @@ class PaymentResult:
 
 @dataclass
 class SubmitResult:
-    """Where the submit activity routed a request, and how long the caller waits for its ack."""
+    """Where the submit activity routed a request, and its ack when it waited for it.
+
+    ``ack`` is None when the write went by signal: the ack then arrives by signal, and the
+    caller waits at most ``ack_timeout_seconds`` for it.
+    """
 
     batcher_workflow_id: str
     ack_timeout_seconds: float
+    ack: WriteAck | None = None

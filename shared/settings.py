@@ -115,6 +115,7 @@ class MainSettings:
     max_row_bytes: int
     batcher_shards: int
     submit_linger_seconds: float
+    submit_transport: str
     max_concurrent_activities: int
     max_concurrent_workflow_tasks: int
 
@@ -128,6 +129,7 @@ class MainSettings:
             max_row_bytes=_get(env, "MAX_ROW_BYTES", _positive_int, 16 * 1024),
             batcher_shards=_get(env, "BATCHER_SHARDS", _positive_int, 1),
             submit_linger_seconds=_get(env, "SUBMIT_LINGER_SECONDS", _non_negative_float, 0.2),
+            submit_transport=_get(env, "SUBMIT_TRANSPORT", _choice("update", "signal"), "update"),
             max_concurrent_activities=_get(
                 env, "WORKER_MAX_CONCURRENT_ACTIVITIES", _positive_int, 200
             ),

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import asyncpg
+import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -121,14 +122,33 @@ async def test_continue_as_new_under_load_loses_nothing(
         await env.shutdown()
 
 
-async def test_acks_by_workflow_signal_also_complete_callers(
-    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+@pytest.mark.parametrize("ack_transport", ["activity", "workflow"])
+async def test_callers_submitting_by_signal_get_their_acks_by_signal(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues, ack_transport: str
 ) -> None:
     config = BatcherConfig(
-        mode="fixed", max_batch_size=10, max_wait_seconds=0.3, ack_transport="workflow"
+        mode="fixed", max_batch_size=10, max_wait_seconds=0.3, ack_transport=ack_transport
     )
-    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
-        results = await _pay_all(h, 25, "wfack")
+    async with running_workers(
+        temporal_env.client, db_pool, queues, config, submit_transport="signal"
+    ) as h:
+        results = await _pay_all(h, 25, f"sig-{ack_transport}")
         assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}
         assert len(await h.rows()) == 25
         assert (await h.stats()).acks_sent == 25
+
+
+async def test_callers_submitting_by_update_get_no_ack_signal(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(mode="fixed", max_batch_size=10, max_wait_seconds=0.3)
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        results = await _pay_all(h, 25, "upd")
+        assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}
+        assert len(await h.rows()) == 25
+        assert (await h.stats()).acks_sent == 0
+        # The caller's history holds its submit and nothing it waited on: no signal, no timer.
+        history = await h.client.get_workflow_handle("upd-0").fetch_history()
+        kinds = {e.WhichOneof("attributes") for e in history.events}
+        assert "workflow_execution_signaled_event_attributes" not in kinds
+        assert "timer_started_event_attributes" not in kinds

@@ -26,8 +26,9 @@ def _failure(err: WorkflowFailureError) -> ApplicationError:
     return cause
 
 
+@pytest.mark.parametrize("transport", ["update", "signal"])
 async def test_unconfirmed_write_fails_with_timeout_type_and_is_still_written_once(
-    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues, transport: str
 ) -> None:
     client = temporal_env.client
     main = build_main_worker(
@@ -36,6 +37,7 @@ async def test_unconfirmed_write_fails_with_timeout_type_and_is_still_written_on
         batcher_task_queue=queues.batcher,
         batcher_id_prefix=queues.prefix,
         ack_timeout_seconds=1.5,
+        submit_transport=transport,
     )
     async with main:  # no batcher worker yet: nobody can ack in time
         handle = await client.start_workflow(
@@ -47,7 +49,15 @@ async def test_unconfirmed_write_fails_with_timeout_type_and_is_still_written_on
     config = BatcherConfig(mode="fixed", max_batch_size=10, max_wait_seconds=0.2)
     async with build_batcher_worker(client, db_pool, config, task_queue=queues.batcher):
         await eventually(lambda: _count(db_pool, "ledger_entries", 1))
-        await eventually(lambda: _batcher_stat(client, queues, "acks_failed", 1))
+        if transport == "signal":
+            # The caller is gone: its ack signal fails, is counted and dropped.
+            await eventually(lambda: _batcher_stat(client, queues, "acks_failed", 1))
+        else:
+            # The update's answer went to the worker that sent it; no caller is signalled.
+            await eventually(lambda: _batcher_stat(client, queues, "rows_written", 1))
+            handle = client.get_workflow_handle(queues.batcher_id(0))
+            stats = await handle.query(STATS_QUERY, result_type=BatcherStats)
+            assert (stats.acks_sent, stats.acks_failed) == (0, 0)
     assert await _count(db_pool, "ledger_entries", 1)
 
 

@@ -7,6 +7,7 @@ import contextvars
 from collections import deque
 
 import asyncpg
+import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -14,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from main_service.coalescer import (
     MAX_SIGNAL_BYTES,
     MAX_SIGNAL_REQUESTS,
-    SignalCoalescer,
+    WriteCoalescer,
     _Waiting,
 )
 from shared.payloads import BatcherConfig, WriteRequest
@@ -40,12 +41,15 @@ async def test_concurrent_writes_share_signals_and_each_is_written_once(
     assert all(r.write_latency_ms is not None and r.write_latency_ms >= 0 for r in results)
 
 
-async def test_a_failed_signal_fails_every_write_it_carried(
-    temporal_env: WorkflowEnvironment, queues: Queues
+@pytest.mark.parametrize("transport", ["update", "signal"])
+async def test_a_failed_message_fails_every_write_it_carried(
+    temporal_env: WorkflowEnvironment, queues: Queues, transport: str
 ) -> None:
-    # A namespace the server does not have: a real RPC failure for the whole signal.
+    # A namespace the server does not have: a real RPC failure for the whole message.
     client = Client(temporal_env.client.service_client, namespace="no-such-namespace")
-    coalescer = SignalCoalescer(client, task_queue=queues.batcher, linger_seconds=0.2)
+    coalescer = WriteCoalescer(
+        client, task_queue=queues.batcher, linger_seconds=0.2, transport=transport
+    )
     requests = [WriteRequest(f"r-{i}", f"caller-{i}", "acct-1", {}) for i in range(3)]
     outcomes = await asyncio.gather(
         *(coalescer.send(queues.batcher_id(), r, 10) for r in requests), return_exceptions=True
@@ -61,10 +65,10 @@ async def test_signals_are_bounded_by_count_and_bytes() -> None:
         return _Waiting(request, size, loop.create_future(), contextvars.copy_context())
 
     many = deque(waiting(10) for _ in range(MAX_SIGNAL_REQUESTS + 5))
-    assert len(SignalCoalescer._take(many)) == MAX_SIGNAL_REQUESTS
+    assert len(WriteCoalescer._take(many)) == MAX_SIGNAL_REQUESTS
     assert len(many) == 5
     halves = deque(waiting(MAX_SIGNAL_BYTES // 2) for _ in range(3))
-    assert len(SignalCoalescer._take(halves)) == 2
+    assert len(WriteCoalescer._take(halves)) == 2
     # A write bigger than the byte bound still goes, alone.
     huge = deque([waiting(MAX_SIGNAL_BYTES * 2), waiting(1)])
-    assert len(SignalCoalescer._take(huge)) == 1
+    assert len(WriteCoalescer._take(huge)) == 1

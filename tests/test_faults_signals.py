@@ -123,27 +123,31 @@ async def _dropped_or_already(h: Harness, n: int) -> bool:
     return stats.duplicates_dropped + stats.rows_already_written >= n
 
 
+@pytest.mark.parametrize("transport", ["update", "signal"])
 async def test_caller_terminated_before_its_ack(
-    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues, transport: str
 ) -> None:
     config = BatcherConfig(mode="fixed", max_batch_size=100, max_wait_seconds=3)
-    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+    async with running_workers(
+        temporal_env.client, db_pool, queues, config, submit_transport=transport
+    ) as h:
         gone = await h.start_payment("gone-1", payment(1))
         stays = [await h.start_payment(f"stays-{i}", payment(i + 2)) for i in range(3)]
         await eventually(lambda: _pending(h, 4))
         await gone.terminate("caller gone before its ack")
         results = await asyncio.gather(*(s.result() for s in stays))
         assert len(results) == 3
-        await eventually(lambda: _acks_failed(h, 1))
+        if transport == "signal":
+            await eventually(lambda: _acks_failed(h, 1))
         assert await _count(db_pool) == 4  # the gone caller's row is written exactly once
         check = await verify_request_ids(db_pool, ["gone-1#1", *(f"stays-{i}#1" for i in range(3))])
-        record(
-            "caller terminated before its ack",
-            4,
-            check,
-            "3 callers acked, 1 ack counted as failed, 4 rows",
-        )
-        await record_if_asked(temporal_env.client, "caller-gone", queues.batcher_id(0), ["gone-1"])
+        if transport == "signal":
+            scenario, outcome = "caller terminated before its ack signal", "1 ack counted as failed"
+        else:
+            scenario, outcome = "caller terminated while its update waits", "its reply unread"
+        record(scenario, 4, check, f"3 callers acked, {outcome}, 4 rows")
+        name = "caller-gone" if transport == "signal" else "caller-gone-update"
+        await record_if_asked(temporal_env.client, name, queues.batcher_id(0), ["gone-1"])
 
 
 async def _pending(h: Harness, n: int) -> bool:

@@ -71,12 +71,11 @@ class BatchWriter:
                 f"database unreachable: {type(err).__name__}: {err}",
                 type=errors.DATABASE_UNAVAILABLE,
             ) from err
-        addressed = [
+        answers = [
             AddressedAck(req.caller_workflow_id, report.acks[req.request_id])
             for req in batch.requests
         ]
-        addressed.extend(batch.notices)
-        outcomes = [a.ack.outcome for a in addressed[: len(batch.requests)]]
+        outcomes = [a.ack.outcome for a in answers]
         result = FlushResult(
             batch_id=batch.batch_id,
             written=outcomes.count(WriteOutcome.WRITTEN),
@@ -84,16 +83,19 @@ class BatchWriter:
             rejected=outcomes.count(WriteOutcome.REJECTED),
             statements=report.statements,
             rejected_ids=[
-                a.ack.request_id
-                for a in addressed[: len(batch.requests)]
-                if a.ack.outcome is WriteOutcome.REJECTED
+                a.ack.request_id for a in answers if a.ack.outcome is WriteOutcome.REJECTED
             ],
         )
+        # Callers waiting in an update get their acks through the workflow, never by signal.
+        replies = set(batch.reply_ids)
+        result.acks = [a for a in answers if a.ack.request_id in replies]
+        to_signal = [a for a in answers if a.ack.request_id not in replies]
+        to_signal.extend(batch.notices)
         if batch.send_acks:
-            tally = await self._acks.send(addressed)
+            tally = await self._acks.send(to_signal)
             result.acks_sent, result.acks_failed = tally.sent, tally.failed
         else:
-            result.acks = addressed
+            result.acks.extend(to_signal)
         elapsed = time.monotonic() - began
         activity.metric_meter().create_histogram_float(
             "write_batcher_flush_duration_seconds", "Flush activity: bulk write plus acks", "s"

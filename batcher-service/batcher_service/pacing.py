@@ -46,6 +46,12 @@ class FlushPacer:
         # Counted from the oldest request's arrival, not from the last flush.
         return oldest_arrival + cfg.max_wait_seconds
 
+    def earliest(self, now: float) -> float:
+        """The soonest a flush may start in any mode of adaptive pacing: the minimum interval."""
+        if self.last_flush_started_at is None:
+            return now
+        return self.last_flush_started_at + self.config.min_interval_seconds
+
     def flush_started(self, now: float) -> None:
         if self.last_flush_started_at is not None:
             elapsed = max(now - self.last_flush_started_at, self.config.min_interval_seconds)

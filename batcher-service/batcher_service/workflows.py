@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from batcher_service.activities import BatchWriter
@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from batcher_service.buffer import RequestBuffer, Seen
     from batcher_service.pacing import FlushPacer
     from batcher_service.replies import MAX_PENDING_ACK_SIGNALS, reject_all, signal_acks
+    from batcher_service.waiters import AckWaiters
     from shared import errors, names
     from shared.payloads import (
         AddressedAck,
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         FlushInput,
         FlushResult,
         WriteAck,
+        WriteAckBatch,
         WriteOutcome,
         WriteRequest,
         WriteRequestBatch,
@@ -62,6 +64,12 @@ class WriteBatcherWorkflow:
         self._stats.signals_this_run = 0
         self._pacer = FlushPacer(self._config, state.last_flush_started_at, state.arrival_rate)
         self._shutdown = state.shutting_down
+        # Leaving the main loop: new updates are refused (their senders retry on the next
+        # run), so every update this run accepted is answered before it ends.
+        self._closing = False
+        self._waiters = AckWaiters()
+        # Requests that came by update, pending or in flight: their acks go back as replies.
+        self._by_update: set[str] = set()
         self._inflight = 0
         self._batch_seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -73,44 +81,70 @@ class WriteBatcherWorkflow:
     def submit(self, request: WriteRequest) -> None:
         """Only buffers: all I/O happens in the main loop's flushes."""
         self._stats.signals_this_run += 1
-        self._accept(request)
+        self._accept_signalled(request)
 
     @workflow.signal(name=names.SUBMIT_BATCH_SIGNAL)
     def submit_batch(self, batch: WriteRequestBatch) -> None:
         """Several callers' writes, coalesced by their worker into one signal."""
         self._stats.signals_this_run += 1
         for request in batch.requests:
-            self._accept(request)
+            self._accept_signalled(request)
 
-    def _accept(self, request: WriteRequest) -> None:
+    @workflow.update(name=names.SUBMIT_UPDATE)
+    async def submit_and_wait(self, batch: WriteRequestBatch) -> WriteAckBatch:
+        """Buffers like the signal, then returns every write's ack once its flush is done."""
+        self._stats.signals_this_run += 1
+        answers: dict[str, WriteAck] = {}
+        awaited: list[str] = []
+        for request in batch.requests:
+            rid = request.request_id
+            new = self._buffer.seen(rid) is Seen.NEW
+            ack = self._accept(request)
+            if ack is not None:
+                answers[rid] = ack
+                continue
+            if new:
+                self._by_update.add(rid)
+            self._waiters.expect(rid)
+            awaited.append(rid)
+        if awaited:
+            await workflow.wait_condition(lambda: self._waiters.answered(awaited))
+            answers.update(self._waiters.collect(awaited))
+        return WriteAckBatch([answers[r.request_id] for r in batch.requests])
+
+    @submit_and_wait.validator
+    def admit(self, batch: WriteRequestBatch) -> None:
+        """Refused without a trace in history; the sender retries and reaches the next run."""
+        if self._closing:
+            raise ApplicationError(
+                "this batcher run is handing over to its next run; send again",
+                type=errors.BATCHER_ROLLING_OVER,
+            )
+
+    def _accept_signalled(self, request: WriteRequest) -> None:
+        ack = self._accept(request)
+        if ack is not None:
+            self._notices.append(AddressedAck(request.caller_workflow_id, ack))
+
+    def _accept(self, request: WriteRequest) -> WriteAck | None:
+        """Buffers a request; returns the answer owed at once when it is not buffered."""
         rid = request.request_id
         seen = self._buffer.seen(rid)
         if seen is Seen.HELD:
             # The original is still to be acked; the caller accepts either copy's ack.
             self._stats.duplicates_dropped += 1
-            return
+            return None
         if seen is Seen.WRITTEN:
             self._stats.duplicates_dropped += 1
-            self._notices.append(
-                AddressedAck(
-                    request.caller_workflow_id, WriteAck(rid, WriteOutcome.ALREADY_WRITTEN)
-                )
-            )
-            return
+            return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN)
         if len(self._buffer) >= self._config.max_pending:
             self._stats.overloaded_rejections += 1
-            self._notices.append(
-                AddressedAck(
-                    request.caller_workflow_id,
-                    WriteAck(
-                        rid,
-                        WriteOutcome.REJECTED,
-                        error_type=errors.BATCHER_OVERLOADED,
-                        error_message=f"batcher holds {len(self._buffer)} pending requests",
-                    ),
-                )
+            return WriteAck(
+                rid,
+                WriteOutcome.REJECTED,
+                error_type=errors.BATCHER_OVERLOADED,
+                error_message=f"batcher holds {len(self._buffer)} pending requests",
             )
-            return
         self._buffer.add(request, self._now())
         self._pacer.arrived()
         self._metrics.pending(len(self._buffer))
@@ -120,6 +154,7 @@ class WriteBatcherWorkflow:
             "BufferWrite",
             {"write_batcher.request_id": rid, "write_batcher.pending": len(self._buffer)},
         )
+        return None
 
     @workflow.signal(name=names.SHUTDOWN_SIGNAL)
     def shutdown(self) -> None:
@@ -146,8 +181,9 @@ class WriteBatcherWorkflow:
             self._start_flushes()
         # Leaving this run: flush what must not be carried over, wait for every flush in flight.
         # Draining (shutdown) flushes everything. Before continue-as-new only what is too big to
-        # carry is flushed: under a steady flood of signals, flushing everything due would keep
-        # a flush in flight forever and the run would never end.
+        # carry, or what an update waits on, is flushed: under a steady flood of signals,
+        # flushing everything due would keep a flush in flight forever and the run never end.
+        self._closing = True
         policy = "drain" if self._shutdown else "carry"
         while True:
             self._start_flushes(policy)
@@ -155,8 +191,8 @@ class WriteBatcherWorkflow:
                 break
             timeout = None
             if self._inflight == 0:
-                deadline = self._next_deadline() or self._now()
-                timeout = timedelta(seconds=max(deadline - self._now(), 0.01))
+                wait = self._pacer.earliest(self._now()) - self._now()
+                timeout = timedelta(seconds=max(wait, 0.01))
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._inflight == 0 or self._flushable(policy), timeout=timeout
@@ -206,14 +242,15 @@ class WriteBatcherWorkflow:
             return bool(self._buffer or self._notices)
         if policy == "due":
             return self._flush_due()
-        if not self._too_big_to_carry():
+        # An update's answer cannot be carried over: what is held goes out while one waits.
+        owed = bool(self._waiters) and bool(self._buffer)
+        if not owed and not self._too_big_to_carry():
             return False
-        # Adaptive mode keeps its one-statement-per-interval promise even here.
-        deadline = self._next_deadline()
+        # Adaptive mode keeps its one-statement-per-minimum-interval promise even here.
         return (
             ignore_clock
             or self._config.mode == "fixed"
-            or (deadline is not None and self._now() >= deadline)
+            or self._now() >= self._pacer.earliest(self._now())
         )
 
     def _flushable(self, policy: str) -> bool:
@@ -275,6 +312,7 @@ class WriteBatcherWorkflow:
             requests=batch,
             notices=notices,
             send_acks=self._config.ack_transport == "activity",
+            reply_ids=[r.request_id for r in batch if r.request_id in self._by_update],
         )
         record_span(
             "StartFlush",
@@ -295,13 +333,32 @@ class WriteBatcherWorkflow:
             )
         except ActivityError as err:
             owed, result = reject_all(flush, err)
-            self._notices.extend(owed)
+            self._notices.extend(self._answer_waiters(flush, owed, result.rejected_ids))
+            result.acks = []
         try:
             self._record(flush, result)
+            to_signal = self._answer_waiters(flush, result.acks, result.rejected_ids)
             if not flush.send_acks:
-                await signal_acks(result.acks, self._ack_signals, self._stats)
+                await signal_acks(to_signal, self._ack_signals, self._stats)
         finally:
             self._inflight -= 1
+
+    def _answer_waiters(
+        self, flush: FlushInput, acks: list[AddressedAck], rejected_ids: list[str]
+    ) -> list[AddressedAck]:
+        """Answers the updates waiting on these acks; returns the acks still to be signalled."""
+        replies = set(flush.reply_ids)
+        for item in acks:
+            self._waiters.answer(item.ack)
+        self._by_update.difference_update(replies)
+        # An update may wait on a copy of a request that came by signal: that signal's caller
+        # gets the full ack, the update the outcome.
+        rejected = set(rejected_ids)
+        for rid in self._waiters.unanswered(r.request_id for r in flush.requests):
+            outcome = WriteOutcome.REJECTED if rid in rejected else WriteOutcome.ALREADY_WRITTEN
+            error_type = errors.BAD_BATCH if rid in rejected else None
+            self._waiters.answer(WriteAck(rid, outcome, flush.batch_id, error_type))
+        return [a for a in acks if a.ack.request_id not in replies]
 
     def _record(self, flush: FlushInput, result: FlushResult) -> None:
         stats = self._stats

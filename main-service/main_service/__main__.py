@@ -31,6 +31,7 @@ async def serve(settings: MainSettings) -> None:
             max_row_bytes=settings.max_row_bytes,
             ack_timeout_seconds=settings.ack_timeout_seconds,
             submit_linger_seconds=settings.submit_linger_seconds,
+            submit_transport=settings.submit_transport,
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+from datetime import UTC, datetime
 
 from opentelemetry import trace
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from main_service.coalescer import SignalCoalescer
+from main_service.coalescer import WriteCoalescer
 from shared import errors
 from shared.names import BATCHER_ID_PREFIX, batcher_workflow_id
 from shared.payloads import AuthorizeResult, PaymentRequest, SubmitResult, WriteRequest
@@ -34,11 +36,11 @@ class PaymentActivities:
 
 
 class WriteSubmitter:
-    """Validates a write and signals it to its batcher shard, starting the shard if needed."""
+    """Validates a write and hands it to its batcher shard, starting the shard if needed."""
 
     def __init__(
         self,
-        coalescer: SignalCoalescer,
+        coalescer: WriteCoalescer,
         *,
         shards: int,
         max_row_bytes: int,
@@ -77,13 +79,25 @@ class WriteSubmitter:
             ) from err
         shard = shard_for(request.partition_key, self._shards)
         workflow_id = batcher_workflow_id(shard, self._batcher_id_prefix)
-        # Shares one signal-with-start with the writes other callers in this worker send to
-        # the same shard. A retry may deliver twice; the batcher drops the duplicate.
-        await self._coalescer.send(workflow_id, request, size)
+        # Counted from the first attempt: a retried submit does not restart the caller's wait.
+        waited = (datetime.now(UTC) - activity.info().scheduled_time).total_seconds()
+        try:
+            # Shares one message with the writes other callers in this worker send to the
+            # same shard. A retry may deliver twice; the batcher drops the duplicate.
+            async with asyncio.timeout(max(self._ack_timeout - waited, 0.001)):
+                ack = await self._coalescer.send(workflow_id, request, size)
+        except TimeoutError:
+            raise ApplicationError(
+                f"write {request.request_id} not confirmed within {self._ack_timeout:g}s",
+                type=errors.WRITE_CONFIRMATION_TIMEOUT,
+                non_retryable=True,
+            ) from None
         activity.logger.debug(
             "submitted write %s to %s",
             request.request_id,
             workflow_id,
             extra={"request_id": request.request_id, "batcher_workflow_id": workflow_id},
         )
-        return SubmitResult(batcher_workflow_id=workflow_id, ack_timeout_seconds=self._ack_timeout)
+        return SubmitResult(
+            batcher_workflow_id=workflow_id, ack_timeout_seconds=self._ack_timeout, ack=ack
+        )

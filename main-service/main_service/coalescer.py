@@ -1,4 +1,4 @@
-"""Coalesces the writes that concurrent callers in this worker send to one shard into one signal."""
+"""Coalesces the writes concurrent callers in this worker send to one shard into one message."""
 
 from __future__ import annotations
 
@@ -7,60 +7,98 @@ import contextvars
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateStage,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
 
-from shared.names import BATCHER_WORKFLOW, SUBMIT_BATCH_SIGNAL
-from shared.payloads import WriteRequest, WriteRequestBatch
+from shared import errors
+from shared.names import BATCHER_WORKFLOW, SUBMIT_BATCH_SIGNAL, SUBMIT_UPDATE
+from shared.payloads import WriteAck, WriteAckBatch, WriteRequest, WriteRequestBatch
 
-# One signal is one history event; stay far below Temporal's 2 MiB payload limit.
+# One message is one history event; stay far below Temporal's 2 MiB payload limit.
 MAX_SIGNAL_REQUESTS = 200
 MAX_SIGNAL_BYTES = 256 * 1024
+# Updates of one worker to one shard that wait for their flush at once. The server refuses
+# more than 10 in flight per workflow (limit.workflowExecution.maxInFlightUpdates): two per
+# worker leave room for five main workers per shard (README, "How many shards").
+MAX_WAITING_UPDATES = 2
+# A batcher run about to continue-as-new refuses updates for well under a second.
+ROLLOVER_RETRY_FIRST = 0.05
+ROLLOVER_RETRY_MAX = 1.0
+ROLLOVER_RETRY_FOR = 60.0
+
+TRANSPORTS = ("update", "signal")
 
 
 @dataclass
 class _Waiting:
     request: WriteRequest
     size_bytes: int
-    sent: asyncio.Future[None]
-    # The submitting activity's context, so the signal's span lands in a caller's trace.
+    answer: asyncio.Future[WriteAck | None]
+    # The submitting activity's context, so the message's span lands in a caller's trace.
     context: contextvars.Context
 
 
 @dataclass
 class _Shard:
+    slots: asyncio.Semaphore
     waiting: deque[_Waiting] = field(default_factory=deque)
     sender: asyncio.Task[None] | None = None
     last_sent: float = float("-inf")
 
 
-class SignalCoalescer:
-    """Signal-with-start for many callers at once; each ``send`` returns once its write is in.
+class WriteCoalescer:
+    """Signal- or update-with-start for many callers at once.
 
-    A shard's first write after a quiet spell goes out at once; while a signal is in flight,
-    or within ``linger_seconds`` of the last one, writes gather and leave together. The
-    batcher then sees one signal (one event, one RPC, a share of one workflow task) for many
-    writes. A failed signal fails every write in it; each caller's activity retries its own,
-    and the batcher drops any copy that arrives twice.
+    A shard's first write after a quiet spell goes out at once; while a message is in
+    flight, or within ``linger_seconds`` of the last one, writes gather and leave together.
+    The batcher then sees one message (one event, one RPC, a share of one workflow task) for
+    many writes.
+
+    ``transport="update"``: ``send`` returns the write's ack once its flush is done; the
+    batcher answers each update with the acks of the writes in it, so no caller gets a signal
+    or a workflow task for its ack. ``transport="signal"``: ``send`` returns None once the
+    signal is accepted; the ack comes to the caller by signal.
+
+    A failed message fails every write in it; each caller's activity retries its own, and the
+    batcher drops any copy that arrives twice.
     """
 
-    def __init__(self, client: Client, *, task_queue: str, linger_seconds: float) -> None:
+    def __init__(
+        self, client: Client, *, task_queue: str, linger_seconds: float, transport: str = "update"
+    ) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
         self._client = client
         self._task_queue = task_queue
         self._linger = linger_seconds
+        self._transport = transport
         self._shards: dict[str, _Shard] = {}
+        self._replies: set[asyncio.Task[None]] = set()
 
-    async def send(self, workflow_id: str, request: WriteRequest, size_bytes: int) -> None:
-        shard = self._shards.setdefault(workflow_id, _Shard())
-        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        shard.waiting.append(_Waiting(request, size_bytes, sent, contextvars.copy_context()))
+    async def send(
+        self, workflow_id: str, request: WriteRequest, size_bytes: int
+    ) -> WriteAck | None:
+        shard = self._shards.get(workflow_id)
+        if shard is None:
+            shard = self._shards[workflow_id] = _Shard(asyncio.Semaphore(MAX_WAITING_UPDATES))
+        answer: asyncio.Future[WriteAck | None] = asyncio.get_running_loop().create_future()
+        shard.waiting.append(_Waiting(request, size_bytes, answer, contextvars.copy_context()))
         if shard.sender is None or shard.sender.done():
             shard.sender = asyncio.create_task(self._drain(workflow_id, shard))
         try:
-            # Shielded: a cancelled caller leaves the signal to the others it shares.
-            await asyncio.shield(sent)
+            # Shielded: a cancelled caller leaves the message to the others it shares.
+            return await asyncio.shield(answer)
         except asyncio.CancelledError:
-            sent.add_done_callback(lambda f: f.cancelled() or f.exception())
+            answer.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise
 
     async def _drain(self, workflow_id: str, shard: _Shard) -> None:
@@ -68,21 +106,12 @@ class SignalCoalescer:
             pause = shard.last_sent + self._linger - time.monotonic()
             if pause > 0:
                 await asyncio.sleep(pause)
+            if self._transport == "update":
+                await shard.slots.acquire()
             batch = self._take(shard.waiting)
             shard.last_sent = time.monotonic()
-            signal = asyncio.create_task(
-                self._signal(workflow_id, [w.request for w in batch]), context=batch[0].context
-            )
-            try:
-                await signal
-            except Exception as err:
-                for waiting in batch:
-                    if not waiting.sent.done():
-                        waiting.sent.set_exception(err)
-            else:
-                for waiting in batch:
-                    if not waiting.sent.done():
-                        waiting.sent.set_result(None)
+            deliver = self._update if self._transport == "update" else self._signal
+            await asyncio.create_task(deliver(workflow_id, shard, batch), context=batch[0].context)
 
     @staticmethod
     def _take(waiting: deque[_Waiting]) -> list[_Waiting]:
@@ -95,13 +124,86 @@ class SignalCoalescer:
             batch.append(waiting.popleft())
         return batch
 
-    async def _signal(self, workflow_id: str, requests: list[WriteRequest]) -> None:
-        # Signal-with-start: reaches the running batcher, or starts one; nobody starts
-        # batchers by hand.
-        await self._client.start_workflow(
-            BATCHER_WORKFLOW,
-            id=workflow_id,
-            task_queue=self._task_queue,
-            start_signal=SUBMIT_BATCH_SIGNAL,
-            start_signal_args=[WriteRequestBatch(requests)],
-        )
+    async def _signal(self, workflow_id: str, shard: _Shard, batch: list[_Waiting]) -> None:
+        try:
+            # Signal-with-start: reaches the running batcher, or starts one; nobody starts
+            # batchers by hand.
+            await self._client.start_workflow(
+                BATCHER_WORKFLOW,
+                id=workflow_id,
+                task_queue=self._task_queue,
+                start_signal=SUBMIT_BATCH_SIGNAL,
+                start_signal_args=[WriteRequestBatch([w.request for w in batch])],
+            )
+        except Exception as err:
+            _fail(batch, err)
+        else:
+            for waiting in batch:
+                if not waiting.answer.done():
+                    waiting.answer.set_result(None)
+
+    async def _update(self, workflow_id: str, shard: _Shard, batch: list[_Waiting]) -> None:
+        """Returns once the batcher accepted the update; its acks are awaited in the background."""
+        try:
+            handle = await self._accepted(
+                workflow_id, WriteRequestBatch([w.request for w in batch])
+            )
+        except Exception as err:
+            shard.slots.release()
+            _fail(batch, err)
+            return
+        reply = asyncio.create_task(self._await_acks(handle, shard, batch))
+        self._replies.add(reply)
+        reply.add_done_callback(self._replies.discard)
+
+    async def _accepted(
+        self, workflow_id: str, requests: WriteRequestBatch
+    ) -> WorkflowUpdateHandle[WriteAckBatch]:
+        delay = ROLLOVER_RETRY_FIRST
+        give_up = time.monotonic() + ROLLOVER_RETRY_FOR
+        while True:
+            start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+                BATCHER_WORKFLOW,
+                id=workflow_id,
+                task_queue=self._task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+            try:
+                # Update-with-start: reaches the running batcher, or starts one.
+                return await self._client.start_update_with_start_workflow(
+                    SUBMIT_UPDATE,
+                    requests,
+                    start_workflow_operation=start,
+                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                    result_type=WriteAckBatch,
+                )
+            except WorkflowUpdateFailedError as err:
+                cause = err.cause
+                rolling = isinstance(cause, ApplicationError) and (
+                    cause.type == errors.BATCHER_ROLLING_OVER
+                )
+                if not rolling or time.monotonic() + delay > give_up:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, ROLLOVER_RETRY_MAX)
+
+    @staticmethod
+    async def _await_acks(
+        handle: WorkflowUpdateHandle[WriteAckBatch], shard: _Shard, batch: list[_Waiting]
+    ) -> None:
+        try:
+            result = await handle.result()
+        except Exception as err:
+            _fail(batch, err)
+            return
+        finally:
+            shard.slots.release()
+        for waiting, ack in zip(batch, result.acks, strict=True):
+            if not waiting.answer.done():
+                waiting.answer.set_result(ack)
+
+
+def _fail(batch: list[_Waiting], err: Exception) -> None:
+    for waiting in batch:
+        if not waiting.answer.done():
+            waiting.answer.set_exception(err)

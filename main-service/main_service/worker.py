@@ -9,7 +9,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
 from main_service.activities import PaymentActivities, WriteSubmitter
-from main_service.coalescer import SignalCoalescer
+from main_service.coalescer import WriteCoalescer
 from main_service.workflows import PaymentWorkflow
 from shared.names import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE, MAIN_TASK_QUEUE
 
@@ -21,6 +21,7 @@ def build_worker(
     max_row_bytes: int = 16 * 1024,
     ack_timeout_seconds: float = 120.0,
     submit_linger_seconds: float = 0.2,
+    submit_transport: str = "update",
     max_concurrent_activities: int = 200,
     max_concurrent_workflow_tasks: int = 200,
     task_queue: str = MAIN_TASK_QUEUE,
@@ -30,8 +31,11 @@ def build_worker(
 ) -> Worker:
     """A worker for the main task queue; the caller owns the client."""
     payments = PaymentActivities()
-    coalescer = SignalCoalescer(
-        client, task_queue=batcher_task_queue, linger_seconds=submit_linger_seconds
+    coalescer = WriteCoalescer(
+        client,
+        task_queue=batcher_task_queue,
+        linger_seconds=submit_linger_seconds,
+        transport=submit_transport,
     )
     submitter = WriteSubmitter(
         coalescer,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from shared.payloads import (
         PaymentRequest,
         PaymentResult,
+        SubmitResult,
         WriteAck,
         WriteOutcome,
         WriteRequest,
@@ -26,6 +27,9 @@ SUBMIT_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=5),
     non_retryable_error_types=[errors.INVALID_WRITE],
 )
+# The submit activity gives up itself after ACK_TIMEOUT_SECONDS (typed); this only bounds it
+# when that setting is larger.
+SUBMIT_TIMEOUT = timedelta(minutes=10)
 # How long to back off when the batcher says it is overloaded, doubling up to the cap.
 OVERLOAD_BACKOFF = timedelta(seconds=1)
 OVERLOAD_BACKOFF_MAX = timedelta(seconds=15)
@@ -88,12 +92,12 @@ class PaymentWorkflow:
             write_latency_ms=round(write_latency.total_seconds() * 1000, 1),
         )
 
-    async def _submit(self, request: WriteRequest) -> float:
+    async def _submit(self, request: WriteRequest) -> SubmitResult:
         try:
-            submitted = await workflow.execute_local_activity_method(
+            return await workflow.execute_local_activity_method(
                 WriteSubmitter.submit,
                 request,
-                start_to_close_timeout=timedelta(seconds=10),
+                schedule_to_close_timeout=SUBMIT_TIMEOUT,
                 retry_policy=SUBMIT_RETRY,
             )
         except ActivityError as err:
@@ -102,41 +106,65 @@ class PaymentWorkflow:
                 raise ApplicationError(
                     cause.message, type=errors.INVALID_WRITE, non_retryable=True
                 ) from err
+            confirmation = isinstance(cause, ApplicationError) and (
+                cause.type == errors.WRITE_CONFIRMATION_TIMEOUT
+            )
+            if confirmation or isinstance(cause, TimeoutError):
+                raise self._timed_out(request.request_id, str(cause)) from err
             raise
-        return submitted.ack_timeout_seconds
+
+    def _timed_out(self, request_id: str, why: str) -> ApplicationError:
+        self._timeouts.add(1)
+        workflow.logger.warning("write %s: %s", request_id, why)
+        return ApplicationError(why, type=errors.WRITE_CONFIRMATION_TIMEOUT, non_retryable=True)
+
+    async def _signalled_ack(
+        self, request_id: str, deadline: datetime, ack_timeout: float
+    ) -> WriteAck:
+        """ACK by signal (SUBMIT_TRANSPORT=signal, and histories from before the update)."""
+        remaining = (deadline - workflow.now()).total_seconds()
+        try:
+            await workflow.wait_condition(
+                lambda: request_id in self._acks,
+                timeout=timedelta(seconds=max(remaining, 0.001)),
+            )
+        except TimeoutError:
+            why = f"write {request_id} not confirmed within {ack_timeout:g}s"
+            raise self._timed_out(request_id, why) from None
+        return self._acks.pop(request_id)
 
     async def _write(self, request: WriteRequest) -> tuple[WriteAck, timedelta]:
-        """Submit, wait for the ack (resubmitting after a backoff while the batcher is full).
+        """Submit and get the ack, resubmitting after a backoff while the batcher is full.
 
         Returns the ack and how long it took from the first submit, in workflow time.
         """
         rid = request.request_id
         began = workflow.now()
-        ack_timeout = await self._submit(request)
+        submitted = await self._submit(request)
+        ack_timeout = submitted.ack_timeout_seconds
         deadline = workflow.now() + timedelta(seconds=ack_timeout)
         backoff = OVERLOAD_BACKOFF
         while True:
-            remaining = (deadline - workflow.now()).total_seconds()
-            try:
-                await workflow.wait_condition(
-                    lambda: rid in self._acks, timeout=timedelta(seconds=max(remaining, 0.001))
+            if submitted.ack is None:
+                ack = await self._signalled_ack(rid, deadline, ack_timeout)
+            else:
+                ack = submitted.ack
+                record_span(
+                    "ReceiveAck",
+                    {
+                        "write_batcher.request_id": rid,
+                        "write_batcher.batch_id": ack.batch_id or "",
+                        "write_batcher.outcome": str(ack.outcome),
+                    },
                 )
-            except TimeoutError:
-                self._timeouts.add(1)
-                workflow.logger.warning("write %s not confirmed within %gs", rid, ack_timeout)
-                raise ApplicationError(
-                    f"write {rid} not confirmed within {ack_timeout:g}s",
-                    type=errors.WRITE_CONFIRMATION_TIMEOUT,
-                    non_retryable=True,
-                ) from None
-            ack = self._acks[rid]
             if ack.error_type != errors.BATCHER_OVERLOADED:
                 took = workflow.now() - began
                 self._write_latency.record(took.total_seconds(), {"outcome": str(ack.outcome)})
                 return ack, took
-            del self._acks[rid]
             pause = min(backoff, deadline - workflow.now())
             if pause > timedelta(0):
                 await workflow.sleep(pause)
+            elif submitted.ack is not None:
+                raise self._timed_out(rid, f"write {rid} not confirmed within {ack_timeout:g}s")
             backoff = min(backoff * 2, OVERLOAD_BACKOFF_MAX)
-            await self._submit(request)
+            submitted = await self._submit(request)
