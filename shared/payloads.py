@@ -53,6 +53,8 @@ class WriteAckBatch:
     """The answers to a ``WriteRequestBatch`` sent by update, in the same order."""
 
     acks: list[WriteAck]
+    # The batcher's current gap between flushes: senders pace their next updates by it.
+    flush_interval_seconds: float = 0.0
 
 
 @dataclass

@@ -110,7 +110,9 @@ class WriteBatcherWorkflow:
         if awaited:
             await workflow.wait_condition(lambda: self._waiters.answered(awaited))
             answers.update(self._waiters.collect(awaited))
-        return WriteAckBatch([answers[r.request_id] for r in batch.requests])
+        return WriteAckBatch(
+            [answers[r.request_id] for r in batch.requests], round(self._pacer.interval(), 3)
+        )
 
     @submit_and_wait.validator
     def admit(self, batch: WriteRequestBatch) -> None:

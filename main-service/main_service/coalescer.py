@@ -27,9 +27,9 @@ from shared.payloads import WriteAck, WriteAckBatch, WriteRequest, WriteRequestB
 MAX_SIGNAL_REQUESTS = 200
 MAX_SIGNAL_BYTES = 256 * 1024
 # Updates of one worker to one shard that wait for their flush at once. The server refuses
-# more than 10 in flight per workflow (limit.workflowExecution.maxInFlightUpdates): two per
-# worker leave room for five main workers per shard (README, "How many shards").
-MAX_WAITING_UPDATES = 2
+# more than 10 in flight per workflow (limit.workflowExecution.maxInFlightUpdates): three per
+# worker leave room for three main workers per shard (README, "How many shards").
+MAX_WAITING_UPDATES = 3
 # A batcher run about to continue-as-new refuses updates for well under a second.
 ROLLOVER_RETRY_FIRST = 0.05
 ROLLOVER_RETRY_MAX = 1.0
@@ -53,6 +53,8 @@ class _Shard:
     waiting: deque[_Waiting] = field(default_factory=deque)
     sender: asyncio.Task[None] | None = None
     last_sent: float = float("-inf")
+    # The batcher's gap between flushes, as its last answer gave it.
+    flush_interval: float = 0.0
 
 
 class WriteCoalescer:
@@ -103,7 +105,7 @@ class WriteCoalescer:
 
     async def _drain(self, workflow_id: str, shard: _Shard) -> None:
         while shard.waiting:
-            pause = shard.last_sent + self._linger - time.monotonic()
+            pause = shard.last_sent + self._gap(shard) - time.monotonic()
             if pause > 0:
                 await asyncio.sleep(pause)
             if self._transport == "update":
@@ -112,6 +114,17 @@ class WriteCoalescer:
             shard.last_sent = time.monotonic()
             deliver = self._update if self._transport == "update" else self._signal
             await asyncio.create_task(deliver(workflow_id, shard, batch), context=batch[0].context)
+
+    def _gap(self, shard: _Shard) -> float:
+        """The least time between two messages to a shard.
+
+        Updates wait for their flush, and only a few may wait at once: spread them over the
+        batcher's interval, so that one is always on its way for the next flush and no write
+        is held back a whole interval for a free slot.
+        """
+        if self._transport == "signal":
+            return self._linger
+        return max(self._linger, shard.flush_interval / MAX_WAITING_UPDATES)
 
     @staticmethod
     def _take(waiting: deque[_Waiting]) -> list[_Waiting]:
@@ -198,6 +211,7 @@ class WriteCoalescer:
             return
         finally:
             shard.slots.release()
+        shard.flush_interval = result.flush_interval_seconds
         for waiting, ack in zip(batch, result.acks, strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(ack)
