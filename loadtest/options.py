@@ -33,6 +33,9 @@ def parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--full-load-rate", type=float, default=None, help="BATCH_FULL_LOAD_RATE")
     worker.add_argument("--linger", type=float, default=None, help="SUBMIT_LINGER_SECONDS")
+    worker.add_argument(
+        "--transport", choices=("update", "signal"), default=None, help="SUBMIT_TRANSPORT"
+    )
     p.add_argument("--json", type=Path, default=None, help="write the report here too")
     return p
 
@@ -57,7 +60,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if not args.embedded and worker_settings(args):
         p.error(
             "worker settings (--shards, --batch-size, --max-wait, --mode, --min-interval, "
-            "--max-interval, --full-load-rate, --linger) need --embedded; "
+            "--max-interval, --full-load-rate, --linger, --transport) need --embedded; "
             "an existing deployment's workers own those settings"
         )
     return args
@@ -71,6 +74,8 @@ def worker_settings(args: argparse.Namespace) -> dict[str, dict[str, str]]:
         main["BATCHER_SHARDS"] = str(args.shards)
     if args.linger is not None:
         main["SUBMIT_LINGER_SECONDS"] = str(args.linger)
+    if args.transport is not None:
+        main["SUBMIT_TRANSPORT"] = args.transport
     for flag, var in (
         ("batch_size", "BATCH_MAX_SIZE"),
         ("max_wait", "BATCH_MAX_WAIT_SECONDS"),

@@ -2,7 +2,8 @@
 
 Run it after a deliberate, compatible change to a workflow; the replay test then proves the
 current code still replays what earlier code recorded. ``python -m tests.record_histories
-adaptive`` records only the named scenarios (activity, workflow, adaptive) and keeps the rest.
+update`` records only the named scenarios (activity, workflow, adaptive, update) and keeps the
+rest.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ async def _scenario(client: Client, url: str, transport: str) -> None:
         mode="fixed", max_batch_size=8, max_wait_seconds=0.3, ack_transport=transport
     )
     try:
-        async with running_workers(client, pool, queues, config, ack_timeout_seconds=20) as h:
+        # Callers submit by signal: these scenarios are about how acks reach them.
+        async with running_workers(
+            client, pool, queues, config, ack_timeout_seconds=20, submit_transport="signal"
+        ) as h:
             handles = [await h.start_payment(f"rec-{transport}-{i}", payment(i)) for i in range(40)]
             bad = await h.start_payment(f"rec-{transport}-bad", payment(99, currency="eur"))
             await asyncio.gather(*(x.result() for x in handles))
@@ -52,8 +56,8 @@ async def _scenario(client: Client, url: str, transport: str) -> None:
         await pool.close()
 
 
-async def _adaptive_scenario(client: Client, url: str) -> None:
-    """The defaults' path: adaptive pacing, writes coalesced into shared signals."""
+async def _adaptive_scenario(client: Client, url: str, transport: str) -> None:
+    """The defaults' path: adaptive pacing, writes coalesced into shared messages."""
     from batcher_service.migrate import migrate  # noqa: PLC0415
 
     await migrate(url)
@@ -62,20 +66,27 @@ async def _adaptive_scenario(client: Client, url: str) -> None:
     config = BatcherConfig(min_interval_seconds=0.2, max_interval_seconds=1.0, full_load_rate=10)
     try:
         async with running_workers(
-            client, pool, queues, config, ack_timeout_seconds=20, submit_linger_seconds=0.2
+            client,
+            pool,
+            queues,
+            config,
+            ack_timeout_seconds=20,
+            submit_linger_seconds=0.2,
+            submit_transport=transport,
         ) as h:
-            handles = [await h.start_payment(f"rec-adaptive-{i}", payment(i)) for i in range(60)]
+            name = "adaptive" if transport == "signal" else transport
+            handles = [await h.start_payment(f"rec-{name}-{i}", payment(i)) for i in range(60)]
             await asyncio.gather(*(x.result() for x in handles))
             batcher = client.get_workflow_handle(queues.batcher_id(0))
             await batcher.signal(SHUTDOWN_SIGNAL)
             await batcher.result()
-        await save_chain(client, queues.batcher_id(0), "batcher-adaptive")
-        await save(client, "rec-adaptive-0", "payment-written-adaptive")
+        await save_chain(client, queues.batcher_id(0), f"batcher-{name}")
+        await save(client, f"rec-{name}-0", f"payment-written-{name}")
     finally:
         await pool.close()
 
 
-SCENARIOS = ("activity", "workflow", "adaptive")
+SCENARIOS = ("activity", "workflow", "adaptive", "update")
 
 
 async def main(only: list[str]) -> int:
@@ -88,7 +99,9 @@ async def main(only: list[str]) -> int:
         try:
             for name in only or SCENARIOS:
                 if name == "adaptive":
-                    await _adaptive_scenario(env.client, url)
+                    await _adaptive_scenario(env.client, url, "signal")
+                elif name == "update":
+                    await _adaptive_scenario(env.client, url, "update")
                 else:
                     await _scenario(env.client, url, name)
         finally:

@@ -18,7 +18,9 @@ from main_service.coalescer import (
     WriteCoalescer,
     _Waiting,
 )
-from shared.payloads import BatcherConfig, WriteRequest
+from main_service.ledger import ledger_write
+from shared.payloads import BatcherConfig, WriteOutcome, WriteRequest
+from tests.conftest import start_dev_server
 from tests.harness import Queues, payment, running_workers
 
 
@@ -72,3 +74,42 @@ async def test_signals_are_bounded_by_count_and_bytes() -> None:
     # A write bigger than the byte bound still goes, alone.
     huge = deque([waiting(MAX_SIGNAL_BYTES * 2), waiting(1)])
     assert len(WriteCoalescer._take(huge)) == 1
+
+
+async def test_an_update_for_a_write_that_came_by_signal_gets_its_outcome(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    config = BatcherConfig(mode="fixed", max_batch_size=10, max_wait_seconds=0.2)
+    request = ledger_write(payment(1), "AUTH", "both-1")
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        await h.signal_batcher(request)
+        coalescer = WriteCoalescer(h.client, task_queue=queues.batcher, linger_seconds=0.0)
+        ack = await coalescer.send(queues.batcher_id(), request, 100)
+        assert ack is not None
+        assert ack.outcome in (WriteOutcome.WRITTEN, WriteOutcome.ALREADY_WRITTEN), ack
+        # Sent again once written: answered at once from the batcher's recent ids.
+        again = await coalescer.send(queues.batcher_id(), request, 100)
+        assert again is not None and again.outcome is WriteOutcome.ALREADY_WRITTEN, again
+        assert [r["request_id"] for r in await h.rows()] == [request.request_id]
+
+
+async def test_updates_beyond_the_servers_in_flight_limit_are_retried_not_lost(
+    db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    # One update in flight per workflow: this worker's second and third waiting updates to
+    # the shard are refused by the server, like a fleet of main workers at the default 10.
+    env = await start_dev_server("limit.workflowExecution.maxInFlightUpdates=1")
+    try:
+        config = BatcherConfig(min_interval_seconds=0.3, max_interval_seconds=1.0)
+        async with running_workers(
+            env.client, db_pool, queues, config, submit_linger_seconds=0.05
+        ) as h:
+            handles = [await h.start_payment(f"lim-{i}", payment(i)) for i in range(60)]
+            results = await asyncio.wait_for(
+                asyncio.gather(*(x.result() for x in handles)), timeout=120
+            )
+        assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}
+        rows = await h.rows()
+        assert sorted(r["request_id"] for r in rows) == sorted(r.request_id for r in results)
+    finally:
+        await env.shutdown()
