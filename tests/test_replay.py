@@ -22,6 +22,9 @@ def test_histories_are_recorded() -> None:
         assert name in names
     kinds = {e.get("eventType") for p in HISTORIES for e in json.loads(p.read_text())["events"]}
     assert "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW" in kinds
+    # Callers that submit by update, and callers from before it (acks by signal).
+    assert "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED" in kinds
+    assert {"payment-written-update", "payment-written-adaptive"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.name)
