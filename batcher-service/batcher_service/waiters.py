@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.payloads import WriteAck
+from shared import errors
+from shared.payloads import AddressedAck, FlushInput, WriteAck, WriteOutcome
 
 
 class AckWaiters:
@@ -53,3 +54,19 @@ class AckWaiters:
                 del self._waiting[rid]
                 del self._answers[rid]
         return acks
+
+    def answer_flush(
+        self, flush: FlushInput, acks: list[AddressedAck], rejected_ids: list[str]
+    ) -> list[AddressedAck]:
+        """Answers the updates waiting on a flush's requests; returns the acks to signal."""
+        replies = set(flush.reply_ids)
+        for item in acks:
+            self.answer(item.ack)
+        # An update may wait on a copy of a request that came by signal: that signal's caller
+        # gets the full ack, the update the outcome.
+        rejected = set(rejected_ids)
+        for rid in self.unanswered(r.request_id for r in flush.requests):
+            outcome = WriteOutcome.REJECTED if rid in rejected else WriteOutcome.ALREADY_WRITTEN
+            error_type = errors.BAD_BATCH if rid in rejected else None
+            self.answer(WriteAck(rid, outcome, flush.batch_id, error_type))
+        return [a for a in acks if a.ack.request_id not in replies]

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from batcher_service.batcher_metrics import BatcherMetrics
     from batcher_service.buffer import RequestBuffer, Seen
     from batcher_service.pacing import FlushPacer
+    from batcher_service.policy import MAX_NOTICES_PER_FLUSH, FlushPolicy
     from batcher_service.replies import MAX_PENDING_ACK_SIGNALS, reject_all, signal_acks
     from batcher_service.waiters import AckWaiters
     from shared import errors, names
@@ -41,7 +42,6 @@ FLUSH_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=[errors.BAD_BATCH],
 )
-MAX_NOTICES_PER_FLUSH = 1_000
 # Short runs: a signal racing the continue-as-new makes the SDK replay the whole run before
 # it can try again; the server would only suggest it at 4,096 events (README, "Temporal's
 # limits").
@@ -68,6 +68,7 @@ class WriteBatcherWorkflow:
         # run), so every update this run accepted is answered before it ends.
         self._closing = False
         self._waiters = AckWaiters()
+        self._policy = FlushPolicy(self._config, self._pacer, self._buffer, self._waiters)
         # Requests that came by update, pending or in flight: their acks go back as replies.
         self._by_update: set[str] = set()
         self._inflight = 0
@@ -178,6 +179,7 @@ class WriteBatcherWorkflow:
         )
         self._buffer.window = self._config.dedup_window
         self._pacer.config = self._config
+        self._policy.config = self._config
         while not self._shutdown and not self._should_continue_as_new():
             await self._wait_for_work()
             self._start_flushes()
@@ -219,40 +221,12 @@ class WriteBatcherWorkflow:
             or info.get_current_history_length() >= MAX_HISTORY_EVENTS
         )
 
-    def _size_due(self) -> bool:
-        cfg = self._config
-        return len(self._buffer) >= cfg.max_batch_size or self._buffer.bytes >= cfg.max_batch_bytes
-
     def _next_deadline(self) -> float | None:
-        """Workflow time at which the next flush becomes due by the clock."""
-        if not self._buffer and not self._notices:
-            return None
-        return self._pacer.deadline(self._now(), self._buffer.oldest_arrival())
-
-    def _flush_due(self) -> bool:
-        deadline = self._next_deadline()
-        if deadline is None:
-            return False
-        if self._config.mode == "adaptive":
-            # At most one statement per interval, whatever the load.
-            return self._now() >= deadline
-        return self._size_due() or self._now() >= deadline
+        return self._policy.next_deadline(self._now(), len(self._notices))
 
     def _wants_flush(self, policy: str, *, ignore_clock: bool = False) -> bool:
-        """Whether a flush should start now: "due" (normal), "drain" (all) or "carry" (CAN)."""
-        if policy == "drain":
-            return bool(self._buffer or self._notices)
-        if policy == "due":
-            return self._flush_due()
-        # An update's answer cannot be carried over: what is held goes out while one waits.
-        owed = bool(self._waiters) and bool(self._buffer)
-        if not owed and not self._too_big_to_carry():
-            return False
-        # Adaptive mode keeps its one-statement-per-minimum-interval promise even here.
-        return (
-            ignore_clock
-            or self._config.mode == "fixed"
-            or self._now() >= self._pacer.earliest(self._now())
+        return self._policy.wants(
+            policy, self._now(), len(self._notices), ignore_clock=ignore_clock
         )
 
     def _flushable(self, policy: str) -> bool:
@@ -267,7 +241,7 @@ class WriteBatcherWorkflow:
                 return True
             if slots_full:
                 return self._inflight < self._config.max_inflight_flushes
-            if self._config.mode == "fixed" and self._size_due():
+            if self._config.mode == "fixed" and self._policy.size_due():
                 return True
             return self._next_deadline() != deadline
 
@@ -280,14 +254,6 @@ class WriteBatcherWorkflow:
             await workflow.wait_condition(
                 wake, timeout=None if timeout is None else timedelta(seconds=timeout)
             )
-
-    def _too_big_to_carry(self) -> bool:
-        # What continue-as-new carries is one event's payload (2 MiB hard limit): bound it by
-        # bytes, not by count, so a burst is carried over rather than flushed first.
-        return (
-            self._buffer.bytes >= self._config.max_batch_bytes
-            or len(self._notices) > MAX_NOTICES_PER_FLUSH
-        )
 
     def _start_flushes(self, policy: str = "due") -> None:
         while self._inflight < self._config.max_inflight_flushes and self._wants_flush(policy):
@@ -335,32 +301,16 @@ class WriteBatcherWorkflow:
             )
         except ActivityError as err:
             owed, result = reject_all(flush, err)
-            self._notices.extend(self._answer_waiters(flush, owed, result.rejected_ids))
+            self._notices.extend(self._waiters.answer_flush(flush, owed, result.rejected_ids))
             result.acks = []
         try:
             self._record(flush, result)
-            to_signal = self._answer_waiters(flush, result.acks, result.rejected_ids)
+            to_signal = self._waiters.answer_flush(flush, result.acks, result.rejected_ids)
+            self._by_update.difference_update(flush.reply_ids)
             if not flush.send_acks:
                 await signal_acks(to_signal, self._ack_signals, self._stats)
         finally:
             self._inflight -= 1
-
-    def _answer_waiters(
-        self, flush: FlushInput, acks: list[AddressedAck], rejected_ids: list[str]
-    ) -> list[AddressedAck]:
-        """Answers the updates waiting on these acks; returns the acks still to be signalled."""
-        replies = set(flush.reply_ids)
-        for item in acks:
-            self._waiters.answer(item.ack)
-        self._by_update.difference_update(replies)
-        # An update may wait on a copy of a request that came by signal: that signal's caller
-        # gets the full ack, the update the outcome.
-        rejected = set(rejected_ids)
-        for rid in self._waiters.unanswered(r.request_id for r in flush.requests):
-            outcome = WriteOutcome.REJECTED if rid in rejected else WriteOutcome.ALREADY_WRITTEN
-            error_type = errors.BAD_BATCH if rid in rejected else None
-            self._waiters.answer(WriteAck(rid, outcome, flush.batch_id, error_type))
-        return [a for a in acks if a.ack.request_id not in replies]
 
     def _record(self, flush: FlushInput, result: FlushResult) -> None:
         stats = self._stats

@@ -1,0 +1,63 @@
+"""When a batcher flushes: due by size or clock, all of it to drain, what it cannot carry over."""
+
+from __future__ import annotations
+
+from batcher_service.buffer import RequestBuffer
+from batcher_service.pacing import FlushPacer
+from batcher_service.waiters import AckWaiters
+from shared.payloads import BatcherConfig
+
+MAX_NOTICES_PER_FLUSH = 1_000
+
+
+class FlushPolicy:
+    """Decisions over one batcher run's state; deterministic, workflow time passed in.
+
+    ``policy`` names the phase: "due" (the main loop), "drain" (shutdown: everything) or
+    "carry" (before continue-as-new: only what cannot travel to the next run).
+    """
+
+    def __init__(
+        self, config: BatcherConfig, pacer: FlushPacer, buffer: RequestBuffer, waiters: AckWaiters
+    ) -> None:
+        self.config = config
+        self._pacer = pacer
+        self._buffer = buffer
+        self._waiters = waiters
+
+    def size_due(self) -> bool:
+        cfg = self.config
+        return len(self._buffer) >= cfg.max_batch_size or self._buffer.bytes >= cfg.max_batch_bytes
+
+    def next_deadline(self, now: float, notices: int) -> float | None:
+        """Workflow time at which the next flush becomes due by the clock."""
+        if not self._buffer and not notices:
+            return None
+        return self._pacer.deadline(now, self._buffer.oldest_arrival())
+
+    def wants(self, policy: str, now: float, notices: int, *, ignore_clock: bool = False) -> bool:
+        """Whether a flush should start now."""
+        if policy == "drain":
+            return bool(self._buffer or notices)
+        if policy == "due":
+            return self._due(now, notices)
+        # An update's answer cannot be carried over: what is held goes out while one waits.
+        owed = bool(self._waiters) and bool(self._buffer)
+        if not owed and not self.too_big_to_carry(notices):
+            return False
+        # Adaptive mode keeps its one-statement-per-minimum-interval promise even here.
+        return ignore_clock or self.config.mode == "fixed" or now >= self._pacer.earliest(now)
+
+    def too_big_to_carry(self, notices: int) -> bool:
+        # What continue-as-new carries is one event's payload (2 MiB hard limit): bound it by
+        # bytes, not by count, so a burst is carried over rather than flushed first.
+        return self._buffer.bytes >= self.config.max_batch_bytes or notices > MAX_NOTICES_PER_FLUSH
+
+    def _due(self, now: float, notices: int) -> bool:
+        deadline = self.next_deadline(now, notices)
+        if deadline is None:
+            return False
+        if self.config.mode == "adaptive":
+            # At most one statement per interval, whatever the load.
+            return now >= deadline
+        return self.size_due() or now >= deadline
