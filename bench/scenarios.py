@@ -21,7 +21,7 @@ from devstack.verify import verify_writes
 from loadtest.dbstats import batch_sizes, settled_xact_commits, size_distribution, vacuum
 from loadtest.driver import run_load
 from loadtest.progress import Progress, render
-from main_service.starter import latency_summary
+from main_service.starter import latency_summary, steady_rate
 from shared.client import connect
 from shared.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
 
@@ -145,6 +145,7 @@ async def run_scenario(
         "failures": report.failures,
         "wall_seconds": report.wall_seconds,
         "per_s": round(done / report.wall_seconds, 2) if report.wall_seconds else 0.0,
+        "steady_per_s": steady_rate(report.close_times),
         **latency_summary(report.latencies_ms),
         "db_tx": db_tx,
         "db_tx_per_write": round(db_tx / done, 3) if sc.writes and done else None,

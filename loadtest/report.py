@@ -33,7 +33,8 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"completed      {result['completed']}/{result['workflows']}  failed {result['failed']}"
         + (f"  {result['failures']}" if result["failures"] else ""),
-        f"throughput     {result['writes_per_s']} writes/s over {result['wall_seconds']} s",
+        f"throughput     {result['writes_per_s']} writes/s over {result['wall_seconds']} s "
+        f"({result['steady_writes_per_s']} steady: the middle 80 % of completions)",
         f"latency ms     p50 {result['p50_ms']}  p95 {result['p95_ms']}  "
         f"p99 {result['p99_ms']}  max {result['max_ms']}  (workflow start to ack)",
     ]

@@ -114,6 +114,8 @@ class BatcherStats:
     overloaded_rejections: int = 0
     acks_sent: int = 0
     acks_failed: int = 0
+    # Acks returned to callers waiting in an update (SUBMIT_TRANSPORT=update).
+    acks_replied: int = 0
     runs: int = 1
     signals_this_run: int = 0
     largest_batch: int = 0

@@ -12,6 +12,7 @@ import pytest
 
 from loadtest.dbstats import size_distribution
 from loadtest.options import parse, worker_settings
+from main_service.starter import steady_rate
 
 
 def test_embedded_loadtest_acks_every_write_exactly_once(tmp_path: Path) -> None:
@@ -59,9 +60,12 @@ def test_duration_times_rate_sets_the_workflow_count() -> None:
 def test_worker_flags_need_embedded_and_map_to_worker_env() -> None:
     with pytest.raises(SystemExit):
         parse(["--shards", "2"])
-    args = parse(["--embedded", "--shards", "2", "--batch-size", "50", "--mode", "adaptive"])
+    args = parse(
+        ["--embedded", "--shards", "2", "--batch-size", "50", "--mode", "adaptive"]
+        + ["--transport", "signal"]
+    )
     assert worker_settings(args) == {
-        "main_service": {"BATCHER_SHARDS": "2"},
+        "main_service": {"BATCHER_SHARDS": "2", "SUBMIT_TRANSPORT": "signal"},
         "batcher_service": {"BATCH_MAX_SIZE": "50", "BATCH_MODE": "adaptive"},
     }
 
@@ -70,3 +74,11 @@ def test_batch_size_distribution() -> None:
     dist = size_distribution([1, 3, 3, 40, 600])
     assert (dist["batches"], dist["min"], dist["max"], dist["p50"]) == (5, 1, 600, 3)
     assert dist["histogram"] == {"1-1": 1, "3-5": 2, "21-50": 1, "501-1000": 1}
+
+
+def test_steady_rate_leaves_out_filling_and_draining() -> None:
+    # 100 completions at 10/s, after a 5 s fill with none and a drain of 10 at once.
+    steady = [5.0 + i / 10 for i in range(100)]
+    drained = [steady[-1] + 0.01] * 10
+    assert steady_rate(steady + drained) == 10.0
+    assert steady_rate([1.0, 2.0]) == 0.0, "too few to tell"

@@ -24,7 +24,9 @@ class BatcherMetrics:
         self._rows = meter.create_counter(
             "write_batcher_rows", "Rows by outcome: written, already_written, rejected"
         )
-        self._acks = meter.create_counter("write_batcher_acks", "Acks by result: sent, failed")
+        self._acks = meter.create_counter(
+            "write_batcher_acks", "Acks by result: sent, failed (by signal), replied (by update)"
+        )
         self._continue_as_new = meter.create_counter(
             "write_batcher_continue_as_new", "Batcher runs continued as new"
         )
@@ -47,6 +49,7 @@ class BatcherMetrics:
             self._rows.add(count, {"outcome": outcome})
         self._acks.add(result.acks_sent, {"result": "sent"})
         self._acks.add(result.acks_failed, {"result": "failed"})
+        self._acks.add(len(flush.reply_ids), {"result": "replied"})
 
     def continued_as_new(self) -> None:
         self._continue_as_new.add(1)

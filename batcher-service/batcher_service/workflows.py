@@ -320,6 +320,7 @@ class WriteBatcherWorkflow:
         stats.rows_rejected += result.rejected
         stats.acks_sent += result.acks_sent
         stats.acks_failed += result.acks_failed
+        stats.acks_replied += len(flush.reply_ids)
         stats.largest_batch = max(stats.largest_batch, len(flush.requests))
         self._buffer.settle(flush.requests, result.rejected_ids)
         self._metrics.flushed(flush, result)

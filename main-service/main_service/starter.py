@@ -35,11 +35,14 @@ class StarterReport:
     latencies_ms: list[float] = field(default_factory=list)
     # Submit to ack inside each payment (what batching adds), where the workflow reports it.
     write_latencies_ms: list[float] = field(default_factory=list)
+    # Server close times (epoch seconds): the steady-state rate is read from these.
+    close_times: list[float] = field(default_factory=list)
     workflow_ids: list[str] = field(default_factory=list)
     completed_ids: list[str] = field(default_factory=list)
 
     def record(self, timing: Timing) -> None:
         self.latencies_ms.append(timing.latency_ms)
+        self.close_times.append(timing.closed_at)
         if timing.write_latency_ms is not None:
             self.write_latencies_ms.append(timing.write_latency_ms)
 
@@ -47,6 +50,7 @@ class StarterReport:
         data = asdict(self)
         data.pop("latencies_ms")
         data.pop("write_latencies_ms")
+        data.pop("close_times")
         data.pop("workflow_ids")
         data.pop("completed_ids")
         data.update(latency_summary(self.latencies_ms))
@@ -55,7 +59,23 @@ class StarterReport:
         data["writes_per_s"] = (
             round(self.completed / self.wall_seconds, 2) if self.wall_seconds else 0.0
         )
+        data["steady_writes_per_s"] = steady_rate(self.close_times)
         return data
+
+
+def steady_rate(close_times: list[float], trim: float = 0.1) -> float:
+    """Completions per second between the first and last ``trim`` of them.
+
+    A run with a fixed number in flight fills up and drains at its ends, and the fill lasts one
+    latency: the whole-run rate charges that to every design with a longer latency. The middle
+    80 % is the rate the system sustains.
+    """
+    if len(close_times) < 10:
+        return 0.0
+    ordered = sorted(close_times)
+    first, last = round(trim * len(ordered)), round((1 - trim) * len(ordered)) - 1
+    span = ordered[last] - ordered[first]
+    return round((last - first) / span, 2) if span > 0 else 0.0
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -79,6 +99,7 @@ class Timing:
 
     latency_ms: float
     write_latency_ms: float | None
+    closed_at: float
 
 
 def payment_for(run_id: str, index: int, accounts: int) -> tuple[str, PaymentRequest]:
@@ -132,6 +153,7 @@ async def run_one(
     return Timing(
         (info.close_time - info.start_time).total_seconds() * 1000,
         float(write_ms) if write_ms is not None else None,
+        info.close_time.timestamp(),
     )
 
 
