@@ -60,10 +60,8 @@ def test_duration_times_rate_sets_the_workflow_count() -> None:
 def test_worker_flags_need_embedded_and_map_to_worker_env() -> None:
     with pytest.raises(SystemExit):
         parse(["--shards", "2"])
-    args = parse(
-        ["--embedded", "--shards", "2", "--batch-size", "50", "--mode", "adaptive"]
-        + ["--transport", "signal"]
-    )
+    flags = ["--embedded", "--shards", "2", "--batch-size", "50", "--mode", "adaptive"]
+    args = parse([*flags, "--transport", "signal"])
     assert worker_settings(args) == {
         "main_service": {"BATCHER_SHARDS": "2", "SUBMIT_TRANSPORT": "signal"},
         "batcher_service": {"BATCH_MAX_SIZE": "50", "BATCH_MODE": "adaptive"},

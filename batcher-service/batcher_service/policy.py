@@ -41,12 +41,24 @@ class FlushPolicy:
             return bool(self._buffer or notices)
         if policy == "due":
             return self._due(now, notices)
-        # An update's answer cannot be carried over: what is held goes out while one waits.
-        owed = bool(self._waiters) and bool(self._buffer)
+        owed = self._owed()
         if not owed and not self.too_big_to_carry(notices):
             return False
-        # Adaptive mode keeps its one-statement-per-minimum-interval promise even here.
-        return ignore_clock or self.config.mode == "fixed" or now >= self._pacer.earliest(now)
+        if ignore_clock or self.config.mode == "fixed":
+            return True
+        # Adaptive mode keeps its one-statement-per-interval promise even here.
+        return now >= self.carry_time(now, notices)
+
+    def carry_time(self, now: float, notices: int) -> float:
+        """Before continue-as-new, adaptive mode: when the next flush may start."""
+        if self._owed():
+            # Waiting updates hold up the next run: only the minimum interval is kept.
+            return self._pacer.earliest(now)
+        return self.next_deadline(now, notices) or now
+
+    def _owed(self) -> bool:
+        # An update's answer cannot be carried over: what is held goes out while one waits.
+        return bool(self._waiters) and bool(self._buffer)
 
     def too_big_to_carry(self, notices: int) -> bool:
         # What continue-as-new carries is one event's payload (2 MiB hard limit): bound it by

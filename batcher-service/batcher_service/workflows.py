@@ -195,7 +195,7 @@ class WriteBatcherWorkflow:
                 break
             timeout = None
             if self._inflight == 0:
-                wait = self._pacer.earliest(self._now()) - self._now()
+                wait = self._policy.carry_time(self._now(), len(self._notices)) - self._now()
                 timeout = timedelta(seconds=max(wait, 0.01))
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
