@@ -68,8 +68,14 @@ def test_interval_follows_the_arrival_rate_between_its_bounds() -> None:
         now += 10.0
         pacer.flush_started(now)
     assert pacer.interval() == 0.25
-    # 5 writes/s sits in between: 2 s x 5 / 20.
+    # In between it grows with the square of the rate: 2 s x (10 / 20)^2; 5 writes/s is
+    # still quiet enough for the minimum.
+    pacer.arrival_rate = 10.0
+    assert pacer.interval() == pytest.approx(0.5)
     pacer.arrival_rate = 5.0
+    assert pacer.interval() == 0.25
+    # Runs recorded with the linear curve replay with it: 2 s x 5 / 20.
+    pacer.square = False
     assert pacer.interval() == pytest.approx(0.5)
 
 

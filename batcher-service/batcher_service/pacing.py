@@ -15,6 +15,8 @@ class FlushPacer:
     the arrival rate, from ``min_interval`` when the shard is quiet (the next write goes out
     at once) to ``max_interval`` at ``full_load_rate``: the busier the shard, the larger each
     batch and the fewer statements per row, yet never more than one per ``min_interval``.
+    It grows with the square of the rate (``square``): at a tenth of full load the database
+    is idle and a write should not wait, near full load statements are what matter.
     """
 
     def __init__(
@@ -23,6 +25,8 @@ class FlushPacer:
         self.config = config
         self.last_flush_started_at = last_flush_started_at
         self.arrival_rate = arrival_rate
+        # False only when replaying runs recorded with the linear curve.
+        self.square = True
         self._arrivals = 0
 
     def arrived(self) -> None:
@@ -31,7 +35,8 @@ class FlushPacer:
     def interval(self) -> float:
         cfg = self.config
         longest = max(cfg.max_interval_seconds, cfg.min_interval_seconds)
-        stretched = longest * self.arrival_rate / cfg.full_load_rate
+        load = self.arrival_rate / cfg.full_load_rate
+        stretched = longest * (load * load if self.square else load)
         return min(longest, max(cfg.min_interval_seconds, stretched))
 
     def deadline(self, now: float, oldest_arrival: float | None) -> float:

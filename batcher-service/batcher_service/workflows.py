@@ -46,6 +46,9 @@ FLUSH_RETRY = RetryPolicy(
 # it can try again; the server would only suggest it at 4,096 events (README, "Temporal's
 # limits").
 MAX_HISTORY_EVENTS = 1_000
+# Runs recorded before it stretched the interval linearly and waited for the timer even when
+# a message arrived after the flush was due.
+PACING_V2 = "pacing-v2"
 
 
 @workflow.defn(name=names.BATCHER_WORKFLOW)
@@ -67,6 +70,7 @@ class WriteBatcherWorkflow:
         # Leaving the main loop: new updates are refused (their senders retry on the next
         # run), so every update this run accepted is answered before it ends.
         self._closing = False
+        self._wake_late = False
         self._waiters = AckWaiters()
         self._policy = FlushPolicy(self._config, self._pacer, self._buffer, self._waiters)
         # Requests that came by update, pending or in flight: their acks go back as replies.
@@ -180,6 +184,10 @@ class WriteBatcherWorkflow:
         self._buffer.window = self._config.dedup_window
         self._pacer.config = self._config
         self._policy.config = self._config
+        # The server fires a timer of under a second after about one second: a message that
+        # arrives once the flush is due must start it, not wait for the timer.
+        self._wake_late = workflow.patched(PACING_V2)
+        self._pacer.square = self._wake_late
         while not self._shutdown and not self._should_continue_as_new():
             await self._wait_for_work()
             self._start_flushes()
@@ -242,6 +250,8 @@ class WriteBatcherWorkflow:
             if slots_full:
                 return self._inflight < self._config.max_inflight_flushes
             if self._config.mode == "fixed" and self._policy.size_due():
+                return True
+            if self._wake_late and deadline is not None and self._now() >= deadline:
                 return True
             return self._next_deadline() != deadline
 
