@@ -73,8 +73,8 @@ class BatcherConfig:
     max_wait_seconds: float = 1.0
     # "adaptive" (default): a request is flushed at once when the last flush began at least
     # the current interval ago, else requests gather until then: at most one statement per
-    # interval per shard. The interval follows the shard's arrival rate, from min_interval
-    # (idle: a write does not wait out a window) up to max_interval, reached at full_load_rate
+    # interval per shard. The interval follows the square of the shard's arrival rate, from
+    # min_interval (idle: a write does not wait out a window) to max_interval, at full_load_rate
     # writes/s (the database sees one statement per max_interval, batches of rate x interval).
     # "fixed": flush at the cap or when the oldest request has waited max_wait.
     # Chosen from `make bench`: see the README's "Choosing the batching mode".
