@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=20, help="unmeasured workflows per scenario")
     p.add_argument("--shards", default="2,4", help="shard counts to try, comma-separated")
     p.add_argument(
-        "--rounds", type=int, default=3, help="interleaved rounds of ceiling, naive, batched"
+        "--rounds", type=int, default=2, help="interleaved rounds of ceiling, naive, batched"
     )
     p.add_argument("--only", default=None, help="comma-separated scenario keys (debugging)")
     p.add_argument("--out", type=Path, default=RESULTS)
