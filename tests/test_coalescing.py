@@ -113,3 +113,20 @@ async def test_updates_beyond_the_servers_in_flight_limit_are_retried_not_lost(
         assert sorted(r["request_id"] for r in rows) == sorted(r.request_id for r in results)
     finally:
         await env.shutdown()
+
+
+async def test_writes_trickling_in_still_fill_a_size_triggered_batch(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    # One write per update, more writes than waiting updates a worker keeps per shard, and a
+    # batcher that flushes only at 10 rows (or after 120 s): the writes beyond the waiting
+    # updates must still reach it.
+    config = BatcherConfig(mode="fixed", max_batch_size=10, max_wait_seconds=120)
+    async with running_workers(temporal_env.client, db_pool, queues, config) as h:
+        handles = []
+        for i in range(20):
+            handles.append(await h.start_payment(f"trickle-{i}", payment(i)))
+            await asyncio.sleep(0.25)
+        results = await asyncio.wait_for(asyncio.gather(*(x.result() for x in handles)), timeout=60)
+        assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}
+        assert await h.batch_sizes() == [10, 10]

@@ -30,6 +30,9 @@ MAX_SIGNAL_BYTES = 256 * 1024
 # more than 10 in flight per workflow (limit.workflowExecution.maxInFlightUpdates): three per
 # worker leave room for three main workers per shard (README, "How many shards").
 MAX_WAITING_UPDATES = 3
+# How long writes wait for a free slot before they go anyway (the server then holds them back
+# at its own limit): a batcher that flushes by size may be waiting for exactly these writes.
+SLOT_PATIENCE = 1.0
 # A batcher run about to continue-as-new refuses updates for well under a second.
 ROLLOVER_RETRY_FIRST = 0.05
 ROLLOVER_RETRY_MAX = 1.0
@@ -108,12 +111,25 @@ class WriteCoalescer:
             pause = shard.last_sent + self._gap(shard) - time.monotonic()
             if pause > 0:
                 await asyncio.sleep(pause)
-            if self._transport == "update":
-                await shard.slots.acquire()
+            slot = await self._slot(shard) if self._transport == "update" else False
             batch = self._take(shard.waiting)
             shard.last_sent = time.monotonic()
-            deliver = self._update if self._transport == "update" else self._signal
-            await asyncio.create_task(deliver(workflow_id, shard, batch), context=batch[0].context)
+            if self._transport == "update":
+                deliver = self._update(workflow_id, shard, batch, slot)
+            else:
+                deliver = self._signal(workflow_id, batch)
+            await asyncio.create_task(deliver, context=batch[0].context)
+
+    @staticmethod
+    async def _slot(shard: _Shard) -> bool:
+        """Whether a slot was free within the patience; False: the update goes without one."""
+        try:
+            await asyncio.wait_for(
+                shard.slots.acquire(), timeout=max(SLOT_PATIENCE, shard.flush_interval)
+            )
+        except TimeoutError:
+            return False
+        return True
 
     def _gap(self, shard: _Shard) -> float:
         """The least time between two messages to a shard.
@@ -137,7 +153,7 @@ class WriteCoalescer:
             batch.append(waiting.popleft())
         return batch
 
-    async def _signal(self, workflow_id: str, shard: _Shard, batch: list[_Waiting]) -> None:
+    async def _signal(self, workflow_id: str, batch: list[_Waiting]) -> None:
         try:
             # Signal-with-start: reaches the running batcher, or starts one; nobody starts
             # batchers by hand.
@@ -155,17 +171,20 @@ class WriteCoalescer:
                 if not waiting.answer.done():
                     waiting.answer.set_result(None)
 
-    async def _update(self, workflow_id: str, shard: _Shard, batch: list[_Waiting]) -> None:
+    async def _update(
+        self, workflow_id: str, shard: _Shard, batch: list[_Waiting], slot: bool
+    ) -> None:
         """Returns once the batcher accepted the update; its acks are awaited in the background."""
         try:
             handle = await self._accepted(
                 workflow_id, WriteRequestBatch([w.request for w in batch])
             )
         except Exception as err:
-            shard.slots.release()
+            if slot:
+                shard.slots.release()
             _fail(batch, err)
             return
-        reply = asyncio.create_task(self._await_acks(handle, shard, batch))
+        reply = asyncio.create_task(self._await_acks(handle, shard, batch, slot))
         self._replies.add(reply)
         reply.add_done_callback(self._replies.discard)
 
@@ -202,7 +221,10 @@ class WriteCoalescer:
 
     @staticmethod
     async def _await_acks(
-        handle: WorkflowUpdateHandle[WriteAckBatch], shard: _Shard, batch: list[_Waiting]
+        handle: WorkflowUpdateHandle[WriteAckBatch],
+        shard: _Shard,
+        batch: list[_Waiting],
+        slot: bool,
     ) -> None:
         try:
             result = await handle.result()
@@ -210,7 +232,8 @@ class WriteCoalescer:
             _fail(batch, err)
             return
         finally:
-            shard.slots.release()
+            if slot:
+                shard.slots.release()
         shard.flush_interval = result.flush_interval_seconds
         for waiting, ack in zip(batch, result.acks, strict=True):
             if not waiting.answer.done():
