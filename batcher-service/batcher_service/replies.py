@@ -22,11 +22,10 @@ with workflow.unsafe.imports_passed_through():
 MAX_PENDING_ACK_SIGNALS = 1_000
 
 
-def reject_all(flush: FlushInput, err: ActivityError) -> tuple[list[AddressedAck], FlushResult]:
+def reject_all(flush: FlushInput, err: ActivityError) -> FlushResult:
     """Only a non-retryable failure lands here; every caller still gets an answer.
 
-    Returns the acks now owed (each request rejected, plus the flush's own notices) and the
-    flush's result.
+    The result's acks are those now owed: each request rejected, plus the flush's own notices.
     """
     cause = err.cause
     error_type = cause.type if isinstance(cause, ApplicationError) else None
@@ -52,8 +51,9 @@ def reject_all(flush: FlushInput, err: ActivityError) -> tuple[list[AddressedAck
         len(flush.requests),
         0,
         rejected_ids=[r.request_id for r in flush.requests],
+        acks=owed,
     )
-    return owed, result
+    return result
 
 
 async def signal_acks(

@@ -301,6 +301,7 @@ class WriteBatcherWorkflow:
         task.add_done_callback(self._tasks.discard)
 
     async def _flush(self, flush: FlushInput) -> None:
+        failed = False
         try:
             result = await workflow.execute_activity_method(
                 BatchWriter.flush,
@@ -310,14 +311,15 @@ class WriteBatcherWorkflow:
                 retry_policy=FLUSH_RETRY,
             )
         except ActivityError as err:
-            owed, result = reject_all(flush, err)
-            self._notices.extend(self._waiters.answer_flush(flush, owed, result.rejected_ids))
-            result.acks = []
+            result, failed = reject_all(flush, err), True
         try:
             self._record(flush, result)
             to_signal = self._waiters.answer_flush(flush, result.acks, result.rejected_ids)
             self._by_update.difference_update(flush.reply_ids)
-            if not flush.send_acks:
+            if failed:
+                # Nothing was signalled by the failed activity: the next flush delivers them.
+                self._notices.extend(to_signal)
+            elif not flush.send_acks:
                 await signal_acks(to_signal, self._ack_signals, self._stats)
         finally:
             self._inflight -= 1

@@ -58,14 +58,7 @@ class PaymentWorkflow:
         current = self._acks.get(ack.request_id)
         if current is None or current.error_type == errors.BATCHER_OVERLOADED:
             self._acks[ack.request_id] = ack
-        record_span(
-            "ReceiveAck",
-            {
-                "write_batcher.request_id": ack.request_id,
-                "write_batcher.batch_id": ack.batch_id or "",
-                "write_batcher.outcome": str(ack.outcome),
-            },
-        )
+        _record_ack(ack)
 
     @workflow.run
     async def run(self, payment: PaymentRequest) -> PaymentResult:
@@ -149,14 +142,7 @@ class PaymentWorkflow:
                 ack = await self._signalled_ack(rid, deadline, ack_timeout)
             else:
                 ack = submitted.ack
-                record_span(
-                    "ReceiveAck",
-                    {
-                        "write_batcher.request_id": rid,
-                        "write_batcher.batch_id": ack.batch_id or "",
-                        "write_batcher.outcome": str(ack.outcome),
-                    },
-                )
+                _record_ack(ack)
             if ack.error_type != errors.BATCHER_OVERLOADED:
                 took = workflow.now() - began
                 self._write_latency.record(took.total_seconds(), {"outcome": str(ack.outcome)})
@@ -168,3 +154,15 @@ class PaymentWorkflow:
                 raise self._timed_out(rid, f"write {rid} not confirmed within {ack_timeout:g}s")
             backoff = min(backoff * 2, OVERLOAD_BACKOFF_MAX)
             submitted = await self._submit(request)
+
+
+def _record_ack(ack: WriteAck) -> None:
+    """The caller's span for the ack it got, however it came."""
+    record_span(
+        "ReceiveAck",
+        {
+            "write_batcher.request_id": ack.request_id,
+            "write_batcher.batch_id": ack.batch_id or "",
+            "write_batcher.outcome": str(ack.outcome),
+        },
+    )
