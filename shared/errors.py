@@ -2,17 +2,26 @@
 
 from typing import Final
 
-# Raised by the business workflow.
+# Raised in the calling workflow by ``shared.workflow.write``.
 WRITE_REJECTED: Final = "WriteRejected"
+# The ack did not come within the deadline, and the write was withdrawn: it is not written.
 WRITE_CONFIRMATION_TIMEOUT: Final = "WriteConfirmationTimeout"
+# The deadline passed and the batcher could not be reached to settle it: look it up by id.
+WRITE_OUTCOME_UNKNOWN: Final = "WriteOutcomeUnknown"
 INVALID_WRITE: Final = "InvalidWrite"
 BATCHER_OVERLOADED: Final = "BatcherOverloaded"
-# A batcher run about to continue-as-new refuses new updates; the sender retries them.
+# A batcher run about to continue-as-new refuses updates; the sender retries them.
 BATCHER_ROLLING_OVER: Final = "BatcherRollingOver"
+# A workflow's or activity's input could not be decoded into its declared types.
+INVALID_INPUT: Final = "InvalidWorkflowInput"
 
 # Raised by batcher activities.
 DATABASE_UNAVAILABLE: Final = "DatabaseUnavailable"
 BAD_BATCH: Final = "BadBatch"
+# Ack error types for rows the batcher refused.
+ROW_REFUSED: Final = "RowRefused"
+UNKNOWN_TABLE: Final = "UnknownTable"
+WRITE_WITHDRAWN: Final = "WriteWithdrawn"
 
 # Raised by the backfill's validation activity, before any row moves: all non-retryable.
 BACKFILL_SOURCE_UNREACHABLE: Final = "BackfillSourceUnreachable"

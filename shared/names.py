@@ -1,21 +1,18 @@
-"""Names on the wire: task queues, workflow types, signals, queries and workflow ids."""
+"""Names on the wire: task queues, workflow types, signals, updates, queries and tables."""
 
 from typing import Final
 
-MAIN_TASK_QUEUE: Final = "write-batching-main"
 BATCHER_TASK_QUEUE: Final = "write-batching-batcher"
 
-PAYMENT_WORKFLOW: Final = "PaymentWorkflow"
 BATCHER_WORKFLOW: Final = "WriteBatcherWorkflow"
 BACKFILL_WORKFLOW: Final = "BackfillWorkflow"
 
-SUBMIT_SIGNAL: Final = "submit_write"
 # Several callers' writes in one signal: one history event and one RPC for all of them.
-SUBMIT_BATCH_SIGNAL: Final = "submit_writes"
-# The same coalesced writes as an update that returns once they are written: the callers'
-# acks come back in its result, with no signal to each caller and no workflow task for it.
-SUBMIT_UPDATE: Final = "submit_writes_and_wait"
+SUBMIT_SIGNAL: Final = "submit_writes"
+# The batcher's flush activity answers each caller with this signal.
 ACK_SIGNAL: Final = "write_ack"
+# A caller whose deadline passed settles its write: withdrawn, or the outcome it had.
+WITHDRAW_UPDATE: Final = "withdraw_write"
 SHUTDOWN_SIGNAL: Final = "shutdown"
 STATS_QUERY: Final = "stats"
 BACKFILL_PROGRESS_QUERY: Final = "backfill_progress"
@@ -23,8 +20,9 @@ BACKFILL_PROGRESS_QUERY: Final = "backfill_progress"
 BATCHER_ID_PREFIX: Final = "write-batcher"
 BACKFILL_ID_PREFIX: Final = "backfill"
 
-TARGET_TABLE: Final = "ledger_entries"
-DEAD_LETTER_TABLE: Final = "ledger_dead_letters"
+# The batcher's own tables, beside the users' tables in the same database.
+REQUEST_TABLE: Final = "write_batcher_requests"
+DEAD_LETTER_TABLE: Final = "write_batcher_dead_letters"
 
 
 def batcher_workflow_id(shard: int, prefix: str = BATCHER_ID_PREFIX) -> str:

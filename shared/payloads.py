@@ -7,39 +7,43 @@ from enum import StrEnum
 from typing import Any
 
 
-def make_request_id(caller_workflow_id: str, sequence: int) -> str:
-    """Idempotency key: the same caller and sequence always give the same id."""
-    return f"{caller_workflow_id}#{sequence}"
-
-
 @dataclass
 class WriteRequest:
-    """One row a caller hands to the batcher."""
+    """One row a caller hands to the batcher, for one of the tables in its spec file."""
 
     request_id: str
+    table: str
     caller_workflow_id: str
+    # Routes the request to its shard: writes to one key always meet in one shard.
     partition_key: str
     row: dict[str, Any]
 
 
 @dataclass
 class WriteRequestBatch:
-    """Concurrent callers' requests for one shard, coalesced by their worker into one message."""
+    """Concurrent callers' requests for one shard, coalesced by their worker into one signal."""
 
     requests: list[WriteRequest]
 
 
 class WriteOutcome(StrEnum):
-    """What happened to a request."""
+    """What happened to a request. Every outcome but REJECTED and WITHDRAWN is a success."""
 
     WRITTEN = "written"
+    # This request id was written before (a resend): the row is there, once.
     ALREADY_WRITTEN = "already_written"
+    # Insert mode: a row with the same key was already in the table; it was left as it was.
+    KEY_EXISTS = "key_exists"
+    # Upsert mode: a later write to the same key in the same batch won.
+    SUPERSEDED = "superseded"
     REJECTED = "rejected"
+    # The caller's deadline passed before it was written; it never will be.
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass
 class WriteAck:
-    """The batcher's answer to one request: signalled to its caller, or returned by update."""
+    """The batcher's answer to one request, signalled to its caller."""
 
     request_id: str
     outcome: WriteOutcome
@@ -49,20 +53,18 @@ class WriteAck:
 
 
 @dataclass
-class WriteAckBatch:
-    """The answers to a ``WriteRequestBatch`` sent by update, in the same order."""
-
-    acks: list[WriteAck]
-    # The batcher's current gap between flushes: senders pace their next updates by it.
-    flush_interval_seconds: float = 0.0
-
-
-@dataclass
 class AddressedAck:
     """An ack together with the caller workflow it goes to."""
 
     caller_workflow_id: str
     ack: WriteAck
+
+
+@dataclass
+class WithdrawRequest:
+    """A caller whose deadline passed: withdraw the write unless it is already written."""
+
+    request_id: str
 
 
 @dataclass
@@ -77,7 +79,6 @@ class BatcherConfig:
     # min_interval (idle: a write does not wait out a window) to max_interval, at full_load_rate
     # writes/s (the database sees one statement per max_interval, batches of rate x interval).
     # "fixed": flush at the cap or when the oldest request has waited max_wait.
-    # Chosen from `make bench`: see the README's "Choosing the batching mode".
     mode: str = "adaptive"
     min_interval_seconds: float = 0.25
     max_interval_seconds: float = 2.5
@@ -85,10 +86,12 @@ class BatcherConfig:
     max_pending: int = 20_000
     max_signals_per_run: int = 8_000
     max_inflight_flushes: int = 4
-    ack_transport: str = "activity"
     dedup_window: int = 2_000
     # A flush's input is one history event; stay far below Temporal's 2 MiB payload limit.
     max_batch_bytes: int = 1_000_000
+    # Every flush ends within this bound: a database that stays unreachable longer hands the
+    # batch's requests back to the buffer (still pending, still withdrawable).
+    flush_timeout_seconds: float = 30.0
 
 
 @dataclass
@@ -109,13 +112,18 @@ class BatcherStats:
     batches: int = 0
     rows_written: int = 0
     rows_already_written: int = 0
+    rows_key_exists: int = 0
+    rows_superseded: int = 0
     rows_rejected: int = 0
+    rows_withdrawn: int = 0
+    rows_dead_lettered: int = 0
+    dead_letter_failures: int = 0
+    # Flushes that ended without writing (database unreachable past the flush timeout).
+    flushes_failed: int = 0
     duplicates_dropped: int = 0
     overloaded_rejections: int = 0
     acks_sent: int = 0
     acks_failed: int = 0
-    # Acks returned to callers waiting in an update (SUBMIT_TRANSPORT=update).
-    acks_replied: int = 0
     runs: int = 1
     signals_this_run: int = 0
     largest_batch: int = 0
@@ -132,11 +140,15 @@ class BatcherState:
     recent_request_ids: list[str] = field(default_factory=list)
     # Acks owed without a write: duplicates of flushed requests, overload refusals.
     notices: list[AddressedAck] = field(default_factory=list)
+    # Withdrawn request ids: a late copy is answered "withdrawn", never written.
+    withdrawn: list[str] = field(default_factory=list)
     stats: BatcherStats = field(default_factory=BatcherStats)
     last_flush_started_at: float | None = None
     shutting_down: bool = False
     # Requests per second seen by the adaptive interval, so a new run keeps its pace.
     arrival_rate: float = 0.0
+    # Consecutive flushes that ended without writing: the next waits longer.
+    failed_flushes_in_a_row: int = 0
 
 
 @dataclass
@@ -146,67 +158,33 @@ class FlushInput:
     batch_id: str
     requests: list[WriteRequest]
     notices: list[AddressedAck] = field(default_factory=list)
-    # False when the workflow sends acks itself (ACK_TRANSPORT=workflow).
-    send_acks: bool = True
-    # Requests whose callers wait in an update: their acks are returned, never signalled.
-    reply_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
 class FlushResult:
-    """What one flush did; acks are returned only when the workflow sends them itself."""
+    """What one flush did. Acks went to the callers from the activity itself."""
 
     batch_id: str
     written: int
     already_written: int
     rejected: int
     statements: int
+    key_exists: int = 0
+    superseded: int = 0
+    dead_lettered: int = 0
+    dead_letter_failures: int = 0
     rejected_ids: list[str] = field(default_factory=list)
+    # Every ack that is not a plain "written by this batch" (the rest are implied).
+    exceptions: list[WriteAck] = field(default_factory=list)
     acks_sent: int = 0
     acks_failed: int = 0
-    # The acks of reply_ids, and every ack when send_acks was False.
-    acks: list[AddressedAck] = field(default_factory=list)
 
 
 @dataclass
-class PaymentRequest:
-    """Input of the business workflow."""
+class RequestLookup:
+    """One request id as the batcher's request table records it (None: never written)."""
 
-    payment_id: str
-    account_id: str
-    amount_cents: int
-    currency: str = "EUR"
-    memo: str | None = None
-
-
-@dataclass
-class AuthorizeResult:
-    """What the business activity returns."""
-
-    auth_code: str
-
-
-@dataclass
-class PaymentResult:
-    """Output of the business workflow."""
-
-    payment_id: str
     request_id: str
-    outcome: WriteOutcome
-    batch_id: str | None
-    auth_code: str
-    # From handing the write over to its ack, in workflow time: what batching added.
-    write_latency_ms: float | None = None
-
-
-@dataclass
-class SubmitResult:
-    """Where the submit activity routed a request, and its ack when it waited for it.
-
-    ``ack`` is None when the write went by signal: the ack then arrives by signal, and the
-    caller waits at most ``ack_timeout_seconds`` for it.
-    """
-
-    batcher_workflow_id: str
-    ack_timeout_seconds: float
-    ack: WriteAck | None = None
+    outcome: WriteOutcome | None
+    batch_id: str | None = None
+    table: str | None = None
