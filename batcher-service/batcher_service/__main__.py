@@ -10,7 +10,7 @@ import sys
 from batcher_service.db import create_pool
 from batcher_service.db_observability import database_ready, register_pool_metrics
 from batcher_service.worker import build_worker
-from shared.client import connect
+from shared.client import TemporalUnreachableError, connect
 from shared.lifecycle import configure_logging, exit_process, wait_for_stop_signal
 from shared.settings import BatcherSettings, SettingsError
 from shared.telemetry import setup_telemetry, temporal_ready
@@ -22,13 +22,17 @@ async def serve(settings: BatcherSettings) -> None:
     common = settings.common
     # The Runtime must exist before any client: it is where the SDK's metrics go.
     telemetry = setup_telemetry(common.service_name, common.otlp_endpoint)
-    pool = await create_pool(settings.database_url, settings.database_pool_size)
     try:
-        register_pool_metrics(telemetry.registry, pool)
         # Client interceptors that are also worker interceptors reach the worker too.
         client = await connect(
             common.temporal, runtime=telemetry.runtime, interceptors=telemetry.interceptors
         )
+    except BaseException:
+        telemetry.shutdown()
+        raise
+    pool = await create_pool(settings.database_url, settings.database_pool_size)
+    try:
+        register_pool_metrics(telemetry.registry, pool)
         worker = build_worker(
             client,
             pool,
@@ -51,7 +55,11 @@ def main() -> int:
         print(f"batcher-service: {err}", file=sys.stderr)
         return 2
     configure_logging(settings.common.log_level)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except TemporalUnreachableError as err:
+        print(f"batcher-service: {err}", file=sys.stderr)
+        return 2
     log.info("batcher worker stopped")
     return 0
 

@@ -8,7 +8,7 @@ import os
 import sys
 
 from main_service.worker import build_worker
-from shared.client import connect
+from shared.client import TemporalUnreachableError, connect
 from shared.lifecycle import configure_logging, exit_process, wait_for_stop_signal
 from shared.settings import MainSettings, SettingsError
 from shared.telemetry import setup_telemetry, temporal_ready
@@ -31,7 +31,6 @@ async def serve(settings: MainSettings) -> None:
             max_row_bytes=settings.max_row_bytes,
             ack_timeout_seconds=settings.ack_timeout_seconds,
             submit_linger_seconds=settings.submit_linger_seconds,
-            submit_transport=settings.submit_transport,
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         )
@@ -50,7 +49,11 @@ def main() -> int:
         print(f"main-service: {err}", file=sys.stderr)
         return 2
     configure_logging(settings.common.log_level)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except TemporalUnreachableError as err:
+        print(f"main-service: {err}", file=sys.stderr)
+        return 2
     log.info("main worker stopped")
     return 0
 
