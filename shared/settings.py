@@ -1,71 +1,178 @@
-"""Settings read from the environment once, in each entry point's ``main()``."""
+"""Settings read from the environment once, in each entry point's ``main()`` (pydantic-settings)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from temporalio.envconfig import ClientConfig
 
 from shared.payloads import BatcherConfig
+from shared.tables import TableSpec, TableSpecError, load_table_specs
 
-T = TypeVar("T")
+# Values never repeated in an error message (they may hold a password).
+_SECRET = frozenset({"DATABASE_URL"})
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    BeforeValidator(lambda raw: raw.upper() if isinstance(raw, str) else raw),
+]
+
+
+def _var(name: str, default: Any = ..., **constraints: Any) -> Any:
+    """A field read from the variable ``name``."""
+    return Field(default, validation_alias=name, **constraints)
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _get(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def _database_url(url: str) -> str:
+    """Reject a DSN asyncpg could not use; messages never contain the URL itself."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("must start with postgresql:// or postgres://")
+    hosts = parts.netloc.rpartition("@")[2]
+    if not hosts:
+        if "host" in parse_qs(parts.query):
+            return url  # a Unix socket directory given as ?host=
+        raise ValueError("names no host (postgresql://user:password@host:5432/database)")
+    for host in hosts.split(","):
+        parsed = urlsplit(f"//{host}")
+        try:
+            parsed.port  # noqa: B018  (parsing the port is the check)
+        except ValueError:
+            raise ValueError("has a port that is not a number from 0 to 65535") from None
+        if not parsed.hostname:
+            raise ValueError("names no host (postgresql://user:password@host:5432/database)")
+    return url
+
+
+def _existing_file(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError("names no readable file")
+    return path
+
+
+class _MappingSource(EnvSettingsSource):
+    """pydantic-settings' env source over a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._mapping = env
+        super().__init__(settings_cls, case_sensitive=True, env_ignore_empty=True)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # A blank variable is an unset one (compose and Helm render optional values as "").
+        return {name: value.strip() for name, value in self._mapping.items() if value.strip()}
+
+
+class _Env(BaseSettings):
+    """Base of the per-service env models: only init values, which come from _MappingSource."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+E = TypeVar("E", bound=_Env)
+
+
+def _load(model: type[E], env: Mapping[str, str]) -> E:
+    values = _MappingSource(model, env)()
     try:
-        return parse(raw.strip())
-    except ValueError as err:
-        raise SettingsError(f"{name}={raw!r} is malformed: {err}") from None
+        return model(**values)
+    except ValidationError as err:
+        raise SettingsError("; ".join(_describe(e, env) for e in err.errors())) from None
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError("must be a positive integer")
-    return value
+def _describe(error: Any, env: Mapping[str, str]) -> str:
+    name = str(error["loc"][0]) if error["loc"] else "settings"
+    if error["type"] == "missing":
+        return f"{name} is required"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if name in _SECRET:
+        return f"{name} is malformed: {message}"
+    return f"{name}={env.get(name, '').strip()!r} is malformed: {message}"
 
 
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be zero or a positive integer")
-    return value
+class _CommonEnv(_Env):
+    log_level: LogLevel = _var("LOG_LEVEL", "INFO")
+    metrics_port: int | None = _var("METRICS_PORT", None, ge=0, le=65535)
+    otlp_endpoint: str | None = _var("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    service_name: str | None = _var("OTEL_SERVICE_NAME", None)
 
 
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value > 0:
-        raise ValueError("must be a positive number")
-    return value
+class _TablesEnv(_Env):
+    tables_file: Annotated[Path, AfterValidator(_existing_file)] = _var("WRITE_TABLES_FILE")
 
 
-def _non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if not value >= 0:
-        raise ValueError("must be zero or a positive number")
-    return value
+class _MainEnv(_TablesEnv):
+    ack_timeout_seconds: PositiveFloat = _var("ACK_TIMEOUT_SECONDS", 120.0)
+    max_row_bytes: PositiveInt = _var("MAX_ROW_BYTES", 16 * 1024)
+    batcher_shards: PositiveInt = _var("BATCHER_SHARDS", 1)
+    submit_linger_seconds: NonNegativeFloat = _var("SUBMIT_LINGER_SECONDS", 0.2)
+    max_concurrent_activities: PositiveInt = _var("WORKER_MAX_CONCURRENT_ACTIVITIES", 200)
+    max_concurrent_workflow_tasks: PositiveInt = _var("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", 200)
 
 
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        if raw not in options:
-            raise ValueError(f"must be one of {', '.join(options)}")
-        return raw
-
-    return parse
+_B = BatcherConfig()
 
 
-def _log_level(raw: str) -> str:
-    return _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")(raw.upper())
+class _BatcherEnv(_TablesEnv):
+    database_url: Annotated[str, AfterValidator(_database_url)] = _var("DATABASE_URL")
+    database_pool_size: PositiveInt = _var("DATABASE_POOL_SIZE", 10)
+    max_concurrent_activities: PositiveInt = _var("WORKER_MAX_CONCURRENT_ACTIVITIES", 50)
+    request_retention_hours: PositiveFloat = _var("REQUEST_RETENTION_HOURS", 168.0)
+
+
+class _PolicyEnv(_Env):
+    """The fields of BatcherConfig, each from its variable; defaults are BatcherConfig's."""
+
+    max_batch_size: PositiveInt = _var("BATCH_MAX_SIZE", _B.max_batch_size)
+    max_wait_seconds: PositiveFloat = _var("BATCH_MAX_WAIT_SECONDS", _B.max_wait_seconds)
+    mode: Literal["fixed", "adaptive"] = _var("BATCH_MODE", _B.mode)
+    min_interval_seconds: PositiveFloat = _var(
+        "BATCH_MIN_INTERVAL_SECONDS", _B.min_interval_seconds
+    )
+    max_interval_seconds: PositiveFloat = _var(
+        "BATCH_MAX_INTERVAL_SECONDS", _B.max_interval_seconds
+    )
+    full_load_rate: PositiveFloat = _var("BATCH_FULL_LOAD_RATE", _B.full_load_rate)
+    max_pending: PositiveInt = _var("BATCHER_MAX_PENDING", _B.max_pending)
+    # Temporal refuses signals past 10,000 per run: keep room for the run's own events.
+    max_signals_per_run: Annotated[int, Field(gt=0, le=9_000)] = _var(
+        "BATCHER_MAX_SIGNALS_PER_RUN", _B.max_signals_per_run
+    )
+    max_inflight_flushes: PositiveInt = _var(
+        "BATCHER_MAX_INFLIGHT_FLUSHES", _B.max_inflight_flushes
+    )
+    dedup_window: PositiveInt = _var("BATCHER_DEDUP_WINDOW", _B.dedup_window)
+    flush_timeout_seconds: PositiveFloat = _var(
+        "BATCH_FLUSH_TIMEOUT_SECONDS", _B.flush_timeout_seconds
+    )
 
 
 def _temporal_connect(env: Mapping[str, str]) -> dict[str, Any]:
@@ -78,6 +185,15 @@ def _temporal_connect(env: Mapping[str, str]) -> dict[str, Any]:
     connect.setdefault("target_host", "localhost:7233")
     connect.setdefault("namespace", "default")
     return connect
+
+
+def _tables(path: Path) -> dict[str, TableSpec]:
+    try:
+        return load_table_specs(path)
+    except TableSpecError as err:
+        raise SettingsError(
+            f"WRITE_TABLES_FILE={str(path)!r}: {' '.join(str(err).split())}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -97,109 +213,70 @@ class CommonSettings:
         default_metrics_port: int,
         default_service_name: str = "write-batcher",
     ) -> CommonSettings:
+        parsed = _load(_CommonEnv, env)
         return cls(
             temporal=_temporal_connect(env),
-            log_level=_get(env, "LOG_LEVEL", _log_level, "INFO"),
-            metrics_port=_get(env, "METRICS_PORT", _non_negative_int, default_metrics_port),
-            otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
-            service_name=_get(env, "OTEL_SERVICE_NAME", str, default_service_name),
+            log_level=parsed.log_level,
+            metrics_port=(
+                default_metrics_port if parsed.metrics_port is None else parsed.metrics_port
+            ),
+            otlp_endpoint=parsed.otlp_endpoint,
+            service_name=parsed.service_name or default_service_name,
         )
 
 
 @dataclass(frozen=True)
 class MainSettings:
-    """main-service: how callers route writes and how long they wait for an ack."""
+    """main-service: the tables callers write, how writes are routed, how long callers wait."""
 
     common: CommonSettings
+    tables_file: Path
     ack_timeout_seconds: float
     max_row_bytes: int
     batcher_shards: int
     submit_linger_seconds: float
-    submit_transport: str
     max_concurrent_activities: int
     max_concurrent_workflow_tasks: int
+    tables: dict[str, TableSpec] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MainSettings:
+        parsed = _load(_MainEnv, env)
         return cls(
             common=CommonSettings.from_env(
                 env, default_metrics_port=9101, default_service_name="main-service"
             ),
-            ack_timeout_seconds=_get(env, "ACK_TIMEOUT_SECONDS", _positive_float, 120.0),
-            max_row_bytes=_get(env, "MAX_ROW_BYTES", _positive_int, 16 * 1024),
-            batcher_shards=_get(env, "BATCHER_SHARDS", _positive_int, 1),
-            submit_linger_seconds=_get(env, "SUBMIT_LINGER_SECONDS", _non_negative_float, 0.2),
-            submit_transport=_get(env, "SUBMIT_TRANSPORT", _choice("update", "signal"), "update"),
-            max_concurrent_activities=_get(
-                env, "WORKER_MAX_CONCURRENT_ACTIVITIES", _positive_int, 200
-            ),
-            max_concurrent_workflow_tasks=_get(
-                env, "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", _positive_int, 200
-            ),
+            tables=_tables(parsed.tables_file),
+            **parsed.model_dump(),
         )
 
 
 @dataclass(frozen=True)
 class BatcherSettings:
-    """batcher-service: the database and the batching policy."""
+    """batcher-service: the tables, the database and the batching policy."""
 
     common: CommonSettings
-    database_url: str
+    tables_file: Path
+    database_url: str = field(repr=False)
     database_pool_size: int
     batcher: BatcherConfig
     max_concurrent_activities: int
+    request_retention_hours: float
+    tables: dict[str, TableSpec] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BatcherSettings:
-        database_url = env.get("DATABASE_URL", "").strip()
-        if not database_url:
-            raise SettingsError("DATABASE_URL is required (e.g. postgresql://user:pass@host/db)")
-        if not database_url.startswith(("postgresql://", "postgres://")):
-            raise SettingsError("DATABASE_URL must start with postgresql:// or postgres://")
-        defaults = BatcherConfig()
-        batcher = BatcherConfig(
-            max_batch_size=_get(env, "BATCH_MAX_SIZE", _positive_int, defaults.max_batch_size),
-            max_wait_seconds=_get(
-                env, "BATCH_MAX_WAIT_SECONDS", _positive_float, defaults.max_wait_seconds
-            ),
-            mode=_get(env, "BATCH_MODE", _choice("fixed", "adaptive"), defaults.mode),
-            min_interval_seconds=_get(
-                env, "BATCH_MIN_INTERVAL_SECONDS", _positive_float, defaults.min_interval_seconds
-            ),
-            max_interval_seconds=_get(
-                env, "BATCH_MAX_INTERVAL_SECONDS", _positive_float, defaults.max_interval_seconds
-            ),
-            full_load_rate=_get(
-                env, "BATCH_FULL_LOAD_RATE", _positive_float, defaults.full_load_rate
-            ),
-            max_pending=_get(env, "BATCHER_MAX_PENDING", _positive_int, defaults.max_pending),
-            max_signals_per_run=_get(
-                env, "BATCHER_MAX_SIGNALS_PER_RUN", _positive_int, defaults.max_signals_per_run
-            ),
-            max_inflight_flushes=_get(
-                env, "BATCHER_MAX_INFLIGHT_FLUSHES", _positive_int, defaults.max_inflight_flushes
-            ),
-            ack_transport=_get(
-                env, "ACK_TRANSPORT", _choice("activity", "workflow"), defaults.ack_transport
-            ),
-            dedup_window=_get(env, "BATCHER_DEDUP_WINDOW", _positive_int, defaults.dedup_window),
-        )
+        parsed = _load(_BatcherEnv, env)
+        batcher = BatcherConfig(**_load(_PolicyEnv, env).model_dump())
         if batcher.max_interval_seconds < batcher.min_interval_seconds:
             raise SettingsError(
                 "BATCH_MAX_INTERVAL_SECONDS must be at least BATCH_MIN_INTERVAL_SECONDS"
-            )
-        if batcher.max_signals_per_run > 9_000:
-            raise SettingsError(
-                "BATCHER_MAX_SIGNALS_PER_RUN must stay below Temporal's 10,000 signals per run"
             )
         return cls(
             common=CommonSettings.from_env(
                 env, default_metrics_port=9102, default_service_name="batcher-service"
             ),
-            database_url=database_url,
-            database_pool_size=_get(env, "DATABASE_POOL_SIZE", _positive_int, 10),
+            tables=_tables(parsed.tables_file),
             batcher=batcher,
-            max_concurrent_activities=_get(
-                env, "WORKER_MAX_CONCURRENT_ACTIVITIES", _positive_int, 50
-            ),
+            **parsed.model_dump(),
         )

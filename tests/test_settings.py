@@ -1,0 +1,172 @@
+"""Settings from the environment, and the workers' one-line start-up errors (real processes)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.settings import BatcherSettings, CommonSettings, MainSettings, SettingsError
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = {"WRITE_TABLES_FILE": str(ROOT / "main-service" / "tables.yaml")}
+DB = {**TABLES, "DATABASE_URL": "postgresql://u:s3cret-pw@localhost:5432/db"}
+
+
+def test_defaults() -> None:
+    main = MainSettings.from_env(TABLES)
+    assert (main.ack_timeout_seconds, main.batcher_shards, main.max_row_bytes) == (120.0, 1, 16384)
+    assert main.common.metrics_port == 9101
+    assert main.common.service_name == "main-service"
+    assert main.common.temporal["target_host"] == "localhost:7233"
+    assert "ledger_entries" in main.tables
+    batcher = BatcherSettings.from_env(DB)
+    assert batcher.request_retention_hours == 168.0
+    assert batcher.batcher.flush_timeout_seconds == 30.0
+    assert (batcher.batcher.mode, batcher.database_pool_size) == ("adaptive", 10)
+    assert batcher.common.metrics_port == 9102
+    assert "s3cret" not in repr(batcher)
+
+
+def test_overrides_blank_values_and_case() -> None:
+    batcher = BatcherSettings.from_env(
+        {
+            **DB,
+            "BATCH_MAX_SIZE": " 250 ",
+            "BATCH_MODE": "fixed",
+            "BATCH_FLUSH_TIMEOUT_SECONDS": "7.5",
+            "REQUEST_RETENTION_HOURS": "24",
+            "METRICS_PORT": "",  # blank: what compose and Helm render for an unset value
+            "LOG_LEVEL": "debug",
+            "OTEL_SERVICE_NAME": "b-1",
+        }
+    )
+    assert (batcher.batcher.max_batch_size, batcher.batcher.mode) == (250, "fixed")
+    assert batcher.batcher.flush_timeout_seconds == 7.5
+    assert batcher.request_retention_hours == 24.0
+    assert batcher.common.metrics_port == 9102
+    assert (batcher.common.log_level, batcher.common.service_name) == ("DEBUG", "b-1")
+    main = MainSettings.from_env({**TABLES, "SUBMIT_LINGER_SECONDS": "0", "BATCHER_SHARDS": "8"})
+    assert (main.submit_linger_seconds, main.batcher_shards) == (0.0, 8)
+    common = CommonSettings.from_env({"TEMPORAL_ADDRESS": "t:7233"}, default_metrics_port=0)
+    assert (common.temporal["target_host"], common.metrics_port) == ("t:7233", 0)
+
+
+def test_unix_socket_database_url() -> None:
+    url = "postgresql:///db?host=/var/run/postgresql"
+    assert BatcherSettings.from_env({**TABLES, "DATABASE_URL": url}).database_url == url
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({}, "WRITE_TABLES_FILE"),
+        ({"DATABASE_URL": DB["DATABASE_URL"]}, "WRITE_TABLES_FILE"),
+        ({**DB, "WRITE_TABLES_FILE": "/no/such/tables.yaml"}, "WRITE_TABLES_FILE"),
+        ({**DB, "WRITE_TABLES_FILE": str(ROOT / "pyproject.toml")}, "WRITE_TABLES_FILE"),
+        (TABLES, "DATABASE_URL"),
+        ({**DB, "BATCH_MAX_SIZE": "0"}, "BATCH_MAX_SIZE"),
+        ({**DB, "BATCH_MAX_SIZE": "1.5"}, "BATCH_MAX_SIZE"),
+        ({**DB, "BATCH_MAX_WAIT_SECONDS": "-1"}, "BATCH_MAX_WAIT_SECONDS"),
+        ({**DB, "BATCH_MAX_WAIT_SECONDS": "nan"}, "BATCH_MAX_WAIT_SECONDS"),
+        ({**DB, "BATCH_FLUSH_TIMEOUT_SECONDS": "inf"}, "BATCH_FLUSH_TIMEOUT_SECONDS"),
+        ({**DB, "REQUEST_RETENTION_HOURS": "0"}, "REQUEST_RETENTION_HOURS"),
+        ({**DB, "BATCH_MODE": "turbo"}, "BATCH_MODE"),
+        ({**DB, "BATCHER_MAX_SIGNALS_PER_RUN": "20000"}, "BATCHER_MAX_SIGNALS_PER_RUN"),
+        ({**DB, "BATCH_MIN_INTERVAL_SECONDS": "5"}, "BATCH_MAX_INTERVAL_SECONDS"),
+        ({**DB, "LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({**DB, "METRICS_PORT": "70000"}, "METRICS_PORT"),
+        ({**DB, "DATABASE_POOL_SIZE": "many"}, "DATABASE_POOL_SIZE"),
+    ],
+)
+def test_bad_batcher_setting_names_the_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(SettingsError, match=name) as caught:
+        BatcherSettings.from_env(env)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({**TABLES, "ACK_TIMEOUT_SECONDS": "0"}, "ACK_TIMEOUT_SECONDS"),
+        ({**TABLES, "BATCHER_SHARDS": "-2"}, "BATCHER_SHARDS"),
+        ({**TABLES, "SUBMIT_LINGER_SECONDS": "-0.1"}, "SUBMIT_LINGER_SECONDS"),
+        ({**TABLES, "MAX_ROW_BYTES": "big"}, "MAX_ROW_BYTES"),
+        ({**TABLES, "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "0"}, "WORKER_MAX_CONCURRENT"),
+    ],
+)
+def test_bad_main_setting_names_the_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        MainSettings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://::nope",
+        "postgresql://u:s3cret-pw@db:99999/x",
+        "postgresql://u:s3cret-pw@db:port/x",
+        "postgresql://u:s3cret-pw@/x",
+        "mysql://u:s3cret-pw@db/x",
+        "u:s3cret-pw@db/x",
+    ],
+)
+def test_malformed_database_url_is_refused_without_its_password(url: str) -> None:
+    with pytest.raises(SettingsError, match="DATABASE_URL") as caught:
+        BatcherSettings.from_env({**TABLES, "DATABASE_URL": url})
+    assert "s3cret" not in str(caught.value)
+    assert "nope" not in str(caught.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run_worker(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "DATABASE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", module],
+        env={**clean, "METRICS_PORT": "0", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("url", ["postgres://::nope", "postgresql://u:s3cret-pw@db:99999/x"])
+def test_batcher_refuses_a_malformed_database_url_at_start(url: str) -> None:
+    done = _run_worker("batcher_service", {**TABLES, "DATABASE_URL": url})
+    assert done.returncode == 2, done.stderr
+    lines = _error_lines(done.stderr)
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("batcher-service: DATABASE_URL")
+    assert "s3cret" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "env"),
+    [("batcher_service", DB), ("main_service", TABLES)],
+)
+def test_unreachable_temporal_ends_with_one_line_and_exit_2(
+    module: str, env: dict[str, str]
+) -> None:
+    address = f"127.0.0.1:{_free_port()}"
+    done = _run_worker(module, {**env, "TEMPORAL_ADDRESS": address})
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = [line for line in _error_lines(done.stderr) if "TEMPORAL_ADDRESS" in line]
+    assert lines == [lines[0]], done.stderr
+    assert f"TEMPORAL_ADDRESS={address} after 5 attempts" in lines[0]
+    assert "s3cret" not in done.stderr
