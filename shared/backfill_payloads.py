@@ -10,11 +10,12 @@ from typing import Any
 class BackfillInput:
     """One backfill job: copy a source table or query into a table of the worker's database.
 
-    ``source_url`` travels in workflow history: prefer a URL without a password and let the
-    worker's PGPASSWORD / PGPASSFILE supply it. Logs and errors only ever show it redacted.
+    ``source`` is a name (e.g. ``crm``) the batcher worker resolves from its environment
+    (``BACKFILL_SOURCE_CRM``, or the file ``$BACKFILL_SOURCES_DIR/crm``). The job travels in
+    workflow history, so it never carries a URL: one is refused before anything runs.
     """
 
-    source_url: str
+    source: str
     key: str
     target_table: str
     source_table: str | None = None
@@ -34,6 +35,9 @@ class SourceSpec:
     columns: list[str]
     key_type: str
     key_is_integer: bool
+    # Every column has the same type in source and target and the key is an integer: pages
+    # move as binary COPY, with the key last so the page's last key is its last field.
+    binary: bool = False
 
 
 @dataclass
@@ -66,7 +70,7 @@ class BackfillPlan:
 class CopyPartitionInput:
     """Everything one partition's copy activity needs."""
 
-    source_url: str
+    source: str
     spec: SourceSpec
     target_table: str
     batch_size: int
@@ -84,6 +88,9 @@ class BackfillProgress:
     rows_inserted: int = 0
     rows_total_estimate: int = 0
     batches: int = 0
+    # Batches that found rows of their key range already in the target (a resumed page, a
+    # concurrent writer) and went through staging and the merge instead of a direct COPY.
+    merged_batches: int = 0
 
     @classmethod
     def from_details(cls, details: Any) -> BackfillProgress:
@@ -102,6 +109,7 @@ class PartitionResult:
     rows_inserted: int
     batches: int
     cursor: str | None
+    merged_batches: int = 0
 
 
 @dataclass

@@ -17,6 +17,9 @@ INVALID_INPUT: Final = "InvalidWorkflowInput"
 
 # Raised by batcher activities.
 DATABASE_UNAVAILABLE: Final = "DatabaseUnavailable"
+# The connection dropped during COMMIT: the batch may be written; its requests are re-flushed
+# (the request table answers which were) and a withdrawal asks the database first.
+FLUSH_IN_DOUBT: Final = "FlushInDoubt"
 BAD_BATCH: Final = "BadBatch"
 # Ack error types for rows the batcher refused.
 ROW_REFUSED: Final = "RowRefused"
@@ -35,3 +38,7 @@ BACKFILL_INVALID_INPUT: Final = "BackfillInvalidInput"
 # mid-copy (retryable, resumes from the heartbeat cursor).
 BACKFILL_BAD_ROW: Final = "BackfillBadRow"
 BACKFILL_SOURCE_UNAVAILABLE: Final = "BackfillSourceUnavailable"
+# A job carried a URL (its input is kept in workflow history) instead of a source's name.
+BACKFILL_SOURCE_REFUSED: Final = "BackfillSourceRefused"
+# The job's source name is not configured on the batcher worker (or none is).
+BACKFILL_SOURCE_UNKNOWN: Final = "BackfillSourceUnknown"

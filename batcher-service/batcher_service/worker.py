@@ -12,6 +12,7 @@ from temporalio.worker import Interceptor, Worker
 from batcher_service.acks import AckSender
 from batcher_service.activities import BatchWriter
 from batcher_service.backfill.activities import BackfillActivities
+from batcher_service.backfill.sources import BackfillSources
 from batcher_service.backfill.workflows import BackfillWorkflow
 from batcher_service.workflows import WriteBatcherWorkflow
 from batcher_service.writer import LedgerWriter
@@ -27,10 +28,11 @@ def build_worker(
     max_concurrent_activities: int = 50,
     task_queue: str = BATCHER_TASK_QUEUE,
     interceptors: Sequence[Interceptor] = (),
+    backfill_sources: BackfillSources | None = None,
 ) -> Worker:
     """A worker for the batcher task queue; the caller owns the client and the pool."""
     writer = BatchWriter(LedgerWriter(pool), AckSender(client), config)
-    backfill = BackfillActivities(pool)
+    backfill = BackfillActivities(pool, backfill_sources)
     return Worker(
         client,
         task_queue=task_queue,

@@ -12,6 +12,7 @@ from temporalio import activity
 
 from batcher_service.backfill.copier import PartitionCopier
 from batcher_service.backfill.inspect import connect_source, inspect
+from batcher_service.backfill.sources import BackfillSources
 from batcher_service.backfill.sql import quote_ident, quote_qualified, redact_url
 from shared.backfill_payloads import (
     BackfillInput,
@@ -44,21 +45,23 @@ def split_evenly(low: int, high: int, parts: int, rows: int) -> list[KeyRange]:
 
 
 class BackfillActivities:
-    """Backfill activities; they write only through the worker's own pool (DATABASE_URL)."""
+    """Backfill activities; they write only through the worker's own pool (DATABASE_URL) and
+    read only the named sources the worker was started with (None: no source at all)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, sources: BackfillSources | None) -> None:
         self._pool = pool
+        self._sources = sources if sources is not None else BackfillSources()
 
     @activity.defn(name="backfill_validate")
     async def validate(self, job: BackfillInput) -> SourceSpec:
         """Typed, non-retryable errors for bad input, before any row moves."""
-        return await inspect(job, self._pool)
+        return await inspect(job, self._sources.resolve(job.source), self._pool)
 
     @activity.defn(name="backfill_plan")
     async def plan(self, plan: PlanInput) -> BackfillPlan:
         """Key ranges from min/max of an integer key, and a row estimate for progress."""
         job, spec = plan.job, plan.spec
-        conn = await connect_source(job.source_url, non_retryable=False)
+        conn = await connect_source(self._sources.resolve(job.source), non_retryable=False)
         try:
             rows = -1
             if job.source_table:
@@ -92,15 +95,19 @@ class BackfillActivities:
             progress = BackfillProgress.from_details(info.heartbeat_details[0])
         else:
             progress = BackfillProgress(rng.index, rng.lower_exclusive, 0, 0, rng.rows_estimate)
+        url = self._sources.resolve(job.source)
         log.info(
-            "backfill partition %d from %s, attempt %d, cursor %r, %d rows done",
+            "backfill partition %d from source %r (%s), %s pages, attempt %d, cursor %r, "
+            "%d rows done",
             rng.index,
-            redact_url(job.source_url),
+            job.source,
+            redact_url(url),
+            "binary" if job.spec.binary else "text",
             info.attempt,
             progress.cursor,
             progress.rows_done,
         )
-        source = await connect_source(job.source_url, non_retryable=False)
+        source = await connect_source(url, non_retryable=False)
         copier = PartitionCopier(source, self._pool, job, progress, activity.heartbeat)
         keep_alive = asyncio.create_task(_keep_alive(copier, info.heartbeat_timeout))
         try:
@@ -112,7 +119,12 @@ class BackfillActivities:
             with suppress(Exception):
                 await asyncio.wait_for(source.close(), 5)
         return PartitionResult(
-            rng.index, done.rows_done, done.rows_inserted, done.batches, done.cursor
+            rng.index,
+            done.rows_done,
+            done.rows_inserted,
+            done.batches,
+            done.cursor,
+            done.merged_batches,
         )
 
 

@@ -11,7 +11,7 @@ import uuid
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
-from batcher_service.backfill.sql import redact_url
+from batcher_service.backfill.sources import source_name_problem
 from shared.backfill_payloads import BackfillInput, BackfillProgress, BackfillResult, BackfillStatus
 from shared.client import connect
 from shared.names import (
@@ -29,7 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m batcher_service.backfill", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="start a backfill; prints its workflow id")
-    start.add_argument("--source-url", required=True, help="postgresql:// URL of the source")
+    start.add_argument(
+        "--source",
+        required=True,
+        help="name of a source configured on the batcher worker (BACKFILL_SOURCE_<NAME> or "
+        "a file in BACKFILL_SOURCES_DIR); never a URL",
+    )
     what = start.add_mutually_exclusive_group(required=True)
     what.add_argument("--source-table")
     what.add_argument("--source-query", help="SELECT ... (the key must be one of its columns)")
@@ -49,9 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_source(name: str) -> str | None:
+    """The refusal the workflow would give, before a URL reaches workflow history."""
+    problem = source_name_problem(name)
+    return None if problem is None else f"backfill: {problem.type}: {problem.message}"
+
+
 async def _start(client: Client, args: argparse.Namespace) -> int:
     job = BackfillInput(
-        source_url=args.source_url,
+        source=args.source,
         key=args.key,
         target_table=args.target_table,
         source_table=args.source_table,
@@ -63,7 +74,7 @@ async def _start(client: Client, args: argparse.Namespace) -> int:
     )
     workflow_id = args.id or f"{BACKFILL_ID_PREFIX}-{uuid.uuid4().hex[:12]}"
     await client.start_workflow(BACKFILL_WORKFLOW, job, id=workflow_id, task_queue=args.task_queue)
-    print(f"started {workflow_id} from {redact_url(args.source_url)}", file=sys.stderr)
+    print(f"started {workflow_id} from source {args.source!r}", file=sys.stderr)
     print(workflow_id)
     return 0
 
@@ -137,6 +148,10 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    refusal = _refuse_source(args.source) if args.command == "start" else None
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
     try:
         return asyncio.run(_run(args))
     except SettingsError as err:

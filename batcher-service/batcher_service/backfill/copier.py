@@ -6,13 +6,20 @@ import asyncio
 import io
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import asyncpg
 from temporalio.exceptions import ApplicationError
 
-from batcher_service.backfill.sql import last_key, page_sql, quote_ident, quote_qualified
-from batcher_service.db import DATA_ERRORS
+from batcher_service.backfill.inspect import Conn
+from batcher_service.backfill.sql import (
+    last_key_binary,
+    last_key_text,
+    page_sql,
+    quote_ident,
+    quote_qualified,
+)
 from shared import errors
 from shared.backfill_payloads import BackfillProgress, CopyPartitionInput
 
@@ -20,10 +27,33 @@ log = logging.getLogger(__name__)
 
 _STAGE = "_backfill_stage"
 _CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# The rows are at fault: retrying the batch cannot help.
+_ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+_KEY_WIDTHS = {f'"pg_catalog"."int{n}"': n for n in (2, 4, 8)}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page as COPY wrote it, with its row count and last key (the next cursor)."""
+
+    data: bytes
+    rows: int
+    last_key: str | None
+
+
+def _copied(status: str) -> int:
+    """Rows from a command tag such as ``COPY 20000`` or ``INSERT 0 20000``."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 class PartitionCopier:
-    """Copies one key range; ``on_batch`` is told after every committed batch."""
+    """Copies one key range; ``on_batch`` is told after every committed batch.
+
+    A batch whose key range holds no target row yet is COPYed straight into the target; only
+    a batch that finds some (a page re-read after a crash, a concurrent writer) is staged and
+    merged with ``ON CONFLICT DO NOTHING``. Either way it commits whole or not at all, so a
+    resumed job writes each row once.
+    """
 
     def __init__(
         self,
@@ -38,23 +68,42 @@ class PartitionCopier:
         self._job = job
         self.progress = progress
         self._on_batch = on_batch
-        cols = ", ".join(quote_ident(c) for c in job.spec.columns)
+        spec = job.spec
+        key_name = spec.columns[0]
+        self._format: Literal["binary", "text"] = "binary" if spec.binary else "text"
+        # Binary pages carry the key last: its bytes then sit just before the trailer.
+        self._columns = [*spec.columns[1:], key_name] if spec.binary else list(spec.columns)
+        self._key_width = _KEY_WIDTHS.get(spec.key_type, 0)
+        # Split as quote_qualified does: at the first dot.
+        first, dot, rest = job.target_table.partition(".")
+        self._schema: str | None
+        self._table, self._schema = (rest, first) if dot else (first, None)
+
+        cols = ", ".join(quote_ident(c) for c in self._columns)
         table = quote_qualified(job.target_table)
-        key = quote_ident(job.spec.columns[0])
-        # A temp table per transaction: COPY is the bulk path, the INSERT makes it idempotent.
+        key = quote_ident(key_name)
+        # Keys travel as text, cast to the key's type: one statement for any key type.
+        self._clash_first_sql = (
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {key} <= ($1::text)::{spec.key_type})"
+        )
+        self._clash_after_sql = (
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {key} > ($1::text)::{spec.key_type} "
+            f"AND {key} <= ($2::text)::{spec.key_type})"
+        )
         self._stage_sql = (
             f"CREATE TEMP TABLE {_STAGE} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"
         )
-        self._insert_sql = (
+        self._merge_sql = (
             f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {_STAGE} "
             f"ON CONFLICT ({key}) DO NOTHING"
         )
 
-    async def _read(self, cursor: str | None) -> bytes:
+    async def _read(self, cursor: str | None) -> Page:
         spec, job = self._job.spec, self._job
         sql = page_sql(
             spec.from_sql,
-            spec.columns,
+            spec.columns[0],
+            self._columns,
             spec.key_type,
             cursor=cursor,
             upper=job.key_range.upper_inclusive,
@@ -66,24 +115,49 @@ class PartitionCopier:
             chunks.append(chunk)
 
         try:
-            await self._source.copy_from_query(sql, output=sink, format="text")
+            status = await self._source.copy_from_query(sql, output=sink, format=self._format)
         except _CONNECTION_ERRORS as err:
             raise ApplicationError(
                 f"source connection lost: {type(err).__name__}",
                 type=errors.BACKFILL_SOURCE_UNAVAILABLE,
             ) from err
-        return b"".join(chunks)
+        data, rows = b"".join(chunks), _copied(status)
+        if rows == 0:
+            return Page(b"", 0, None)
+        last = last_key_binary(data, self._key_width) if spec.binary else last_key_text(data)
+        return Page(data, rows, last)
 
-    async def _write(self, page: bytes) -> int:
-        """One transaction per batch: it lands whole or not at all, and a retry adds nothing."""
+    async def _clashes(self, conn: Conn, page: Page) -> bool:
+        """Whether the target already holds a key of this page's range (one index probe)."""
+        cursor = self.progress.cursor
+        if cursor is None:
+            return bool(await conn.fetchval(self._clash_first_sql, page.last_key))
+        return bool(await conn.fetchval(self._clash_after_sql, cursor, page.last_key))
+
+    async def _copy(self, conn: Conn, table: str, schema: str | None, data: bytes) -> str:
+        return await conn.copy_to_table(
+            table,
+            schema_name=schema,
+            source=io.BytesIO(data),
+            columns=self._columns,
+            format=self._format,
+        )
+
+    async def _write(self, page: Page) -> tuple[int, bool]:
+        """One transaction per batch; returns the rows inserted and whether it merged."""
         try:
             async with self._target.acquire() as conn, conn.transaction():
+                if not await self._clashes(conn, page):
+                    try:
+                        async with conn.transaction():  # a savepoint, for the fallback
+                            status = await self._copy(conn, self._table, self._schema, page.data)
+                        return _copied(status), False
+                    except asyncpg.UniqueViolationError:
+                        log.info("rows arrived in the range after %r: merging", page.last_key)
                 await conn.execute(self._stage_sql)
-                await conn.copy_to_table(
-                    _STAGE, source=io.BytesIO(page), columns=self._job.spec.columns, format="text"
-                )
-                status = await conn.execute(self._insert_sql)
-        except DATA_ERRORS as err:
+                await self._copy(conn, _STAGE, None, page.data)
+                return _copied(await conn.execute(self._merge_sql)), True
+        except _ROW_ERRORS as err:
             raise ApplicationError(
                 f"target rejected a row after key {self.progress.cursor!r}: "
                 f"{type(err).__name__}: {err}",
@@ -95,16 +169,16 @@ class PartitionCopier:
                 f"target database unreachable: {type(err).__name__}",
                 type=errors.DATABASE_UNAVAILABLE,
             ) from err
-        return int(status.rsplit(" ", 1)[-1])
 
-    async def _batch(self, page: bytes) -> None:
-        inserted = await self._write(page)
+    async def _batch(self, page: Page) -> None:
+        inserted, merged = await self._write(page)
         self.progress = replace(
             self.progress,
-            cursor=last_key(page),
-            rows_done=self.progress.rows_done + page.count(b"\n"),
+            cursor=page.last_key,
+            rows_done=self.progress.rows_done + page.rows,
             rows_inserted=self.progress.rows_inserted + inserted,
             batches=self.progress.batches + 1,
+            merged_batches=self.progress.merged_batches + merged,
         )
         self._on_batch(self.progress)
 
@@ -119,10 +193,10 @@ class PartitionCopier:
         loop = asyncio.get_running_loop()
         began, rows_this_run = loop.time(), 0
         page = await self._read(self.progress.cursor)
-        while page:
-            full = page.count(b"\n") >= self._job.batch_size
+        while page.rows:
+            full = page.rows >= self._job.batch_size
             # Read the next page while this one is written: source and target work in parallel.
-            prefetch = asyncio.ensure_future(self._read(last_key(page))) if full else None
+            prefetch = asyncio.ensure_future(self._read(page.last_key)) if full else None
             try:
                 await self._pace(began, rows_this_run)
                 await _finish_even_if_cancelled(self._batch(page))
@@ -130,8 +204,8 @@ class PartitionCopier:
                 if prefetch is not None:
                     prefetch.cancel()
                 raise
-            rows_this_run += page.count(b"\n")
-            page = await prefetch if prefetch is not None else b""
+            rows_this_run += page.rows
+            page = await prefetch if prefetch is not None else Page(b"", 0, None)
         return self.progress
 
 

@@ -51,8 +51,6 @@ def check_input(job: BackfillInput) -> None:
         raise _fail(errors.BACKFILL_INVALID_INPUT, "batch_size and partitions must be positive")
     if job.rate_limit is not None and not job.rate_limit > 0:
         raise _fail(errors.BACKFILL_INVALID_INPUT, "rate_limit must be a positive rows/s")
-    if not job.source_url.startswith(("postgresql://", "postgres://")):
-        raise _fail(errors.BACKFILL_INVALID_INPUT, "source_url must be a postgresql:// URL")
 
 
 async def connect_source(url: str, *, non_retryable: bool) -> asyncpg.Connection:
@@ -104,8 +102,9 @@ async def _check_key(conn: asyncpg.Connection, job: BackfillInput, from_sql: str
             raise _fail(errors.BACKFILL_KEY_NOT_UNIQUE, f"key {job.key!r} repeats, e.g. {dup!r}")
 
 
-async def _check_target(pool: asyncpg.Pool, job: BackfillInput, columns: dict[str, str]) -> None:
-    """Every source column lands in a same-typed (or implicitly castable) target column."""
+async def _check_target(pool: asyncpg.Pool, job: BackfillInput, columns: dict[str, str]) -> bool:
+    """Every source column lands in a same-typed (or implicitly castable) target column;
+    True when every one is the same type (binary COPY needs that)."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(_TARGET_COLUMNS_SQL, quote_qualified(job.target_table))
         if not rows:
@@ -114,12 +113,14 @@ async def _check_target(pool: asyncpg.Pool, job: BackfillInput, columns: dict[st
             )
         target = {r["attname"]: r for r in rows}
         problems = []
+        same_types = True
         for name, src_type in columns.items():
             col = target.get(name)
             if col is None or col["generated"]:
                 problems.append(f"no writable column {name!r}")
                 continue
             dst_type = f"{quote_ident(col['nspname'])}.{quote_ident(col['typname'])}"
+            same_types = same_types and dst_type == src_type
             if dst_type != src_type and not await conn.fetchval(
                 _IMPLICIT_CAST_SQL, src_type, dst_type
             ):
@@ -137,13 +138,14 @@ async def _check_target(pool: asyncpg.Pool, job: BackfillInput, columns: dict[st
             errors.BACKFILL_TARGET_INCOMPATIBLE,
             f"target {job.target_table!r}: " + "; ".join(problems),
         )
+    return same_types
 
 
-async def inspect(job: BackfillInput, target: asyncpg.Pool) -> SourceSpec:
+async def inspect(job: BackfillInput, source_url: str, target: asyncpg.Pool) -> SourceSpec:
     """Raise a typed, non-retryable ApplicationError unless the job can run."""
     check_input(job)
     from_sql = source_from(job.source_table, job.source_query)
-    conn = await connect_source(job.source_url, non_retryable=True)
+    conn = await connect_source(source_url, non_retryable=True)
     try:
         try:
             stmt = await conn.prepare(f"SELECT * FROM {from_sql} AS src LIMIT 0")
@@ -161,11 +163,13 @@ async def inspect(job: BackfillInput, target: asyncpg.Pool) -> SourceSpec:
         await _check_key(conn, job, from_sql)
     finally:
         await conn.close()
-    await _check_target(target, job, attrs)
+    same_types = await _check_target(target, job, attrs)
     key_type = attrs[job.key]
+    key_is_integer = key_type in {f'"pg_catalog".{quote_ident(t)}' for t in _INTEGER_TYPES}
     return SourceSpec(
         from_sql=from_sql,
         columns=[job.key, *(c for c in attrs if c != job.key)],
         key_type=key_type,
-        key_is_integer=key_type in {f'"pg_catalog".{quote_ident(t)}' for t in _INTEGER_TYPES},
+        key_is_integer=key_is_integer,
+        binary=same_types and key_is_integer,
     )

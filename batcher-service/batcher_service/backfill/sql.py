@@ -1,4 +1,4 @@
-"""SQL text for the backfill: quoting, the keyset page query, COPY text fields, URL redaction."""
+"""SQL text for the backfill: quoting, the keyset page query, COPY fields, URL redaction."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def source_from(table: str | None, query: str | None) -> str:
 
 def page_sql(
     from_sql: str,
+    key_column: str,
     columns: list[str],
     key_type: str,
     *,
@@ -65,7 +66,7 @@ def page_sql(
     limit: int,
 ) -> str:
     """Keyset pagination: the next ``limit`` rows after ``cursor``, in key order, never OFFSET."""
-    key = quote_ident(columns[0])
+    key = quote_ident(key_column)
     where = []
     if cursor is not None:
         where.append(f"{key} > {quote_literal(cursor)}::{key_type}")
@@ -111,10 +112,23 @@ def unescape_text_field(raw: bytes) -> str | None:
     return out.decode()
 
 
-def last_key(page: bytes) -> str | None:
+def last_key_text(page: bytes) -> str | None:
     """The key (first field) of the last row of a COPY text page, in source order."""
     end = len(page) - 1  # the page ends with the last row's newline
     start = page.rfind(b"\n", 0, end) + 1
     line = page[start:end]
     tab = line.find(b"\t")
     return unescape_text_field(line if tab < 0 else line[:tab])
+
+
+def last_key_binary(page: bytes, width: int) -> str:
+    """The integer key of the last row of a binary COPY page whose last column is the key.
+
+    The page ends with the key's 4-byte length, its ``width`` big-endian bytes and the
+    2-byte trailer, so no row before it needs parsing.
+    """
+    end = len(page) - 2
+    length = int.from_bytes(page[end - width - 4 : end - width], "big", signed=True)
+    if page[end:] != b"\xff\xff" or length != width:
+        raise ValueError(f"binary COPY page does not end with a {width}-byte key")
+    return str(int.from_bytes(page[end - width : end], "big", signed=True))

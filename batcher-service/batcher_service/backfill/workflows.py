@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from batcher_service.backfill.sources import source_name_problem
     from shared import errors
     from shared.backfill_payloads import (
         BackfillInput,
@@ -32,6 +33,8 @@ _NON_RETRYABLE = [
     errors.BACKFILL_KEY_NOT_ORDERABLE,
     errors.BACKFILL_TARGET_INCOMPATIBLE,
     errors.BACKFILL_BAD_ROW,
+    errors.BACKFILL_SOURCE_REFUSED,
+    errors.BACKFILL_SOURCE_UNKNOWN,
 ]
 _SHORT_TIMEOUT = timedelta(minutes=10)
 _SHORT_RETRY = RetryPolicy(
@@ -54,6 +57,10 @@ class BackfillWorkflow:
 
     @workflow.run
     async def run(self, job: BackfillInput) -> BackfillResult:
+        # A URL in the job is refused before any activity: no attempt copies it further.
+        problem = source_name_problem(job.source)
+        if problem is not None:
+            raise problem
         spec: SourceSpec = await workflow.execute_activity(
             "backfill_validate",
             job,
@@ -75,7 +82,7 @@ class BackfillWorkflow:
             *(
                 self._copy(
                     CopyPartitionInput(
-                        job.source_url, spec, job.target_table, job.batch_size, rate, rng
+                        job.source, spec, job.target_table, job.batch_size, rate, rng
                     ),
                     job.heartbeat_timeout_seconds,
                 )
