@@ -11,7 +11,8 @@ from shared.lifecycle import exit_process
 def main() -> int:
     argv = sys.argv[1:]
     if not argv or argv[0] != "demo":
-        print("usage: python -m devstack demo [--workflows N] [--concurrency C]", file=sys.stderr)
+        usage = "usage: python -m devstack demo [--workflows N] [--concurrency C] [--ui]"
+        print(usage, file=sys.stderr)
         return 2
     return run_demo(argv[1:])
 

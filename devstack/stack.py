@@ -1,4 +1,4 @@
-"""The embedded stack: dev server, PostgreSQL, migration and both workers as real processes."""
+"""The embedded stack: dev server, PostgreSQL, migrations and the workers as real processes."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ from pathlib import Path
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from devstack.processes import ManagedProcess
+from devstack.schema import MAIN_SCHEMA, MAIN_TABLES_FILE
 from devstack.temporal_server import TemporalDevServer
 
 
 class Stack:
-    """Starts what is missing (Temporal, PostgreSQL), migrates, runs workers; stops it all."""
+    """Starts what is missing (Temporal, PostgreSQL), migrates, runs workers; stops it all.
+
+    By default it carries the payment demo: its DDL is applied after the batcher's migration
+    and its table spec reaches every worker as ``WRITE_TABLES_FILE``. Another app passes its
+    own ``schemas`` and ``tables_file``.
+    """
 
     def __init__(
         self,
@@ -26,6 +32,9 @@ class Stack:
         dynamic_config: Sequence[str] = (),
         worker_env: Mapping[str, str] | None = None,
         persist_temporal: bool = True,
+        schemas: Sequence[Path] = (MAIN_SCHEMA,),
+        tables_file: Path = MAIN_TABLES_FILE,
+        ui: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
@@ -35,6 +44,9 @@ class Stack:
         self.postgres: EmbeddedPostgres | None = None
         self._dynamic_config = dynamic_config
         self._persist_temporal = persist_temporal
+        self.schemas = tuple(schemas)
+        self.tables_file = tables_file
+        self._ui = ui
         self._workers: list[ManagedProcess] = []
 
     def start(self) -> Stack:
@@ -46,6 +58,7 @@ class Stack:
                     db,
                     log_path=self.data_dir / "logs" / "temporal.log",
                     dynamic_config=self._dynamic_config,
+                    ui=self._ui,
                 ).start()
                 self.temporal_address = self.temporal.address
             if self.database_url is None:
@@ -64,6 +77,7 @@ class Stack:
             TEMPORAL_ADDRESS=self.temporal_address,
             TEMPORAL_NAMESPACE="default",
             DATABASE_URL=self.database_url,
+            WRITE_TABLES_FILE=str(self.tables_file),
             PYTHONUNBUFFERED="1",
         )
         env.update(self.worker_env)
@@ -71,12 +85,27 @@ class Stack:
         return env
 
     def migrate(self) -> None:
+        """The batcher's own tables (its migration), then the app's tables (its DDL)."""
         subprocess.run(
             [sys.executable, "-m", "batcher_service.migrate"], env=self.env(), check=True
         )
+        if self.schemas:
+            subprocess.run(
+                [sys.executable, "-m", "devstack.schema", *map(str, self.schemas)],
+                env=self.env(),
+                check=True,
+            )
 
-    def start_worker(self, service: str, **extra_env: str) -> ManagedProcess:
-        """Start ``main_service`` or ``batcher_service`` as its own process."""
+    @property
+    def ui_address(self) -> str | None:
+        """The dev server's web UI (``ui=True`` and a dev server this stack started)."""
+        return self.temporal.ui_address if self.temporal is not None else None
+
+    def start_worker(
+        self, service: str, *, cwd: Path | None = None, **extra_env: str
+    ) -> ManagedProcess:
+        """Start ``python -m <service>`` (``main_service``, ``batcher_service``, an app's own
+        worker module run from ``cwd``) as its own process."""
         index = sum(1 for w in self._workers if w.name.startswith(service))
         env = self.env(METRICS_PORT=str(free_port()), **extra_env)
         proc = ManagedProcess(
@@ -84,6 +113,7 @@ class Stack:
             [sys.executable, "-m", service],
             env=env,
             log_path=self.data_dir / "logs" / f"{service}-{index}.log",
+            cwd=cwd,
         ).start()
         self._workers.append(proc)
         return proc

@@ -72,8 +72,11 @@ class TemporalDevServer:
             "--log-level",
             "warn",
         ]
+        self.ui_address: str | None = None
         if self._ui:
-            argv += ["--ui-port", str(free_port())]
+            ui_port = free_port()
+            self.ui_address = f"http://127.0.0.1:{ui_port}"
+            argv += ["--ui-port", str(ui_port)]
         else:
             argv.append("--headless")
         if self._db_path is not None:

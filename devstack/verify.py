@@ -1,4 +1,4 @@
-"""Database-side checks after a run: lost writes, duplicates, batches used."""
+"""Database-side checks after a payment run: lost ledger rows, duplicates, batches used."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared.names import TARGET_TABLE
-from shared.payloads import make_request_id
+from main_service.names import LEDGER_TABLE
 
 
 @dataclass
 class Verification:
-    """What PostgreSQL holds for a set of completed caller workflows."""
+    """What PostgreSQL holds for a set of completed payments."""
 
     expected: int
     rows: int
@@ -23,22 +22,24 @@ class Verification:
     avg_batch_size: float
 
 
-async def verify_writes(database_url: str, completed_workflow_ids: Sequence[str]) -> Verification:
-    """Every completed caller must have exactly one row, found by its request id."""
+async def verify_writes(database_url: str, completed_payment_ids: Sequence[str]) -> Verification:
+    """Every completed payment must have exactly one ledger row, found by its payment id.
+
+    The table's primary key already forbids a second row per payment; ``duplicates`` counts
+    rows per id anyway, so the check does not rest on the DDL it checks.
+    """
     conn = await asyncpg.connect(database_url)
     try:
-        ids = list(completed_workflow_ids)
+        ids = list(completed_payment_ids)
         record = await conn.fetchrow(
             f"""
             SELECT count(*) AS rows,
-                   count(DISTINCT caller_workflow_id) AS callers,
-                   count(DISTINCT batch_id) AS batches,
-                   count(*) FILTER (WHERE request_id = ANY($2::text[])) AS matched
-            FROM {TARGET_TABLE}
-            WHERE caller_workflow_id = ANY($1::text[])
+                   count(DISTINCT payment_id) AS payments,
+                   count(DISTINCT batch_id) AS batches
+            FROM {LEDGER_TABLE}
+            WHERE payment_id = ANY($1::text[])
             """,
             ids,
-            [make_request_id(wf, 1) for wf in ids],
         )
     finally:
         await conn.close()
@@ -47,8 +48,8 @@ async def verify_writes(database_url: str, completed_workflow_ids: Sequence[str]
     return Verification(
         expected=len(ids),
         rows=rows,
-        lost=len(ids) - int(record["matched"]),
-        duplicates=rows - int(record["callers"]),
+        lost=len(ids) - int(record["payments"]),
+        duplicates=rows - int(record["payments"]),
         batches=batches,
         avg_batch_size=round(rows / batches, 1) if batches else 0.0,
     )

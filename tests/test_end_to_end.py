@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
+import asyncpg
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+from devstack.schema import MAIN_TABLES_FILE
 from devstack.stack import Stack
 from devstack.verify import verify_writes
+from main_service.activities import AUTHORIZATION_LIMIT_CENTS
+from main_service.names import (
+    INVALID_PAYMENT,
+    LEDGER_TABLE,
+    MAIN_TASK_QUEUE,
+    PAYMENT_DECLINED,
+    PAYMENT_WORKFLOW,
+)
+from main_service.payments import PaymentRequest, PaymentResult
 from main_service.starter import run_payments
+from shared import errors
 from shared.client import connect
 
 
@@ -29,6 +47,7 @@ async def test_payments_flow_through_both_worker_processes(
         check = await verify_writes(database_url, report.completed_ids)
         assert (check.rows, check.lost, check.duplicates) == (60, 0, 0)
         assert 1 <= check.batches < 60
+        assert report.failed == 0, report.failures
         # Graceful stop on SIGTERM: both exit 0.
         assert main.stop() == 0, main.tail()
         assert batcher.stop() == 0, batcher.tail()
@@ -36,8 +55,105 @@ async def test_payments_flow_through_both_worker_processes(
         stack.stop()
 
 
+async def test_business_failures_are_typed_and_write_nothing(
+    tmp_path: Path, database_url: str
+) -> None:
+    stack = Stack(tmp_path / "stack", database_url=database_url, persist_temporal=False).start()
+    try:
+        stack.start_worker("batcher_service")
+        stack.start_worker("main_service")
+        assert stack.temporal_address is not None
+        client = await connect({"target_host": stack.temporal_address, "namespace": "default"})
+        cases = {
+            "neg": (PaymentRequest("t-neg", "acct-1", -5), INVALID_PAYMENT),
+            "zero": (PaymentRequest("t-zero", "acct-1", 0), INVALID_PAYMENT),
+            "cur": (PaymentRequest("t-cur", "acct-1", 100, currency="eur"), INVALID_PAYMENT),
+            "big": (
+                PaymentRequest("t-big", "acct-1", AUTHORIZATION_LIMIT_CENTS + 1),
+                PAYMENT_DECLINED,
+            ),
+            # Past the payment's own checks, refused by the table spec (memo: 200 characters).
+            "memo": (PaymentRequest("t-memo", "acct-1", 100, memo="m" * 201), errors.INVALID_WRITE),
+        }
+        for name, (payment, expected) in cases.items():
+            with pytest.raises(WorkflowFailureError) as caught:
+                await client.execute_workflow(
+                    PAYMENT_WORKFLOW, payment, id=payment.payment_id, task_queue=MAIN_TASK_QUEUE
+                )
+            # The workflow's own failure carries the type, not an ActivityError around it.
+            cause = caught.value.cause
+            assert isinstance(cause, ApplicationError), (name, cause)
+            assert (cause.type, cause.non_retryable) == (expected, True), name
+        ok = await client.execute_workflow(
+            PAYMENT_WORKFLOW,
+            PaymentRequest("t-ok", "acct-1", AUTHORIZATION_LIMIT_CENTS),
+            id="t-ok",
+            task_queue=MAIN_TASK_QUEUE,
+            result_type=PaymentResult,
+        )
+        assert ok.outcome == "written" and ok.batch_id
+        conn = await asyncpg.connect(database_url)
+        try:
+            ids = await conn.fetch(f"SELECT payment_id, batch_id FROM {LEDGER_TABLE}")
+        finally:
+            await conn.close()
+        assert [(r["payment_id"], r["batch_id"]) for r in ids] == [("t-ok", ok.batch_id)]
+    finally:
+        stack.stop()
+
+
+def test_demo_runs_payments_end_to_end(tmp_path: Path, database_url: str) -> None:
+    """``make demo`` with a few payments: migrations, both workers, the database check."""
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "demo"), "DATABASE_URL": database_url}
+    proc = subprocess.run(
+        [sys.executable, "-m", "devstack", "demo", "--workflows", "20", "--accounts", "4"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (result["completed"], result["failed"]) == (20, 0), result
+    assert (result["rows"], result["lost"], result["duplicates"]) == (20, 0, 0), result
+    assert 1 <= result["batches"] < 20
+
+
+def test_demo_ui_option_serves_the_temporal_ui(tmp_path: Path, database_url: str) -> None:
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "demo"), "DATABASE_URL": database_url}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "demo", "--workflows", "3", "--ui"],
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    try:
+        address = None
+        for line in demo.stdout:
+            if line.startswith("temporal ui: "):
+                address = line.split(": ", 1)[1].strip()
+            if "stays up" in line:
+                break
+        assert address is not None and address.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(address, timeout=10) as page:
+            assert page.status == 200
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+
 def test_worker_refuses_to_start_without_database_url() -> None:
-    env = {"PATH": "/usr/bin:/bin", "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        "WRITE_TABLES_FILE": str(MAIN_TABLES_FILE),
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "batcher_service"],
         env=env,
@@ -50,7 +166,11 @@ def test_worker_refuses_to_start_without_database_url() -> None:
 
 
 def test_malformed_setting_is_named_at_start() -> None:
-    env = {"PATH": "/usr/bin:/bin", "ACK_TIMEOUT_SECONDS": "soon"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ACK_TIMEOUT_SECONDS": "soon",
+        "WRITE_TABLES_FILE": str(MAIN_TABLES_FILE),
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "main_service"], env=env, capture_output=True, text=True, check=False
     )

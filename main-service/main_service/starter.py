@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from main_service.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
+from main_service.payments import PaymentRequest
 from shared.client import connect
 from shared.lifecycle import exit_process
-from shared.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
-from shared.payloads import PaymentRequest
 from shared.settings import CommonSettings, SettingsError
 
 

@@ -1,27 +1,32 @@
-"""The main worker: business workflows and their activities on the main task queue."""
+"""The main worker: the payment workflow and its activity, wired to the batcher by the plugin."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
-from main_service.activities import PaymentActivities, WriteSubmitter
-from main_service.coalescer import WriteCoalescer
+from main_service.activities import PaymentActivities
+from main_service.names import MAIN_TASK_QUEUE
 from main_service.workflows import PaymentWorkflow
-from shared.names import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE, MAIN_TASK_QUEUE
+from shared.names import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE
+from shared.plugin import WriteBatchingPlugin
+
+# The demo's table spec, beside the package; WRITE_TABLES_FILE names another.
+TABLES_FILE = Path(__file__).resolve().parent.parent / "tables.yaml"
 
 
 def build_worker(
     client: Client,
     *,
+    tables_file: str | Path = TABLES_FILE,
     shards: int = 1,
     max_row_bytes: int = 16 * 1024,
     ack_timeout_seconds: float = 120.0,
     submit_linger_seconds: float = 0.2,
-    submit_transport: str = "update",
     max_concurrent_activities: int = 200,
     max_concurrent_workflow_tasks: int = 200,
     task_queue: str = MAIN_TASK_QUEUE,
@@ -30,25 +35,21 @@ def build_worker(
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """A worker for the main task queue; the caller owns the client."""
-    payments = PaymentActivities()
-    coalescer = WriteCoalescer(
-        client,
-        task_queue=batcher_task_queue,
-        linger_seconds=submit_linger_seconds,
-        transport=submit_transport,
-    )
-    submitter = WriteSubmitter(
-        coalescer,
+    batching = WriteBatchingPlugin(
+        str(tables_file),
         shards=shards,
-        max_row_bytes=max_row_bytes,
         ack_timeout_seconds=ack_timeout_seconds,
+        linger_seconds=submit_linger_seconds,
+        max_row_bytes=max_row_bytes,
+        batcher_task_queue=batcher_task_queue,
         batcher_id_prefix=batcher_id_prefix,
     )
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[PaymentWorkflow],
-        activities=[payments.authorize, submitter.submit],
+        activities=[PaymentActivities().authorize],
+        plugins=[batching],
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
