@@ -14,6 +14,9 @@ ACK_SIGNAL: Final = "write_ack"
 # A caller whose deadline passed settles its write: withdrawn, or the outcome it had.
 WITHDRAW_UPDATE: Final = "withdraw_write"
 SHUTDOWN_SIGNAL: Final = "shutdown"
+# The caller library's local activities, registered on every caller worker by its plugin.
+SUBMIT_WRITE_ACTIVITY: Final = "write_batching_submit"
+WITHDRAW_WRITE_ACTIVITY: Final = "write_batching_withdraw"
 STATS_QUERY: Final = "stats"
 BACKFILL_PROGRESS_QUERY: Final = "backfill_progress"
 

@@ -1,0 +1,122 @@
+"""Fixtures for the caller library's tests: a dev server, table specs, workers with the plugin."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from shared.plugin import StrictInputsPlugin, WriteBatchingPlugin
+from shared.tables import TableSpec, table_specs_from_dict
+from tests.write_workflows import (
+    FakeBatcher,
+    TypedPayment,
+    WriteAndContinue,
+    WriteOne,
+    WriteOrder,
+)
+
+_KEYED = {"columns": {"id": "text", "n": "int8"}, "key": ["id"]}
+SPECS: dict[str, TableSpec] = table_specs_from_dict(
+    {
+        "tables": {
+            "orders": {
+                "mode": "upsert",
+                "key": ["order_id"],
+                "columns": {"order_id": "text", "status": "text", "total_cents": "int8"},
+            },
+            "order_events": {
+                "mode": "append",
+                "columns": {"order_id": "text", "kind": "text"},
+            },
+            "strict": {
+                "key": ["id"],
+                "columns": {
+                    "id": "text",
+                    "i8": {"type": "int8", "nullable": True},
+                    "f8": {"type": "float8", "nullable": True},
+                    "t": {"type": "text", "nullable": True, "max_length": 64},
+                    "b": {"type": "bool", "nullable": True},
+                },
+            },
+            "overloaded": _KEYED,
+            "refused": _KEYED,
+            "silent": _KEYED,
+            "late": _KEYED,
+        }
+    }
+)
+CALLER_WORKFLOWS = [WriteOne, WriteOrder, WriteAndContinue, TypedPayment]
+
+
+@pytest.fixture(scope="session")
+async def write_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal")
+    )
+    yield env
+    await env.shutdown()
+
+
+@dataclass
+class Rig:
+    client: Client
+    caller_queue: str
+    batcher_queue: str
+    prefix: str
+
+    def batcher_id(self, shard: int = 0) -> str:
+        return f"{self.prefix}-{shard}"
+
+    async def run(self, workflow: str, *args: Any, id: str | None = None) -> Any:
+        return await self.client.execute_workflow(
+            workflow,
+            args=list(args),
+            id=id or f"{workflow}-{uuid.uuid4().hex[:8]}",
+            task_queue=self.caller_queue,
+        )
+
+
+@asynccontextmanager
+async def rig(
+    client: Client, *, fake_batcher: bool = True, **plugin_kwargs: Any
+) -> AsyncIterator[Rig]:
+    """A caller worker wired by the plugin, and (unless told not to) the fake batcher."""
+    tag = uuid.uuid4().hex[:8]
+    r = Rig(client, f"callers-{tag}", f"batcher-{tag}", f"write-batcher-{tag}")
+    plugin = WriteBatchingPlugin(
+        SPECS,
+        batcher_task_queue=r.batcher_queue,
+        batcher_id_prefix=r.prefix,
+        **plugin_kwargs,
+    )
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            Worker(client, task_queue=r.caller_queue, workflows=CALLER_WORKFLOWS, plugins=[plugin])
+        )
+        if fake_batcher:
+            await stack.enter_async_context(
+                Worker(
+                    client,
+                    task_queue=r.batcher_queue,
+                    workflows=[FakeBatcher],
+                    plugins=[StrictInputsPlugin()],
+                )
+            )
+        yield r
+
+
+def failure(err: WorkflowFailureError) -> ApplicationError:
+    cause = err.cause
+    assert isinstance(cause, ApplicationError), cause
+    return cause
