@@ -149,6 +149,8 @@ class BatcherState:
     arrival_rate: float = 0.0
     # Consecutive flushes that ended without writing: the next waits longer.
     failed_flushes_in_a_row: int = 0
+    # Pending requests whose last flush's commit is in doubt: a withdrawal asks the database.
+    in_doubt: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -280,3 +280,14 @@ class BatcherSettings:
             batcher=batcher,
             **parsed.model_dump(),
         )
+
+
+def database_url_from_env(env: Mapping[str, str]) -> str:
+    """DATABASE_URL alone, for commands that need only the database (never echoed)."""
+    url = env.get("DATABASE_URL", "").strip()
+    if not url:
+        raise SettingsError("DATABASE_URL is required (e.g. postgresql://user:pass@host/db)")
+    try:
+        return _database_url(url)
+    except ValueError as err:
+        raise SettingsError(f"DATABASE_URL {err}") from None

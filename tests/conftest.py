@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from batcher_service.db import create_pool
 from batcher_service.migrate import migrate
 from devstack.postgres import EmbeddedPostgres
-from tests.harness import Queues
+from tests.queues import Queues
 
 VENV_BIN = Path(sys.executable).parent
 

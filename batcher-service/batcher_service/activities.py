@@ -1,4 +1,4 @@
-"""Batcher activities: load the batcher's config and flush one batch (write, then ack)."""
+"""Batcher activities: its config, one batch's flush (write, then ack), request look-ups."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 from opentelemetry import trace
@@ -13,12 +14,24 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from batcher_service.acks import AckSender
-from batcher_service.writer import LedgerWriter
+from batcher_service.writer import BatchWriter, CommitInDoubt, DatabaseUnavailable, WriteReport
 from shared import errors
-from shared.payloads import AddressedAck, BatcherConfig, FlushInput, FlushResult, WriteOutcome
+from shared.names import REQUEST_TABLE
+from shared.payloads import (
+    AddressedAck,
+    BatcherConfig,
+    FlushInput,
+    FlushResult,
+    RequestLookup,
+    WriteAck,
+    WriteOutcome,
+)
 
 # A flush heartbeats so a crashed worker's flush is retried elsewhere in seconds, not minutes.
 HEARTBEAT_EVERY_SECONDS = 2.0
+# Left of the flush's time for the acks and the reply once the database work is cut off.
+FLUSH_MARGIN_SECONDS = 3.0
+_OUTCOMES = {o.value: o for o in WriteOutcome}
 
 
 @contextlib.asynccontextmanager
@@ -37,22 +50,58 @@ async def _heartbeating() -> AsyncIterator[None]:
             await task
 
 
-class BatchWriter:
+def _budget() -> float:
+    """Seconds this attempt may spend in the database: it stops before Temporal's timeouts."""
+    info = activity.info()
+    limits = []
+    if info.start_to_close_timeout:
+        limits.append(info.start_to_close_timeout.total_seconds())
+    if info.schedule_to_close_timeout:
+        end = info.scheduled_time + info.schedule_to_close_timeout
+        limits.append((end - datetime.now(UTC)).total_seconds())
+    return max(min(limits, default=60.0) - FLUSH_MARGIN_SECONDS, 0.5)
+
+
+class BatcherActivities:
     """Activities that own the PostgreSQL pool and the client used to ack callers."""
 
-    def __init__(self, writer: LedgerWriter, acks: AckSender, config: BatcherConfig) -> None:
+    def __init__(
+        self, writer: BatchWriter, acks: AckSender, config: BatcherConfig, pool: asyncpg.Pool
+    ) -> None:
         self._writer = writer
         self._acks = acks
         self._config = config
+        self._pool = pool
 
     @activity.defn(name="load_batcher_config")
     async def load_config(self) -> BatcherConfig:
         """The batcher's policy comes from this worker's environment, recorded in history."""
         return self._config
 
+    @activity.defn(name="lookup_requests")
+    async def lookup_requests(self, request_ids: list[str]) -> list[RequestLookup]:
+        """What the request table says of each id: the authority on whether it was written."""
+        try:
+            rows = await self._pool.fetch(
+                f"SELECT request_id, outcome, batch_id, table_name FROM {REQUEST_TABLE} "
+                "WHERE request_id = ANY($1::text[])",
+                request_ids,
+            )
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as err:
+            raise ApplicationError(
+                f"database unreachable: {type(err).__name__}", type=errors.DATABASE_UNAVAILABLE
+            ) from err
+        found = {r["request_id"]: r for r in rows}
+        return [
+            RequestLookup(rid, _OUTCOMES[r["outcome"]], r["batch_id"], r["table_name"])
+            if (r := found.get(rid)) is not None
+            else RequestLookup(rid, None)
+            for rid in request_ids
+        ]
+
     @activity.defn(name="flush_batch")
     async def flush(self, batch: FlushInput) -> FlushResult:
-        """One batch: one bulk statement (more only around poison rows), then the acks."""
+        """One batch: one transaction (more statements only around bad rows), then the acks."""
         async with _heartbeating():
             return await self._flush(batch)
 
@@ -63,43 +112,57 @@ class BatchWriter:
         span = trace.get_current_span()
         span.set_attribute("write_batcher.batch_id", batch.batch_id)
         span.set_attribute("write_batcher.request_count", len(batch.requests))
+        report = WriteReport()
         try:
-            report = await self._writer.write(batch.batch_id, batch.requests)
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as err:
-            # Retryable: Temporal retries the flush with capped backoff until it comes back.
+            async with asyncio.timeout(_budget()):
+                await self._writer.write(batch.batch_id, batch.requests, report)
+        except (TimeoutError, CommitInDoubt) as err:
+            if isinstance(err, CommitInDoubt) or report.committing:
+                raise ApplicationError(
+                    f"commit of {batch.batch_id} in doubt: {err}",
+                    type=errors.FLUSH_IN_DOUBT,
+                    non_retryable=True,
+                ) from err
             raise ApplicationError(
-                f"database unreachable: {type(err).__name__}: {err}",
+                "database too slow or unreachable: flush cut off before Temporal's timeout",
                 type=errors.DATABASE_UNAVAILABLE,
             ) from err
-        answers = [
-            AddressedAck(req.caller_workflow_id, report.acks[req.request_id])
-            for req in batch.requests
+        except DatabaseUnavailable as err:
+            # Retryable: Temporal retries the flush until its timeout, then the workflow
+            # hands its requests back to the buffer.
+            raise ApplicationError(
+                f"database unreachable: {err}", type=errors.DATABASE_UNAVAILABLE
+            ) from err
+        except Exception as err:
+            # Not the database's state and not a row's (those are rejections): a fault of
+            # ours. It ends the flush at once with every request rejected, never a retry loop.
+            raise ApplicationError(
+                f"flush failed: {type(err).__name__}: {err}",
+                type=errors.BAD_BATCH,
+                non_retryable=True,
+            ) from err
+        acks = [report.acks[req.request_id] for req in batch.requests]
+        for ack in acks:
+            if ack.batch_id is None:
+                ack.batch_id = batch.batch_id
+        result = _result(batch.batch_id, acks, report)
+        to_signal = [
+            AddressedAck(req.caller_workflow_id, ack)
+            for req, ack in zip(batch.requests, acks, strict=True)
         ]
-        outcomes = [a.ack.outcome for a in answers]
-        result = FlushResult(
-            batch_id=batch.batch_id,
-            written=outcomes.count(WriteOutcome.WRITTEN),
-            already_written=outcomes.count(WriteOutcome.ALREADY_WRITTEN),
-            rejected=outcomes.count(WriteOutcome.REJECTED),
-            statements=report.statements,
-            rejected_ids=[
-                a.ack.request_id for a in answers if a.ack.outcome is WriteOutcome.REJECTED
-            ],
-        )
-        # Callers waiting in an update get their acks through the workflow, never by signal.
-        replies = set(batch.reply_ids)
-        result.acks = [a for a in answers if a.ack.request_id in replies]
-        to_signal = [a for a in answers if a.ack.request_id not in replies]
         to_signal.extend(batch.notices)
-        if batch.send_acks:
-            tally = await self._acks.send(to_signal)
-            result.acks_sent, result.acks_failed = tally.sent, tally.failed
-        else:
-            result.acks.extend(to_signal)
+        tally = await self._acks.send(to_signal)
+        result.acks_sent, result.acks_failed = tally.sent, tally.failed
         elapsed = time.monotonic() - began
-        activity.metric_meter().create_histogram_float(
+        meter = activity.metric_meter()
+        meter.create_histogram_float(
             "write_batcher_flush_duration_seconds", "Flush activity: bulk write plus acks", "s"
         ).record(elapsed)
+        dead = meter.create_counter(
+            "write_batcher_dead_letters", "Rejected rows kept in the dead-letter table, by result"
+        )
+        dead.add(report.dead_lettered, {"result": "stored"})
+        dead.add(report.dead_letter_failures, {"result": "failed"})
         activity.logger.info(
             "flushed batch %s: %d requests, %d written, %d already, %d rejected in %.3fs",
             batch.batch_id,
@@ -111,3 +174,22 @@ class BatchWriter:
             extra={"batch_id": batch.batch_id},
         )
         return result
+
+
+def _result(batch_id: str, acks: list[WriteAck], report: WriteReport) -> FlushResult:
+    outcomes = [a.outcome for a in acks]
+    return FlushResult(
+        batch_id=batch_id,
+        written=outcomes.count(WriteOutcome.WRITTEN),
+        already_written=outcomes.count(WriteOutcome.ALREADY_WRITTEN),
+        rejected=outcomes.count(WriteOutcome.REJECTED),
+        statements=report.statements,
+        key_exists=outcomes.count(WriteOutcome.KEY_EXISTS),
+        superseded=outcomes.count(WriteOutcome.SUPERSEDED),
+        dead_lettered=report.dead_lettered,
+        dead_letter_failures=report.dead_letter_failures,
+        rejected_ids=[a.request_id for a in acks if a.outcome is WriteOutcome.REJECTED],
+        exceptions=[
+            a for a in acks if a.outcome is not WriteOutcome.WRITTEN or a.batch_id != batch_id
+        ],
+    )

@@ -6,7 +6,7 @@ from temporalio.common import MetricMeter
 
 from shared.payloads import FlushInput, FlushResult
 
-ROW_OUTCOMES = ("written", "already_written", "rejected")
+ROW_OUTCOMES = ("written", "already_written", "key_exists", "superseded", "rejected")
 
 
 class BatcherMetrics:
@@ -22,10 +22,14 @@ class BatcherMetrics:
         )
         self._batches = meter.create_counter("write_batcher_batches", "Batches flushed")
         self._rows = meter.create_counter(
-            "write_batcher_rows", "Rows by outcome: written, already_written, rejected"
+            "write_batcher_rows",
+            "Rows by outcome: written, already_written, key_exists, superseded, rejected, "
+            "withdrawn",
         )
-        self._acks = meter.create_counter(
-            "write_batcher_acks", "Acks by result: sent, failed (by signal), replied (by update)"
+        self._acks = meter.create_counter("write_batcher_acks", "Acks by result: sent, failed")
+        self._flush_failures = meter.create_counter(
+            "write_batcher_flush_failures",
+            "Flushes that ended without writing (database unreachable past the flush timeout)",
         )
         self._continue_as_new = meter.create_counter(
             "write_batcher_continue_as_new", "Batcher runs continued as new"
@@ -42,14 +46,24 @@ class BatcherMetrics:
         self._batches.add(1)
         if flush.requests:
             self._batch_size.record(len(flush.requests))
+        counts = (
+            result.written,
+            result.already_written,
+            result.key_exists,
+            result.superseded,
+            result.rejected,
+        )
         # Zeros too: rate() over a series that exists is 0, over a missing one it is empty.
-        for outcome, count in zip(
-            ROW_OUTCOMES, (result.written, result.already_written, result.rejected), strict=True
-        ):
+        for outcome, count in zip(ROW_OUTCOMES, counts, strict=True):
             self._rows.add(count, {"outcome": outcome})
         self._acks.add(result.acks_sent, {"result": "sent"})
         self._acks.add(result.acks_failed, {"result": "failed"})
-        self._acks.add(len(flush.reply_ids), {"result": "replied"})
+
+    def withdrawn(self) -> None:
+        self._rows.add(1, {"outcome": "withdrawn"})
+
+    def flush_failed(self) -> None:
+        self._flush_failures.add(1)
 
     def continued_as_new(self) -> None:
         self._continue_as_new.add(1)

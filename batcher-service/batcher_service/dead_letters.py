@@ -11,6 +11,7 @@ import sys
 import asyncpg
 from temporalio.client import Client
 
+from batcher_service.dead_letter_store import decode_request
 from shared.client import connect
 from shared.lifecycle import exit_process
 from shared.names import (
@@ -21,19 +22,25 @@ from shared.names import (
     SUBMIT_SIGNAL,
     batcher_workflow_id,
 )
-from shared.payloads import WriteRequest
+from shared.payloads import WriteRequestBatch
 from shared.routing import shard_for
 from shared.settings import BatcherSettings, SettingsError
 
 
 async def list_dead_letters(conn: asyncpg.Connection, limit: int) -> list[dict[str, object]]:
     rows = await conn.fetch(
-        f"""SELECT request_id, caller_workflow_id, error_type, error_message, rejected_at,
-                   resubmitted_at, row_data
+        f"""SELECT request_id, table_name, caller_workflow_id, error_type, error_message,
+                   rejected_at, resubmitted_at, request
             FROM {DEAD_LETTER_TABLE} ORDER BY rejected_at DESC LIMIT $1""",
         limit,
     )
-    return [dict(r) for r in rows]
+    items = []
+    for r in rows:
+        item = dict(r)
+        # The request as its caller sent it, decoded from the stored bytes.
+        item["row"] = decode_request(item.pop("request")).row
+        items.append(item)
+    return items
 
 
 async def resubmit(
@@ -47,22 +54,18 @@ async def resubmit(
 ) -> int:
     """Hand rejected rows to their batcher again, once their cause has been fixed."""
     rows = await conn.fetch(
-        f"SELECT * FROM {DEAD_LETTER_TABLE} WHERE request_id = ANY($1::text[])", request_ids
+        f"SELECT request FROM {DEAD_LETTER_TABLE} WHERE request_id = ANY($1::text[])",
+        request_ids,
     )
     for row in rows:
-        request = WriteRequest(
-            request_id=row["request_id"],
-            caller_workflow_id=row["caller_workflow_id"],
-            partition_key=row["partition_key"],
-            row=json.loads(row["row_data"]),
-        )
+        request = decode_request(row["request"])
         shard = shard_for(request.partition_key, shards)
         await client.start_workflow(
             BATCHER_WORKFLOW,
             id=batcher_workflow_id(shard, id_prefix),
             task_queue=task_queue,
             start_signal=SUBMIT_SIGNAL,
-            start_signal_args=[request],
+            start_signal_args=[WriteRequestBatch([request])],
         )
         await conn.execute(
             f"UPDATE {DEAD_LETTER_TABLE} SET resubmitted_at = now() WHERE request_id = $1",

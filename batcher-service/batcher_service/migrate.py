@@ -1,33 +1,77 @@
-"""Idempotent migration command: ``python -m batcher_service.migrate``."""
+"""Versioned, forward-only migrations of the batcher's own tables (``python -m ...migrate``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import re
 import sys
+from dataclasses import dataclass
+from importlib import resources
 
 import asyncpg
 
-from batcher_service.ddl import STATEMENTS
 from shared.settings import SettingsError
 
 log = logging.getLogger("batcher_service.migrate")
 
 # Two workers or hook jobs migrating at once must not race on CREATE TABLE.
 _LOCK_KEY = 0x5752495445  # "WRITE"
+_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+LEDGER = "write_batcher_schema_migrations"
 
 
-async def migrate(database_url: str) -> None:
-    """Create the target and dead-letter tables if they do not exist."""
+@dataclass(frozen=True)
+class Migration:
+    """One forward-only step; its version is its file's four-digit prefix."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    """Every step shipped in batcher_service/migrations, in version order."""
+    found = []
+    for entry in resources.files("batcher_service.migrations").iterdir():
+        match = _FILE.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text()))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a version: {versions}")
+    return found
+
+
+async def migrate(database_url: str) -> list[int]:
+    """Apply the steps not yet recorded, each in its own transaction; returns their versions."""
     conn = await asyncpg.connect(database_url, timeout=30)
+    applied: list[int] = []
     try:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-            for statement in STATEMENTS:
-                await conn.execute(statement)
+        await conn.execute(
+            f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
+                version int PRIMARY KEY, name text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        for step in migrations():
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+                done = await conn.fetchval(
+                    f"SELECT 1 FROM {LEDGER} WHERE version = $1", step.version
+                )
+                if done:
+                    continue
+                await conn.execute(step.sql)
+                await conn.execute(
+                    f"INSERT INTO {LEDGER} (version, name) VALUES ($1, $2)", step.version, step.name
+                )
+                applied.append(step.version)
+                log.info("applied migration %04d %s", step.version, step.name)
     finally:
         await conn.close()
+    return applied
 
 
 def main() -> int:
@@ -36,14 +80,14 @@ def main() -> int:
     try:
         if not database_url:
             raise SettingsError("DATABASE_URL is required (e.g. postgresql://user:pass@host/db)")
-        asyncio.run(migrate(database_url))
+        applied = asyncio.run(migrate(database_url))
     except SettingsError as err:
         print(f"migrate: {err}", file=sys.stderr)
         return 2
     except (OSError, asyncpg.PostgresError) as err:
         print(f"migrate: database error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
-    log.info("migration applied")
+    log.info("migrations up to date (%d applied now)", len(applied))
     return 0
 
 

@@ -15,7 +15,7 @@ class FlushPacer:
     the arrival rate, from ``min_interval`` when the shard is quiet (the next write goes out
     at once) to ``max_interval`` at ``full_load_rate``: the busier the shard, the larger each
     batch and the fewer statements per row, yet never more than one per ``min_interval``.
-    It grows with the square of the rate (``square``): at a tenth of full load the database
+    It grows with the square of the rate: at a tenth of full load the database
     is idle and a write should not wait, near full load statements are what matter.
     """
 
@@ -25,8 +25,8 @@ class FlushPacer:
         self.config = config
         self.last_flush_started_at = last_flush_started_at
         self.arrival_rate = arrival_rate
-        # False only when replaying runs recorded with the linear curve.
-        self.square = True
+        # After a flush that could not write: no flush starts before this workflow time.
+        self.held_until = float("-inf")
         self._arrivals = 0
 
     def arrived(self) -> None:
@@ -36,11 +36,14 @@ class FlushPacer:
         cfg = self.config
         longest = max(cfg.max_interval_seconds, cfg.min_interval_seconds)
         load = self.arrival_rate / cfg.full_load_rate
-        stretched = longest * (load * load if self.square else load)
+        stretched = longest * load * load
         return min(longest, max(cfg.min_interval_seconds, stretched))
 
     def deadline(self, now: float, oldest_arrival: float | None) -> float:
         """Workflow time at which what is held becomes due by the clock."""
+        return max(self._deadline(now, oldest_arrival), self.held_until)
+
+    def _deadline(self, now: float, oldest_arrival: float | None) -> float:
         cfg = self.config
         if cfg.mode == "adaptive":
             if self.last_flush_started_at is None:
@@ -51,11 +54,10 @@ class FlushPacer:
         # Counted from the oldest request's arrival, not from the last flush.
         return oldest_arrival + cfg.max_wait_seconds
 
-    def earliest(self, now: float) -> float:
-        """The soonest a flush may start in any mode of adaptive pacing: the minimum interval."""
-        if self.last_flush_started_at is None:
-            return now
-        return self.last_flush_started_at + self.config.min_interval_seconds
+    def failed(self, now: float, in_a_row: int) -> None:
+        """A flush ended without writing: back off, doubling up to the max interval x 4."""
+        cap = max(self.config.max_interval_seconds * 4, 1.0)
+        self.held_until = now + min(0.5 * 2 ** max(in_a_row - 1, 0), cap)
 
     def flush_started(self, now: float) -> None:
         if self.last_flush_started_at is not None:

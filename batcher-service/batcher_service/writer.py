@@ -1,140 +1,263 @@
-"""The bulk write: one idempotent statement per batch, bisection around poison rows."""
+"""The bulk write: one transaction per flush, one statement per table, bisection around bad rows."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from batcher_service.db import is_data_error
-from shared.names import DEAD_LETTER_TABLE, TARGET_TABLE
+from batcher_service.db import concerns_statement, is_connection_error
+from batcher_service.dead_letter_store import DeadLetterStore, safe_text
+from batcher_service.statements import TableStatement, build_statement
+from shared import errors
+from shared.names import REQUEST_TABLE
 from shared.payloads import WriteAck, WriteOutcome, WriteRequest
-from shared.schema import ROW_COLUMNS
+from shared.tables import RowValidationError, TableSpec
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = ("request_id", "caller_workflow_id", "partition_key", *(c.name for c in ROW_COLUMNS))
-_TYPES = ("text", "text", "text", *(c.pg_type for c in ROW_COLUMNS))
-_BATCH_PARAM = len(_COLUMNS) + 1
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
 
-# unnest() of one array per column: one statement and one round trip whatever the batch size.
-# The CTE reports, per request, whether this statement inserted it and, if not, which batch
-# did: a retried flush sees its own batch id and still reports "written".
-INSERT_SQL = f"""
-WITH input AS (
-    SELECT * FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(_TYPES, 1))})
-        AS t({", ".join(_COLUMNS)})
-), inserted AS (
-    INSERT INTO {TARGET_TABLE} (batch_id, {", ".join(_COLUMNS)})
-    SELECT ${_BATCH_PARAM}, {", ".join(_COLUMNS)} FROM input
-    ON CONFLICT (request_id) DO NOTHING
-    RETURNING request_id
-)
-SELECT input.request_id, inserted.request_id IS NOT NULL AS inserted, existing.batch_id
-FROM input
-LEFT JOIN inserted ON inserted.request_id = input.request_id
-LEFT JOIN {TARGET_TABLE} existing ON existing.request_id = input.request_id
-"""
+    Connection = asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]
 
-DEAD_LETTER_SQL = f"""
-INSERT INTO {DEAD_LETTER_TABLE}
-    (request_id, batch_id, caller_workflow_id, partition_key, row_data, error_type, error_message)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
-                     $7::text[])
-ON CONFLICT (request_id) DO UPDATE SET
-    batch_id = EXCLUDED.batch_id, row_data = EXCLUDED.row_data,
-    error_type = EXCLUDED.error_type, error_message = EXCLUDED.error_message,
-    rejected_at = now(), resubmitted_at = NULL
-"""
+_OUTCOMES = {o.value: o for o in WriteOutcome}
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot take the flush now; nothing of it was committed."""
+
+
+class CommitInDoubt(Exception):
+    """The connection failed during COMMIT: the flush may or may not be written."""
 
 
 @dataclass
 class WriteReport:
-    """Acks for every request of a batch and the statements it took."""
+    """Acks for every request of a batch, the statements it took, what dead-lettering did."""
 
     acks: dict[str, WriteAck] = field(default_factory=dict)
     statements: int = 0
+    dead_lettered: int = 0
+    dead_letter_failures: int = 0
+    # Set once COMMIT was sent: an interruption from then on leaves the outcome in doubt.
+    committing: bool = False
 
 
-def _columns_of(requests: list[WriteRequest]) -> list[list[Any]]:
-    arrays: list[list[Any]] = [[] for _ in _COLUMNS]
-    for req in requests:
-        values = (req.request_id, req.caller_workflow_id, req.partition_key)
-        for i, value in enumerate(values):
-            arrays[i].append(value)
-        for j, col in enumerate(ROW_COLUMNS, start=3):
-            arrays[j].append(req.row.get(col.name))
-    return arrays
+@dataclass
+class _Rejection:
+    request: WriteRequest
+    error_type: str
+    message: str
 
 
-class LedgerWriter:
-    """Writes batches into the target table; the only code that inserts business rows."""
+class BatchWriter:
+    """Writes batches into the tables of its specs; the only code that inserts users' rows."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, tables: Mapping[str, TableSpec]) -> None:
         self._pool = pool
+        self._statements = {name: build_statement(spec) for name, spec in tables.items()}
+        self._dead_letters = DeadLetterStore()
 
-    async def write(self, batch_id: str, requests: list[WriteRequest]) -> WriteReport:
-        report = WriteReport()
-        rejected: list[tuple[WriteRequest, BaseException]] = []
-        await self._write_or_split(batch_id, requests, report, rejected)
-        if rejected:
-            await self._dead_letter(batch_id, rejected)
-            report.statements += 1
-            for req, err in rejected:
-                report.acks[req.request_id] = WriteAck(
-                    req.request_id,
-                    WriteOutcome.REJECTED,
-                    batch_id,
-                    type(err).__name__,
-                    str(err),
-                )
+    async def write(
+        self, batch_id: str, requests: list[WriteRequest], report: WriteReport | None = None
+    ) -> WriteReport:
+        """Write once; raises DatabaseUnavailable or CommitInDoubt for connection trouble."""
+        report = report if report is not None else WriteReport()
+        groups, refused = self._group(requests)
+        try:
+            await self._write(batch_id, groups, refused, report)
+        except (DatabaseUnavailable, CommitInDoubt):
+            raise
+        except Exception as err:
+            if _retry_whole(err):
+                raise DatabaseUnavailable(f"{type(err).__name__}: {err}") from err
+            raise
         return report
 
-    async def _write_or_split(
+    def _group(
+        self, requests: list[WriteRequest]
+    ) -> tuple[dict[str, list[WriteRequest]], list[_Rejection]]:
+        groups: dict[str, list[WriteRequest]] = {}
+        refused: list[_Rejection] = []
+        for req in requests:
+            statement = self._statements.get(req.table)
+            if statement is None:
+                refused.append(
+                    _Rejection(req, errors.UNKNOWN_TABLE, f"no table {req.table!r} in the spec")
+                )
+                continue
+            try:
+                # The caller validated already; a batcher never trusts a value to convert.
+                statement.spec.validate(req.row)
+            except RowValidationError as err:
+                refused.append(_Rejection(req, errors.INVALID_WRITE, str(err)))
+                continue
+            groups.setdefault(req.table, []).append(req)
+        return groups, refused
+
+    async def _write(
         self,
         batch_id: str,
-        requests: list[WriteRequest],
+        groups: dict[str, list[WriteRequest]],
+        refused: list[_Rejection],
         report: WriteReport,
-        rejected: list[tuple[WriteRequest, BaseException]],
     ) -> None:
-        if not requests:
+        async with self._pool.acquire() as conn:
+            try:
+                # The common case: every statement succeeds, one transaction, no savepoints.
+                await self._in_transaction(
+                    conn, self._write_all(conn, batch_id, groups, refused, report), report
+                )
+                return
+            except Exception as err:
+                if _retry_whole(err):
+                    raise
+                log.info("batch %s: %s; bisecting", batch_id, type(err).__name__)
+            report.acks.clear()
+            report.dead_lettered = report.dead_letter_failures = 0
+            # Some row failed: again, each sub-batch under a savepoint, until only bad rows fail.
+            await self._in_transaction(
+                conn, self._write_bisecting(conn, batch_id, groups, refused, report), report
+            )
+
+    @staticmethod
+    async def _in_transaction(
+        conn: Connection, work: Coroutine[Any, Any, None], report: WriteReport
+    ) -> None:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await work
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await transaction.rollback()
+            raise
+        report.committing = True
+        try:
+            await transaction.commit()
+        except Exception as err:
+            if is_connection_error(err):
+                # The server may have committed before the connection dropped.
+                raise CommitInDoubt(f"{type(err).__name__}: {err}") from err
+            raise
+
+    async def _write_all(
+        self,
+        conn: Connection,
+        batch_id: str,
+        groups: dict[str, list[WriteRequest]],
+        refused: list[_Rejection],
+        report: WriteReport,
+    ) -> None:
+        for table, reqs in groups.items():
+            report.statements += 1
+            self._record(await self._run(conn, table, reqs, batch_id), batch_id, report)
+        if refused:
+            await self._store_rejections(conn, batch_id, refused, report)
+
+    async def _write_bisecting(
+        self,
+        conn: Connection,
+        batch_id: str,
+        groups: dict[str, list[WriteRequest]],
+        refused: list[_Rejection],
+        report: WriteReport,
+    ) -> None:
+        rejected = list(refused)
+        for table, reqs in groups.items():
+            await self._bisect(conn, table, reqs, batch_id, report, rejected)
+        if rejected:
+            await self._store_rejections(conn, batch_id, rejected, report)
+
+    async def _run(
+        self, conn: Connection, table: str, reqs: list[WriteRequest], batch_id: str
+    ) -> list[asyncpg.Record]:
+        statement: TableStatement = self._statements[table]
+        return await conn.fetch(statement.sql, *statement.arguments(reqs, batch_id))
+
+    @staticmethod
+    def _record(rows: list[asyncpg.Record], batch_id: str, report: WriteReport) -> None:
+        for row in rows:
+            rid = row["request_id"]
+            if row["outcome"] is not None:
+                report.acks[rid] = WriteAck(rid, _OUTCOMES[row["outcome"]], batch_id)
+            elif row["previous_batch"] == batch_id:
+                # A retry of the attempt that wrote it: the same answer as that attempt's.
+                report.acks[rid] = WriteAck(rid, _OUTCOMES[row["previous_outcome"]], batch_id)
+            elif row["previous_outcome"] == WriteOutcome.WRITTEN:
+                report.acks[rid] = WriteAck(
+                    rid, WriteOutcome.ALREADY_WRITTEN, row["previous_batch"]
+                )
+            else:
+                # Recorded before as key_exists or superseded: that answer stands.
+                outcome = _OUTCOMES[row["previous_outcome"]]
+                report.acks[rid] = WriteAck(rid, outcome, row["previous_batch"])
+
+    async def _bisect(  # noqa: PLR0917
+        self,
+        conn: Connection,
+        table: str,
+        reqs: list[WriteRequest],
+        batch_id: str,
+        report: WriteReport,
+        rejected: list[_Rejection],
+    ) -> None:
+        if not reqs:
             return
         report.statements += 1
         try:
-            rows = await self._pool.fetch(INSERT_SQL, *_columns_of(requests), batch_id)
+            async with conn.transaction():  # a savepoint inside the flush's transaction
+                rows = await self._run(conn, table, reqs, batch_id)
         except Exception as err:
-            if not is_data_error(err):
+            if _retry_whole(err):
                 raise
-            if len(requests) == 1:
-                log.warning("rejected %s: %s: %s", requests[0].request_id, type(err).__name__, err)
-                rejected.append((requests[0], err))
+            if len(reqs) == 1 or concerns_statement(err):
+                for req in reqs:
+                    log.warning("rejected %s: %s: %s", req.request_id, type(err).__name__, err)
+                    rejected.append(_Rejection(req, type(err).__name__, safe_text(str(err))))
                 return
-            # Bisection: every good row still lands, only rows that fail alone are rejected.
-            mid = len(requests) // 2
-            await self._write_or_split(batch_id, requests[:mid], report, rejected)
-            await self._write_or_split(batch_id, requests[mid:], report, rejected)
+            mid = len(reqs) // 2
+            await self._bisect(conn, table, reqs[:mid], batch_id, report, rejected)
+            await self._bisect(conn, table, reqs[mid:], batch_id, report, rejected)
             return
-        for row in rows:
-            rid = row["request_id"]
-            if row["inserted"] or row["batch_id"] == batch_id:
-                report.acks[rid] = WriteAck(rid, WriteOutcome.WRITTEN, batch_id)
-            else:
-                report.acks[rid] = WriteAck(rid, WriteOutcome.ALREADY_WRITTEN, row["batch_id"])
+        self._record(rows, batch_id, report)
 
-    async def _dead_letter(
-        self, batch_id: str, rejected: list[tuple[WriteRequest, BaseException]]
+    async def _store_rejections(
+        self,
+        conn: Connection,
+        batch_id: str,
+        rejected: list[_Rejection],
+        report: WriteReport,
     ) -> None:
-        # Nothing handed to the batcher vanishes: a rejected row is kept with its error.
-        await self._pool.execute(
-            DEAD_LETTER_SQL,
-            [r.request_id for r, _ in rejected],
-            [batch_id] * len(rejected),
-            [r.caller_workflow_id for r, _ in rejected],
-            [r.partition_key for r, _ in rejected],
-            [json.dumps(r.row) for r, _ in rejected],
-            [type(e).__name__ for _, e in rejected],
-            [str(e) for _, e in rejected],
+        for item in rejected:
+            report.acks[item.request.request_id] = WriteAck(
+                item.request.request_id,
+                WriteOutcome.REJECTED,
+                batch_id,
+                item.error_type,
+                item.message,
+            )
+        report.statements += 1
+        stored = await self._dead_letters.store(
+            conn, batch_id, [(r.request, r.error_type, r.message) for r in rejected]
         )
+        if stored:
+            report.dead_lettered += len(rejected)
+        else:
+            report.dead_letter_failures += len(rejected)
+
+
+def _retry_whole(err: BaseException) -> bool:
+    """Connection trouble, or another attempt of the same flush recording a request first
+    (a zombie attempt): the whole flush is retried, no row is rejected for it."""
+    if isinstance(err, DatabaseUnavailable | CommitInDoubt) or is_connection_error(err):
+        return True
+    return (
+        isinstance(err, asyncpg.UniqueViolationError)
+        and getattr(err, "table_name", None) == REQUEST_TABLE
+    )

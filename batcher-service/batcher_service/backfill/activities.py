@@ -48,7 +48,7 @@ class BackfillActivities:
     """Backfill activities; they write only through the worker's own pool (DATABASE_URL) and
     read only the named sources the worker was started with (None: no source at all)."""
 
-    def __init__(self, pool: asyncpg.Pool, sources: BackfillSources | None) -> None:
+    def __init__(self, pool: asyncpg.Pool, sources: BackfillSources | None = None) -> None:
         self._pool = pool
         self._sources = sources if sources is not None else BackfillSources()
 
@@ -61,7 +61,9 @@ class BackfillActivities:
     async def plan(self, plan: PlanInput) -> BackfillPlan:
         """Key ranges from min/max of an integer key, and a row estimate for progress."""
         job, spec = plan.job, plan.spec
-        conn = await connect_source(self._sources.resolve(job.source), non_retryable=False)
+        conn = await connect_source(
+            job.source, self._sources.resolve(job.source), non_retryable=False
+        )
         try:
             rows = -1
             if job.source_table:
@@ -107,7 +109,7 @@ class BackfillActivities:
             progress.cursor,
             progress.rows_done,
         )
-        source = await connect_source(url, non_retryable=False)
+        source = await connect_source(job.source, url, non_retryable=False)
         copier = PartitionCopier(source, self._pool, job, progress, activity.heartbeat)
         keep_alive = asyncio.create_task(_keep_alive(copier, info.heartbeat_timeout))
         try:

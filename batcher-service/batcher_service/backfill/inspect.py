@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from temporalio.exceptions import ApplicationError
@@ -9,6 +11,8 @@ from temporalio.exceptions import ApplicationError
 from batcher_service.backfill.sql import quote_ident, quote_qualified, redact_url, source_from
 from shared import errors
 from shared.backfill_payloads import BackfillInput, SourceSpec
+
+log = logging.getLogger(__name__)
 
 # A plain connection (the source) or one borrowed from the worker's pool (the target).
 Conn = asyncpg.Connection | PoolConnectionProxy
@@ -53,8 +57,9 @@ def check_input(job: BackfillInput) -> None:
         raise _fail(errors.BACKFILL_INVALID_INPUT, "rate_limit must be a positive rows/s")
 
 
-async def connect_source(url: str, *, non_retryable: bool) -> asyncpg.Connection:
-    """One connection to the source; its failure names the URL without its password."""
+async def connect_source(name: str, url: str, *, non_retryable: bool) -> asyncpg.Connection:
+    """One connection to the source. Its failure, which lands in workflow history, names the
+    source; only the worker's log shows the URL, redacted."""
     try:
         conn = await asyncpg.connect(url, timeout=10)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
@@ -63,8 +68,9 @@ async def connect_source(url: str, *, non_retryable: bool) -> asyncpg.Connection
             if non_retryable
             else (errors.BACKFILL_SOURCE_UNAVAILABLE)
         )
+        log.warning("backfill source %r (%s) unreachable: %r", name, redact_url(url), err)
         raise ApplicationError(
-            f"source {redact_url(url)} is unreachable: {type(err).__name__}: {err}",
+            f"source {name!r} is unreachable: {type(err).__name__}: {err}",
             type=kind,
             non_retryable=non_retryable,
         ) from None
@@ -145,7 +151,7 @@ async def inspect(job: BackfillInput, source_url: str, target: asyncpg.Pool) -> 
     """Raise a typed, non-retryable ApplicationError unless the job can run."""
     check_input(job)
     from_sql = source_from(job.source_table, job.source_query)
-    conn = await connect_source(source_url, non_retryable=True)
+    conn = await connect_source(job.source, source_url, non_retryable=True)
     try:
         try:
             stmt = await conn.prepare(f"SELECT * FROM {from_sql} AS src LIMIT 0")

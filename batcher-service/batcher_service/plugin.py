@@ -1,0 +1,76 @@
+"""The batcher worker's wiring in one object: its workflows, activities and pruning."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import asyncpg
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import WorkerConfig
+
+from batcher_service.acks import AckSender
+from batcher_service.activities import BatcherActivities
+from batcher_service.backfill.activities import BackfillActivities
+from batcher_service.backfill.sources import BackfillSources
+from batcher_service.backfill.workflows import BackfillWorkflow
+from batcher_service.retention import prune_forever
+from batcher_service.workflows import WriteBatcherWorkflow
+from batcher_service.writer import BatchWriter
+from shared.payloads import BatcherConfig
+from shared.tables import TableSpec
+
+# How long the batcher's request table keeps ids by default: callers' resends come within
+# minutes; a week leaves room for a dead letter fixed and resubmitted days later.
+DEFAULT_RETENTION_HOURS = 168.0
+
+
+class WriteBatcherPlugin(SimplePlugin):
+    """Add to a Worker on the batcher task queue: ``plugins=[WriteBatcherPlugin(...)]``."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        tables: Mapping[str, TableSpec],
+        config: BatcherConfig,
+        *,
+        retention_hours: float = DEFAULT_RETENTION_HOURS,
+        backfill_sources: BackfillSources | None = None,
+    ) -> None:
+        self._pool = pool
+        self._tables = dict(tables)
+        self._config = config
+        self._retention_hours = retention_hours
+        self._backfill = BackfillActivities(pool, backfill_sources)
+        super().__init__(
+            "write-batching.batcher",
+            workflows=[WriteBatcherWorkflow, BackfillWorkflow],
+            run_context=self._pruning,
+        )
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        config = super().configure_worker(config)
+        # The acks go out through the worker's own client.
+        batcher = BatcherActivities(
+            BatchWriter(self._pool, self._tables),
+            AckSender(config["client"]),
+            self._config,
+            self._pool,
+        )
+        activities: list[Any] = list(config.get("activities") or [])
+        activities += [batcher.load_config, batcher.flush, batcher.lookup_requests]
+        activities += [self._backfill.validate, self._backfill.plan, self._backfill.copy_partition]
+        config["activities"] = activities
+        return config
+
+    @contextlib.asynccontextmanager
+    async def _pruning(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(prune_forever(self._pool, self._retention_hours))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
