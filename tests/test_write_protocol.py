@@ -10,7 +10,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from shared import errors
 from shared.payloads import WriteOutcome
-from shared.workflow import WriteResult
 from tests.write_support import failure, rig, write_env
 from tests.write_workflows import FAKE_STATE_QUERY, FakeState, WriteCall
 
@@ -26,7 +25,9 @@ async def test_a_write_is_acked_with_its_outcome_and_batch(write_env: WorkflowEn
     async with rig(write_env.client) as r:
         row = {"order_id": "o-1", "status": "placed", "total_cents": 5}
         result = await r.run("WriteOne", WriteCall("orders", row), id="one-1")
-        assert isinstance(result, dict) or isinstance(result, WriteResult)
+        assert result["outcome"] == WriteOutcome.WRITTEN
+        assert result["request_id"].startswith("one-1/")
+        assert result["batch_id"] == "batch-0"
         state = await _state(r.client, r.batcher_id())
     assert state.requests[0].row == row
     assert state.requests[0].table == "orders"
