@@ -4,9 +4,10 @@ PY := $(VENV)/bin/python
 UV := python3 -m uv
 WORKFLOWS ?= 200
 CHART_DASHBOARDS := deploy/helm/write-batcher/dashboards
+CHART_RULES := deploy/helm/write-batcher/rules
 SYSTEM_TOOLS := promtool docker-compose
 
-.PHONY: venv demo test lint tools bench chart-dashboards images clean
+.PHONY: venv demo test lint tools bench chart-dashboards chart-rules chart-files images version clean
 
 # Creates .venv from uv.lock (installing uv itself first when it is missing).
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -48,9 +49,26 @@ chart-dashboards:
 	if ls deploy/grafana/dashboards/*.json >/dev/null 2>&1; then \
 		cp deploy/grafana/dashboards/*.json $(CHART_DASHBOARDS)/; fi
 
+# Helm's .Files cannot read outside the chart either: the alert rules for the PrometheusRule.
+chart-rules:
+	mkdir -p $(CHART_RULES)
+	cp deploy/prometheus/alerts.yml $(CHART_RULES)/alerts.yml
+
+chart-files: chart-dashboards chart-rules
+
+# One version for the package, the images and the chart's appVersion (tests check they agree).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_REGISTRY ?= ghcr.io/write-batcher
+
+version:
+	@echo $(VERSION)
+
+# Tags each image with the version (what a release pushes) and :local (what compose runs).
 images:
-	docker build -f main-service/Dockerfile -t write-batcher/main:local .
-	docker build -f batcher-service/Dockerfile -t write-batcher/batcher:local .
+	docker build -f main-service/Dockerfile --build-arg VERSION=$(VERSION) \
+		-t $(IMAGE_REGISTRY)/main-service:$(VERSION) -t write-batcher/main:local .
+	docker build -f batcher-service/Dockerfile --build-arg VERSION=$(VERSION) \
+		-t $(IMAGE_REGISTRY)/batcher-service:$(VERSION) -t write-batcher/batcher:local .
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ from typing import Any
 HERE = Path(__file__).parent
 SEL = 'job=~"$job", instance=~"$instance"'
 RATE = "$__rate_interval"
+FLUSH_ACTIVITY = 'activity_type="flush_batch"'
 
 
 def variables(anchor_metric: str) -> list[dict[str, Any]]:
@@ -70,6 +71,36 @@ def quantiles(metric: str, by: str = "") -> dict[str, str]:
     }
 
 
+def row(title: str, y: int) -> dict[str, Any]:
+    return {"type": "row", "title": title, "collapsed": False, "panels": [],
+            "gridPos": {"x": 0, "y": y, "w": 24, "h": 1}}  # fmt: skip
+
+
+def rate(metric: str, by: str = "", where: str = "") -> str:
+    """sum by (by) (rate(metric{where, dashboard filters}[$__rate_interval]))."""
+    group = f" by ({by})" if by else ""
+    matchers = f"{where}, {SEL}" if where else SEL
+    return f"sum{group} (rate({metric}{{{matchers}}}[{RATE}]))"
+
+
+def quantile(q: str, metric: str, by: str) -> str:
+    return f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{{{SEL}}}[{RATE}])))"
+
+
+def rows_of(sections: list[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """Lay out titled rows of panels two by two, as temporalio/dashboards does."""
+    laid: list[dict[str, Any]] = []
+    y = 0
+    for title, panels in sections:
+        laid.append(row(title, y))
+        y += 1
+        for i, p in enumerate(panels):
+            p["gridPos"].update({"x": 12 * (i % 2), "y": y + 8 * (i // 2)})
+        laid += panels
+        y += 8 * ((len(panels) + 1) // 2)
+    return laid
+
+
 def dashboard(uid: str, title: str, panels: list[dict[str, Any]], anchor: str) -> dict[str, Any]:
     for i, p in enumerate(panels, start=1):
         p["id"] = i
@@ -92,15 +123,16 @@ def write_batching() -> dict[str, Any]:
     panels = [
         panel(
             "Write throughput (rows/s)",
-            {"{{outcome}}": f"sum by (outcome) (rate({rows}{{{SEL}}}[{RATE}]))"},
+            {"{{outcome}}": rate(rows, "outcome")},
             "ops",
             (0, 0),
+            "written, already_written, key_exists, superseded, rejected, withdrawn",
         ),
         panel(
             "Batch size (requests per batch)",
             quantiles("write_batcher_batch_size")
             | {
-                "mean": f"sum(rate(write_batcher_batch_size_sum{{{SEL}}}[{RATE}])) / sum(rate(write_batcher_batch_size_count{{{SEL}}}[{RATE}]))"
+                "mean": f"{rate('write_batcher_batch_size_sum')} / {rate('write_batcher_batch_size_count')}"
             },
             "short",
             (12, 0),
@@ -118,27 +150,34 @@ def write_batching() -> dict[str, Any]:
             (12, 8),
         ),
         panel(
-            "Caller write latency (submit to ack)",
-            quantiles("write_batcher_caller_write_latency_seconds"),
-            "s",
+            "Failing flushes and dead letters (/min)",
+            {
+                "flushes without a write": f"{rate('write_batcher_flush_failures_total')} * 60",
+                "dead letters {{result}}": f"{rate('write_batcher_dead_letters_total', 'result')} * 60",
+                "flush_batch activity failures": rate(
+                    "temporal_activity_execution_failed_total", where=FLUSH_ACTIVITY
+                )
+                + " * 60",
+            },
+            "short",
             (0, 16),
+            "A database outage shows here within one flush timeout (BATCH_FLUSH_TIMEOUT_SECONDS)",
         ),
         panel(
-            "Rejections, ack failures, confirmation timeouts (/s)",
+            "Rejections, withdrawals, ack failures, confirmation timeouts (/s)",
             {
-                "rows rejected": f'sum(rate({rows}{{outcome="rejected", {SEL}}}[{RATE}]))',
-                "acks failed": f'sum(rate(write_batcher_acks_total{{result="failed", {SEL}}}[{RATE}]))',
-                "confirmation timeouts": f"sum(rate(write_batcher_confirmation_timeouts_total{{{SEL}}}[{RATE}]))",
+                "rows rejected": rate(rows, where='outcome="rejected"'),
+                "rows withdrawn": rate(rows, where='outcome="withdrawn"'),
+                "acks failed": rate("write_batcher_acks_total", where='result="failed"'),
+                "confirmation timeouts": rate("write_batcher_confirmation_timeouts_total"),
             },
             "ops",
             (12, 16),
         ),
         panel(
-            "Continue-as-new rate (runs/min)",
-            {
-                "{{job}}": f"sum by (job) (rate(write_batcher_continue_as_new_total{{{SEL}}}[{RATE}])) * 60"
-            },
-            "short",
+            "Caller write latency (submit to ack)",
+            quantiles("write_batcher_caller_write_latency_seconds"),
+            "s",
             (0, 24),
         ),
         panel(
@@ -151,73 +190,88 @@ def write_batching() -> dict[str, Any]:
             "short",
             (12, 24),
         ),
+        panel(
+            "Continue-as-new rate (runs/min)",
+            {"{{job}}": f"{rate('write_batcher_continue_as_new_total', 'job')} * 60"},
+            "short",
+            (0, 32),
+        ),
+        panel(
+            "Workflow task failures (/min)",
+            {
+                "{{workflow_type}} {{failure_reason}}": f"{rate('temporal_workflow_task_execution_failed_total', 'workflow_type, failure_reason')} * 60"
+            },
+            "short",
+            (12, 32),
+            "A failing workflow task stalls its workflow (batcher shard or caller) until fixed",
+        ),
     ]
     return dashboard("write-batching", "Write batching", panels, "temporal_num_pollers")
 
 
+def _p(title: str, exprs: dict[str, str], unit: str = "short") -> dict[str, Any]:
+    return panel(title, exprs, unit, (0, 0))
+
+
 def sdk_workers() -> dict[str, Any]:
-    panels = [
-        panel(
-            "Workflow task schedule-to-start",
-            quantiles("temporal_workflow_task_schedule_to_start_latency_seconds", "task_queue"),
-            "s",
-            (0, 0),
-        ),
-        panel(
-            "Activity schedule-to-start",
-            quantiles("temporal_activity_schedule_to_start_latency_seconds", "task_queue"),
-            "s",
-            (12, 0),
-        ),
-        panel(
-            "Task slots used",
-            {
-                "{{instance}} {{worker_type}}": f"sum by (instance, worker_type) (temporal_worker_task_slots_used{{{SEL}}})"
-            },
-            "short",
-            (0, 8),
-        ),
-        panel(
-            "Task slots available",
-            {
-                "{{instance}} {{worker_type}}": f"sum by (instance, worker_type) (temporal_worker_task_slots_available{{{SEL}}})"
-            },
-            "short",
-            (12, 8),
-        ),
-        panel(
-            "Sticky cache",
-            {
-                "size {{instance}}": f"sum by (instance) (temporal_sticky_cache_size{{{SEL}}})",
-                "hits/s {{instance}}": f"sum by (instance) (rate(temporal_sticky_cache_hit_total{{{SEL}}}[{RATE}]))",
-            },
-            "short",
-            (0, 16),
-        ),
-        panel(
-            "Poll and request failures (/s)",
-            {
-                "poll failures {{operation}}": f"sum by (operation) (rate(temporal_long_request_failure_total{{{SEL}}}[{RATE}]))",
-                "request failures {{operation}}": f"sum by (operation) (rate(temporal_request_failure_total{{{SEL}}}[{RATE}]))",
-                "pollers {{poller_type}}": f"sum by (poller_type) (temporal_num_pollers{{{SEL}}})",
-            },
-            "short",
-            (12, 16),
-        ),
-        panel(
-            "Workflow task execution latency",
-            quantiles("temporal_workflow_task_execution_latency_seconds"),
-            "s",
-            (0, 24),
-        ),
-        panel(
-            "Activity execution latency",
-            quantiles("temporal_activity_execution_latency_seconds", "activity_type"),
-            "s",
-            (12, 24),
-        ),
-    ]
-    return dashboard("temporal-sdk-workers", "Temporal SDK workers", panels, "temporal_num_pollers")
+    """temporalio/dashboards' Core SDK dashboard (sdk/temporal-core-sdks-otel.json), adapted.
+
+    Same rows and panel titles; our /metrics names (``_total`` counters, ``_seconds``
+    histograms instead of milliseconds) and job/instance filters. Local activities added.
+    """
+    p95 = "0.95"
+    sections = [
+        ("Requests", [
+            _p("RPC Requests Vs Failures", {"requests {{namespace}}": rate("temporal_request_total", "namespace"), "failures {{namespace}}": rate("temporal_request_failure_total", "namespace")}),
+            _p("RPC Failures Per Operation", {"{{operation}}": rate("temporal_request_failure_total", "namespace, operation")}),
+            _p("RPC Requests Per Operation", {"{{operation}}": rate("temporal_request_total", "namespace, operation")}),
+            _p("RPC Latencies (p95)", {"{{operation}}": quantile(p95, "temporal_request_latency_seconds", "namespace, operation")}, "s"),
+        ]),
+        ("Long Requests", [
+            _p("Long RPC Failures Per Operation", {"{{operation}}": rate("temporal_long_request_failure_total", "namespace, operation")}),
+            _p("Long RPC Latencies (p95)", {"{{operation}}": quantile(p95, "temporal_long_request_latency_seconds", "namespace, operation")}, "s"),
+        ]),
+        ("Workflow", [
+            _p("Workflow Completion", {"{{workflow_type}}": rate("temporal_workflow_completed_total", "namespace, workflow_type")}),
+            _p("Workflow End-To-End Latencies", {"{{workflow_type}}": quantile(p95, "temporal_workflow_endtoend_latency_seconds", "namespace, workflow_type")}, "s"),
+            _p("Workflow Failures By Type", {"{{workflow_type}}": rate("temporal_workflow_failed_total", "namespace, workflow_type")}),
+        ]),
+        ("Workflow Task Processing", [
+            _p("Workflow Task Throughput", {"{{task_queue}}": rate("temporal_workflow_task_queue_poll_succeed_total", "namespace, task_queue")}),
+            _p("Workflow Task Schedule To Start (p95)", {"{{task_queue}}": quantile(p95, "temporal_workflow_task_schedule_to_start_latency_seconds", "namespace, task_queue")}, "s"),
+            _p("Workflow Task Failed", {"{{workflow_type}} {{failure_reason}}": rate("temporal_workflow_task_execution_failed_total", "namespace, workflow_type, failure_reason")}),
+            _p("Workflow Task Execution Latency (p95)", {"{{workflow_type}}": quantile(p95, "temporal_workflow_task_execution_latency_seconds", "namespace, workflow_type")}, "s"),
+            _p("Workflow Task Empty Polls", {"{{task_queue}}": rate("temporal_workflow_task_queue_poll_empty_total", "namespace, task_queue")}),
+        ]),
+        ("Activities", [
+            _p("Activity Throughput", {"{{activity_type}}": rate("temporal_activity_schedule_to_start_latency_seconds_count", "namespace, activity_type")}),
+            _p("Activity Failed", {"{{activity_type}}": rate("temporal_activity_execution_failed_total", "namespace, activity_type")}),
+            _p("Activity Execution Latencies (p95)", {"{{activity_type}}": quantile(p95, "temporal_activity_execution_latency_seconds", "namespace, activity_type")}, "s"),
+        ]),
+        ("Activity Task Processing", [
+            _p("Empty Activity Polls", {"{{task_queue}}": rate("temporal_activity_poll_no_task_total", "namespace, task_queue")}),
+            _p("Activity Schedule To Start (p95)", {"{{task_queue}}": quantile(p95, "temporal_activity_schedule_to_start_latency_seconds", "namespace, task_queue")}, "s"),
+        ]),
+        ("Local Activities", [
+            _p("Local Activity Throughput", {"{{activity_type}}": rate("temporal_local_activity_total", "namespace, activity_type")}),
+            _p("Local Activity Failed", {"{{activity_type}}": rate("temporal_local_activity_execution_failed_total", "namespace, activity_type")}),
+            _p("Local Activity Execution Latencies (p95)", {"{{activity_type}}": quantile(p95, "temporal_local_activity_execution_latency_seconds", "namespace, activity_type")}, "s"),
+        ]),
+        ("Slots", [
+            _p("Slots Available", {"{{instance}} {{worker_type}}": f"sum by (instance, worker_type) (temporal_worker_task_slots_available{{{SEL}}})"}),
+            _p("Slots Used", {"{{instance}} {{worker_type}}": f"sum by (instance, worker_type) (temporal_worker_task_slots_used{{{SEL}}})"}),
+            _p("Pollers", {"{{instance}} {{poller_type}}": f"sum by (instance, poller_type) (temporal_num_pollers{{{SEL}}})"}),
+        ]),
+        ("Sticky Cache", [
+            _p("Sticky Cache Size", {"{{instance}}": f"sum by (instance) (temporal_sticky_cache_size{{{SEL}}})"}),
+            _p("Sticky Cache Forced Eviction", {"{{instance}}": rate("temporal_sticky_cache_total_forced_eviction_total", "instance")}),
+            _p("Sticky Cache Hit", {"{{instance}}": rate("temporal_sticky_cache_hit_total", "instance")}),
+            _p("Sticky Cache Miss", {"{{instance}} {{task_queue}}": rate("temporal_sticky_cache_miss_total", "instance, task_queue")}),
+        ]),
+    ]  # fmt: skip
+    return dashboard(
+        "temporal-sdk-workers", "Temporal SDK workers", rows_of(sections), "temporal_num_pollers"
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ metadata:
   labels:
     {{- include "write-batcher.labels" $root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
+  {{- with (include "write-batcher.annotations" (dict "root" $root)) }}{{- . | nindent 2 }}{{- end }}
 spec:
-  {{- if not (and $v.autoscaling $v.autoscaling.enabled) }}
+  {{- if not (or $v.autoscaling.enabled $v.keda.enabled) }}
   replicas: {{ $v.replicaCount }}
   {{- end }}
   revisionHistoryLimit: 5
@@ -20,17 +21,22 @@ spec:
       {{- include "write-batcher.selectorLabels" $sel | nindent 6 }}
   template:
     metadata:
+      {{- /* The chart's labels win over podLabels: the selector must keep matching. */}}
+      {{- $labels := merge (dict "app.kubernetes.io/component" .component) (include "write-batcher.labels" $root | fromYaml) ($v.podLabels | default dict) }}
       labels:
-        {{- include "write-batcher.labels" $root | nindent 8 }}
-        app.kubernetes.io/component: {{ .component }}
+        {{- toYaml $labels | nindent 8 }}
       annotations:
         checksum/database: {{ printf "%s|%s" $root.Values.database.url $root.Values.database.existingSecret | sha256sum | trunc 16 }}
+        checksum/tables: {{ printf "%s|%s" (toYaml $root.Values.tables) $root.Values.tablesConfigMap | sha256sum | trunc 16 }}
         {{- with $v.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
     spec:
       serviceAccountName: {{ include "write-batcher.serviceAccountName" $root }}
       automountServiceAccountToken: false
+      {{- with $v.priorityClassName }}
+      priorityClassName: {{ . }}
+      {{- end }}
       {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
@@ -50,10 +56,11 @@ spec:
               protocol: TCP
           env:
             {{- include "write-batcher.commonEnv" $root | nindent 12 }}
+            {{- include "write-batcher.tablesEnv" $root | nindent 12 }}
             - name: METRICS_PORT
               value: {{ $v.metricsPort | quote }}
             - name: OTEL_SERVICE_NAME
-              value: {{ printf "%s-service" .component | quote }}
+              value: {{ include "write-batcher.jobName" .component | quote }}
             {{- with .extraEnv }}
             {{- . | nindent 12 }}
             {{- end }}
@@ -61,23 +68,30 @@ spec:
             - name: {{ $name }}
               value: {{ $value | quote }}
             {{- end }}
-          livenessProbe:
-            httpGet: {path: /healthz, port: metrics}
-            initialDelaySeconds: 10
-            periodSeconds: 10
-            timeoutSeconds: 3
-            failureThreshold: 6
-          readinessProbe:
-            httpGet: {path: /readyz, port: metrics}
-            periodSeconds: 5
-            timeoutSeconds: 3
-            failureThreshold: 3
+            {{- with $v.additionalEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          {{- with (include "write-batcher.probe" (dict "name" "startupProbe" "probe" $v.startupProbe)) }}{{- . | nindent 10 }}{{- end }}
+          {{- with (include "write-batcher.probe" (dict "name" "livenessProbe" "probe" $v.livenessProbe)) }}{{- . | nindent 10 }}{{- end }}
+          {{- with (include "write-batcher.probe" (dict "name" "readinessProbe" "probe" $v.readinessProbe)) }}{{- . | nindent 10 }}{{- end }}
           resources:
             {{- toYaml $v.resources | nindent 12 }}
           volumeMounts:
             {{- include "write-batcher.volumeMounts" $root | nindent 12 }}
+            {{- with .extraMounts }}
+            {{- . | nindent 12 }}
+            {{- end }}
+            {{- with $v.additionalVolumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
       volumes:
         {{- include "write-batcher.volumes" $root | nindent 8 }}
+        {{- with .extraVolumes }}
+        {{- . | nindent 8 }}
+        {{- end }}
+        {{- with $v.additionalVolumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       {{- with $v.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
@@ -89,5 +103,15 @@ spec:
       {{- with $v.affinity }}
       affinity:
         {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.topologySpreadConstraints }}
+      topologySpreadConstraints:
+        {{- range . }}
+        {{- $c := . }}
+        {{- if not $c.labelSelector }}
+        {{- $c = merge (dict "labelSelector" (dict "matchLabels" (include "write-batcher.selectorLabels" $sel | fromYaml))) $c }}
+        {{- end }}
+        - {{- toYaml $c | nindent 10 }}
+        {{- end }}
       {{- end }}
 {{- end }}

@@ -24,6 +24,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: write-batcher
+{{- with .Values.additionalLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* metadata.annotations of every object: additionalAnnotations, then the object's own. */}}
+{{- define "write-batcher.annotations" -}}
+{{- $all := merge (dict) (.own | default (dict)) .root.Values.additionalAnnotations -}}
+{{- if $all -}}
+annotations:
+  {{- toYaml $all | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Prometheus job of a component's scrape target, and its OTEL_SERVICE_NAME: one name, used
+by the ServiceMonitor, deploy/compose/prometheus.yml and the alerts (main-service,
+batcher-service).
+*/}}
+{{- define "write-batcher.jobName" -}}
+{{- printf "%s-service" . -}}
 {{- end }}
 
 {{/* Selector labels of one component; call with (dict "root" $ "component" "main"). */}}
@@ -50,7 +71,24 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{- define "write-batcher.image" -}}
+{{- if .values.image.digest }}
+{{- printf "%s@%s" .values.image.repository .values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .values.image.repository (default .root.Chart.AppVersion .root.Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "write-batcher.tablesConfigMap" -}}
+{{- default (printf "%s-tables" (include "write-batcher.fullname" .)) .Values.tablesConfigMap }}
+{{- end }}
+
+{{/* Where the table spec is mounted (WRITE_TABLES_FILE) and the backfill sources Secret. */}}
+{{- define "write-batcher.tablesDir" -}}/etc/write-batcher/tables{{- end }}
+{{- define "write-batcher.backfillSourcesDir" -}}/etc/write-batcher/backfill-sources{{- end }}
+
+{{- define "write-batcher.tablesEnv" -}}
+- name: WRITE_TABLES_FILE
+  value: {{ printf "%s/tables.yaml" (include "write-batcher.tablesDir" .) | quote }}
 {{- end }}
 
 {{/* Environment every process gets: Temporal connection (the SDK's names), logging, tracing. */}}
@@ -103,6 +141,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "write-batcher.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
+- name: tables
+  mountPath: {{ include "write-batcher.tablesDir" . }}
+  readOnly: true
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
 - name: temporal-tls
   mountPath: /etc/temporal-tls
@@ -114,10 +155,44 @@ app.kubernetes.io/component: {{ .component }}
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
+- name: tables
+  configMap:
+    name: {{ include "write-batcher.tablesConfigMap" . }}
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
 - name: temporal-tls
   secret:
     secretName: {{ .Values.temporal.tls.existingSecret }}
     defaultMode: 0440
+{{- end }}
+{{- end }}
+
+{{/*
+The migration hook's own ServiceAccount and database Secret: hook copies, deleted once the
+hook phase succeeds (and before the next one), so none outlives `helm uninstall` nor blocks
+an upgrade with "already exists". The workers use the regular (release-owned) ones.
+*/}}
+{{- define "write-batcher.migrationServiceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- printf "%s-migrate" (include "write-batcher.fullname" .) }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "write-batcher.migrationSecretName" -}}
+{{- default (printf "%s-migrate-database" (include "write-batcher.fullname" .)) .Values.database.existingSecret }}
+{{- end }}
+
+{{- define "write-batcher.hookAnnotations" -}}
+helm.sh/hook: pre-install,pre-upgrade
+helm.sh/hook-weight: {{ .weight | quote }}
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{- end }}
+
+{{/* One probe from values: `enabled: false` drops it, the rest is a Probe. */}}
+{{- define "write-batcher.probe" -}}
+{{- if and .probe (ne (toString .probe.enabled) "false") -}}
+{{ .name }}:
+  {{- toYaml (omit .probe "enabled") | nindent 2 }}
 {{- end }}
 {{- end }}

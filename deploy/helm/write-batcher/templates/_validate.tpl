@@ -3,7 +3,19 @@
 {{- if and (not .Values.database.existingSecret) (not .Values.database.url) -}}
 {{- fail "write-batcher: set database.url or database.existingSecret (the batcher and the migration need DATABASE_URL)" -}}
 {{- end -}}
-{{- if and .Values.main.autoscaling.enabled (gt (int .Values.main.autoscaling.minReplicas) (int .Values.main.autoscaling.maxReplicas)) -}}
-{{- fail "write-batcher: main.autoscaling.minReplicas must not exceed main.autoscaling.maxReplicas" -}}
+{{- if and (not .Values.tablesConfigMap) (not .Values.tables) -}}
+{{- fail "write-batcher: set tables (the table spec) or tablesConfigMap (both workers need WRITE_TABLES_FILE)" -}}
+{{- end -}}
+{{- range $component := list "main" "batcher" }}
+{{- $v := index $.Values $component }}
+{{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
+{{- fail (printf "write-batcher: %s.autoscaling.minReplicas must not exceed %s.autoscaling.maxReplicas" $component $component) -}}
+{{- end -}}
+{{- if and $v.keda.enabled (gt (int $v.keda.minReplicaCount) (int $v.keda.maxReplicaCount)) -}}
+{{- fail (printf "write-batcher: %s.keda.minReplicaCount must not exceed %s.keda.maxReplicaCount" $component $component) -}}
+{{- end -}}
+{{- if and $v.autoscaling.enabled $v.keda.enabled -}}
+{{- fail (printf "write-batcher: enable %s.autoscaling or %s.keda, not both (KEDA makes its own HPA)" $component $component) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
