@@ -1,0 +1,155 @@
+"""Property: every value either fits its column exactly or is refused; nothing is ever converted."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from temporalio.client import WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+
+from shared import errors
+from shared._converter import InvalidInputError, strict_data_converter
+from shared._submit import SubmitInput
+from shared.tables import RowValidationError, table_spec_from_dict
+from tests.write_support import failure, rig, write_env
+from tests.write_workflows import FAKE_STATE_QUERY, FakeState, WriteCall
+
+__all__ = ["write_env"]
+
+SPEC = table_spec_from_dict(
+    "strict",
+    {
+        "key": ["id"],
+        "columns": {
+            "id": "text",
+            "i8": {"type": "int8", "nullable": True},
+            "f8": {"type": "float8", "nullable": True},
+            "t": {"type": "text", "nullable": True, "max_length": 64},
+            "b": {"type": "bool", "nullable": True},
+        },
+    },
+)
+CONVERTER = strict_data_converter().payload_converter
+
+INT8 = 2**63
+unicode = st.text(st.characters(exclude_categories=()), max_size=80)  # NUL, lone surrogates
+numbers = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([INT8 - 1, -INT8, INT8, -INT8 - 1, 2**53, 2**53 + 1, 0, -1]),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+scalars = st.one_of(numbers, unicode, st.booleans(), st.none())
+values = st.one_of(
+    scalars, st.lists(scalars, max_size=3), st.dictionaries(unicode, scalars, max_size=3)
+)
+rows = st.fixed_dictionaries(
+    {"id": st.one_of(st.just("k"), values)},
+    optional={"i8": values, "f8": values, "t": values, "b": values},
+)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal and of the same type, all the way down (NaN equals NaN)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _through_the_wire(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as the submit activity receives it: encoded by the workflow, decoded strictly."""
+    sent = SubmitInput("rid", "strict", "caller", row, 0.0)
+    [payload] = CONVERTER.to_payloads([sent])
+    [received] = CONVERTER.from_payloads([payload], [SubmitInput])
+    assert isinstance(received, SubmitInput)
+    return received.row
+
+
+@settings(max_examples=1500, deadline=None)
+@given(rows)
+def test_a_row_is_valid_verbatim_or_refused(row: dict[str, Any]) -> None:
+    received = _through_the_wire(row)
+    assert same(received, row), (row, received)
+    try:
+        SPEC.validate(received)
+    except RowValidationError:
+        return
+    # Accepted: every value is exactly the column's kind, never a near miss.
+    for name, value in received.items():
+        if value is None:
+            continue
+        kind = SPEC.column(name).type
+        if kind == "int8":
+            assert type(value) is int and -INT8 <= value < INT8
+        elif kind == "float8":
+            assert type(value) in (int, float)
+        elif kind == "text":
+            assert type(value) is str and "\x00" not in value and len(value) <= 64
+            value.encode("utf-8")
+        elif kind == "bool":
+            assert type(value) is bool
+
+
+@dataclass
+class Typed:
+    n: int
+    x: float
+    s: str
+    flag: bool
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.fixed_dictionaries({"n": values, "x": values, "s": values, "flag": values}))
+def test_a_typed_input_decodes_exactly_or_fails_typed(raw: dict[str, Any]) -> None:
+    [payload] = CONVERTER.to_payloads([raw])
+    try:
+        [typed] = CONVERTER.from_payloads([payload], [Typed])
+    except InvalidInputError as err:
+        assert err.type == errors.INVALID_INPUT and err.non_retryable
+        return
+    assert same(typed.n, raw["n"]) and same(typed.s, raw["s"]) and same(typed.flag, raw["flag"])
+    # The one widening: an int where a float is declared, exact (|n| <= 2**53).
+    assert typed.x == raw["x"] or (math.isnan(typed.x) and math.isnan(raw["x"]))
+    assert type(raw["x"]) in (int, float) and type(raw["x"]) is not bool
+
+
+async def test_the_real_caller_path_writes_verbatim_or_refuses(
+    write_env: WorkflowEnvironment,
+) -> None:
+    """Rows through write() and the fake batcher: received verbatim, or INVALID_WRITE."""
+    loop = asyncio.get_running_loop()
+    async with rig(write_env.client) as r:
+        batcher = r.client.get_workflow_handle(r.batcher_id())
+
+        async def one(row: dict[str, Any]) -> None:
+            row = {**row, "id": f"k-{uuid.uuid4().hex[:8]}"}
+            try:
+                result = await r.run("WriteOne", WriteCall("strict", row, partition_key="p"))
+            except WorkflowFailureError as err:
+                assert failure(err).type == errors.INVALID_WRITE, failure(err).message
+                return
+            state = await batcher.query(FAKE_STATE_QUERY, result_type=FakeState)
+            [got] = [q for q in state.requests if q.request_id == result["request_id"]]
+            assert same(got.row, row), (got.row, row)
+
+        @settings(
+            max_examples=40,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        )
+        @given(rows)
+        def check(row: dict[str, Any]) -> None:
+            asyncio.run_coroutine_threadsafe(one(row), loop).result(timeout=30)
+
+        await asyncio.to_thread(check)
