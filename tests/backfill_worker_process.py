@@ -1,22 +1,24 @@
-"""The batcher worker as its own process on a given queue, for kill -9 tests."""
+"""The backfill worker as its own process on a given queue, sources from its environment, for
+kill -9 tests."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 
+from batcher_service.backfill.sources import BackfillSources
 from batcher_service.db import create_pool
-from batcher_service.worker import build_worker
 from shared.client import connect
 from shared.lifecycle import wait_for_stop_signal
-from shared.payloads import BatcherConfig
+from tests.backfill_helpers import backfill_only_worker
 
 
 async def main() -> None:
     pool = await create_pool(os.environ["DATABASE_URL"], 5)
     try:
         client = await connect({"target_host": os.environ["TEMPORAL_ADDRESS"]})
-        worker = build_worker(client, pool, BatcherConfig(), task_queue=os.environ["TASK_QUEUE"])
+        sources = BackfillSources.from_env(os.environ)
+        worker = backfill_only_worker(client, pool, sources, os.environ["TASK_QUEUE"])
         async with worker:
             print("worker running", flush=True)
             await wait_for_stop_signal()

@@ -7,14 +7,20 @@ import os
 import sys
 
 import asyncpg
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from shared import errors
 from tests.backfill_helpers import (
+    Source,
     backfill_worker,
+    check_history_of,
     make_source,
     make_target,
+    no_password_in_history,  # noqa: F401  (fixture)
+    source,  # noqa: F401  (fixture)
     source_digest,
-    source_url,  # noqa: F401  (fixture)
     table_digest,
 )
 
@@ -37,17 +43,17 @@ async def _cli(address: str, *args: str) -> tuple[int, str, str]:
 async def test_start_then_watch_to_completion(
     temporal_env: WorkflowEnvironment,
     db_pool: asyncpg.Pool,
-    source_url: str,  # noqa: F811
+    source: Source,  # noqa: F811
 ) -> None:
-    await make_source(source_url, 3_000)
+    await make_source(source.url, 3_000)
     await make_target(db_pool)
     address = temporal_env.client.service_client.config.target_host
-    async with backfill_worker(temporal_env.client, db_pool) as queue:
+    async with backfill_worker(temporal_env.client, db_pool, source) as queue:
         code, out, err = await _cli(
             address,
             "start",
-            "--source-url",
-            source_url,
+            "--source",
+            source.name,
             "--source-table",
             "items",
             "--key",
@@ -66,7 +72,22 @@ async def test_start_then_watch_to_completion(
         assert code == 0, err
         workflow_id = out.strip()
         assert workflow_id.startswith("backfill-")
+        check_history_of(temporal_env.client.get_workflow_handle(workflow_id))
         code, out, err = await _cli(address, "watch", workflow_id)
     assert code == 0, err
     assert "rows/s" in out and "done: 3,000 rows read" in out
-    assert await table_digest(db_pool, "items_copy") == await source_digest(source_url)
+    assert await table_digest(db_pool, "items_copy") == await source_digest(source.url)
+
+
+async def test_start_refuses_a_url_before_it_reaches_history(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    address = temporal_env.client.service_client.config.target_host
+    url = "postgresql://app:s3cret@db.internal:5432/crm"
+    args = ("--source", url, "--source-table", "t", "--key", "id", "--target-table", "t")
+    code, out, err = await _cli(address, "start", *args, "--id", "backfill-refused-url")
+    assert code == 2 and out == ""
+    assert errors.BACKFILL_SOURCE_REFUSED in err and "s3cret" not in err
+    with pytest.raises(RPCError) as missing:
+        await temporal_env.client.get_workflow_handle("backfill-refused-url").describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND

@@ -1,4 +1,5 @@
-"""kill -9 of the worker mid-backfill: a new worker resumes from the heartbeat cursor."""
+"""kill -9 of the worker mid-backfill: a new worker resumes from the heartbeat cursor and
+writes every row once."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.processes import ManagedProcess
 from shared.backfill_payloads import BackfillInput, BackfillResult
 from tests.backfill_helpers import (
+    Source,
+    count_inserts,
+    inserts,
     make_source,
     make_target,
+    no_password_in_history,  # noqa: F401  (fixture)
     progress,
+    source,  # noqa: F401  (fixture)
     source_digest,
-    source_url,  # noqa: F401  (fixture)
     start_backfill,
     table_digest,
 )
@@ -27,8 +32,12 @@ from tests.harness import eventually
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def worker_process(temporal: str, database_url: str, queue: str, log: Path) -> ManagedProcess:
+def worker_process(
+    temporal: str, database_url: str, queue: str, named: Source, log: Path
+) -> ManagedProcess:
     env = dict(os.environ, TEMPORAL_ADDRESS=temporal, DATABASE_URL=database_url, TASK_QUEUE=queue)
+    # The source reaches the worker as an operator would configure it: by environment.
+    env[f"BACKFILL_SOURCE_{named.name.upper()}"] = named.url
     return ManagedProcess(
         "backfill-worker",
         [sys.executable, "-m", "tests.backfill_worker_process"],
@@ -55,25 +64,26 @@ async def source_reads(url: str) -> int:
 async def test_kill_9_resumes_from_heartbeat_cursor(
     temporal_env: WorkflowEnvironment,
     database_url: str,
-    source_url: str,  # noqa: F811
+    source: Source,  # noqa: F811
     tmp_path: Path,
 ) -> None:
     rows = 12_000
-    await make_source(source_url, rows)
+    await make_source(source.url, rows)
     target = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     assert target is not None
     try:
         await make_target(target)
+        await count_inserts(target)
         await asyncio.sleep(1.0)
-        before = await source_reads(source_url)
+        before = await source_reads(source.url)
         client = temporal_env.client
         address = client.service_client.config.target_host
         queue = f"backfill-kill-{uuid.uuid4().hex[:8]}"
-        first = worker_process(address, database_url, queue, tmp_path / "w1.log")
+        first = worker_process(address, database_url, queue, source, tmp_path / "w1.log")
         second = None
         try:
             job = BackfillInput(
-                source_url,
+                source.name,
                 "id",
                 "items_copy",
                 source_table="items",
@@ -90,7 +100,7 @@ async def test_kill_9_resumes_from_heartbeat_cursor(
             at_kill = await eventually(midway, within=60, interval=0.1)
             first.kill()
             copied_at_kill = await target.fetchval("SELECT count(*) FROM items_copy")
-            second = worker_process(address, database_url, queue, tmp_path / "w2.log")
+            second = worker_process(address, database_url, queue, source, tmp_path / "w2.log")
             result: BackfillResult = await asyncio.wait_for(handle.result(), 60)
         finally:
             for proc in (first, second):
@@ -99,10 +109,13 @@ async def test_kill_9_resumes_from_heartbeat_cursor(
         # Resumed, not restarted: rows read from the source over both attempts stay well
         # below the table plus the rows already copied when the first worker died.
         await asyncio.sleep(1.0)  # backends flush their statistics when they exit
-        reads = await source_reads(source_url) - before
+        reads = await source_reads(source.url) - before
         assert reads < rows + copied_at_kill // 2, (reads, copied_at_kill, at_kill)
         assert result.rows_read < rows + copied_at_kill // 2
-        assert await table_digest(target, "items_copy") == await source_digest(source_url)
+        # Written once: a page committed after the last heartbeat is re-read and merged, and
+        # the merge inserts none of its rows a second time.
+        assert await inserts(target) == rows
+        assert await table_digest(target, "items_copy") == await source_digest(source.url)
         history = [e async for e in handle.fetch_history_events()]
         assert any(e.activity_task_started_event_attributes.attempt == 2 for e in history)
     finally:
