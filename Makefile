@@ -49,12 +49,15 @@ chart-dashboards:
 	if ls deploy/grafana/dashboards/*.json >/dev/null 2>&1; then \
 		cp deploy/grafana/dashboards/*.json $(CHART_DASHBOARDS)/; fi
 
-# Helm's .Files cannot read outside the chart either: the alert rules for the PrometheusRule.
+# Helm's .Files cannot read outside the chart either: the alert rules for the PrometheusRule,
+# and (chart-files) the demo's table spec, the chart's default `tables`.
 chart-rules:
 	mkdir -p $(CHART_RULES)
 	cp deploy/prometheus/alerts.yml $(CHART_RULES)/alerts.yml
 
 chart-files: chart-dashboards chart-rules
+	mkdir -p deploy/helm/write-batcher/files
+	cp main-service/tables.yaml deploy/helm/write-batcher/files/tables.yaml
 
 # One version for the package, the images and the chart's appVersion (tests check they agree).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)

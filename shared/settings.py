@@ -175,6 +175,14 @@ class _PolicyEnv(_Env):
     )
 
 
+def variable_names() -> frozenset[str]:
+    """Every variable these settings read (TEMPORAL_* aside: the SDK's envconfig reads those)."""
+    models = (_CommonEnv, _MainEnv, _BatcherEnv, _PolicyEnv)
+    return frozenset(
+        str(info.validation_alias) for model in models for info in model.model_fields.values()
+    )
+
+
 def _temporal_connect(env: Mapping[str, str]) -> dict[str, Any]:
     """Temporal connection from the SDK's own env config (TEMPORAL_ADDRESS, TLS, API key...)."""
     try:

@@ -17,21 +17,28 @@ CHART = ROOT / "deploy" / "helm" / "write-batcher"
 FULL_VALUES = CHART / "ci" / "full-values.yaml"
 COMPOSE = ROOT / "docker-compose.yml"
 CODE_DIRS = ("shared", "main-service", "batcher-service")
+TABLES_FILE = ROOT / "main-service" / "tables.yaml"
 
-# Read by the SDKs rather than by our code: Temporal's envconfig and OpenTelemetry.
-SDK_ENV = re.compile(r"^(TEMPORAL_[A-Z0-9_]+|OTEL_[A-Z0-9_]+)$")
+# Read by the SDKs rather than by our code (Temporal's envconfig, OpenTelemetry), or a family
+# of names: one named backfill source each (BACKFILL_SOURCE_<NAME>).
+SDK_ENV = re.compile(r"^(TEMPORAL_[A-Z0-9_]+|OTEL_[A-Z0-9_]+|BACKFILL_SOURCE_[A-Z0-9_]+)$")
+# Names held in constants rather than passed to a getter literally.
+_CONSTANT = re.compile(r"""^[A-Z_]*ENV[A-Z_]*(?:: ?Final)? ?= ?["']([A-Z][A-Z0-9_]+)["']""", re.M)
 _GETTER = re.compile(
     r"""(?:_get\(\s*env\s*,|env(?:iron)?\.get\(|os\.getenv\(|environ\[|env\[)\s*["']([A-Z][A-Z0-9_]+)["']"""
 )
 
 
 def code_env_names() -> set[str]:
-    """Env var names our code passes to its env getters or os.environ (scanned, not listed)."""
-    names: set[str] = set()
+    """Env var names the code reads: the settings models' variables, plus scanned getters."""
+    from shared.settings import variable_names  # noqa: PLC0415
+
+    names: set[str] = set(variable_names())
     for top in CODE_DIRS:
         for path in (ROOT / top).rglob("*.py"):
-            names.update(_GETTER.findall(path.read_text(encoding="utf-8")))
-    return names
+            text = path.read_text(encoding="utf-8")
+            names.update(_GETTER.findall(text), _CONSTANT.findall(text))
+    return {n for n in names if not n.endswith("_")}
 
 
 def is_known_env(name: str) -> bool:

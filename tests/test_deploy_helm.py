@@ -3,24 +3,58 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
+from typing import Any
 
 import helm_python as helm
 import kubernetes_validate
 import pytest
+import yaml
 
 try:
-    from tests.deploy_support import CHART, containers, load_full_values, manifests, render
+    from tests.deploy_support import (
+        CHART,
+        TABLES_FILE,
+        containers,
+        load_full_values,
+        manifests,
+        render,
+    )
 except ImportError:  # tests/ on sys.path instead of the repository root
-    from deploy_support import CHART, containers, load_full_values, manifests, render
+    from deploy_support import (  # type: ignore[no-redef]
+        CHART,
+        TABLES_FILE,
+        containers,
+        load_full_values,
+        manifests,
+        render,
+    )
 
 KUBE_VERSIONS = ("1.31.0", "1.37.0")
 # Custom resources have no schema in kubernetes-validate: skipped explicitly, by kind.
-CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
+}
+HOOK = "helm.sh/hook"
 
 
 @pytest.fixture(scope="module", params=["default", "full"])
 def rendered(request: pytest.FixtureRequest) -> dict[str, str]:
     return render(None if request.param == "default" else load_full_values())
+
+
+def _objects(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    return list(manifests(render(values)))
+
+
+def _by_kind(objs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
 
 
 @pytest.mark.parametrize("values", [None, "full"])
@@ -38,31 +72,112 @@ def test_every_manifest_validates(rendered: dict[str, str]) -> None:
             continue
         for version in KUBE_VERSIONS:
             kubernetes_validate.validate(obj, version, strict=True)
-    assert {"Deployment", "Service"} <= set(kinds)
+    assert {"Deployment", "Service", "ConfigMap"} <= set(kinds)
 
 
 def test_default_render_objects() -> None:
-    kinds = sorted(o["kind"] for o in manifests(render()))
+    kinds = sorted(o["kind"] for o in _objects())
+    # Secret and ServiceAccount twice: the release's own and the migration hook's copy.
+    pairs = ["Secret", "Secret", "ServiceAccount", "ServiceAccount"]
     assert kinds == sorted(
-        ["Deployment", "Deployment", "Job", "Secret", "Service", "Service", "ServiceAccount"]
+        ["Deployment", "Deployment", "Job", "Service", "Service", "ConfigMap", *pairs]
     )
 
 
 def test_full_render_objects() -> None:
-    objs = list(manifests(render(load_full_values())))
+    objs = _objects(load_full_values())
     kinds = [o["kind"] for o in objs]
-    assert kinds.count("ServiceMonitor") == 2
-    assert "HorizontalPodAutoscaler" in kinds and "PodDisruptionBudget" in kinds
+    assert kinds.count("ServiceMonitor") == 2 and kinds.count("PodDisruptionBudget") == 2
+    assert kinds.count("PrometheusRule") == 1
     assert "Secret" not in kinds  # existingSecret: the chart creates none
-    deployments = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Deployment"}
-    main = deployments["wb-write-batcher-main"]
-    assert "replicas" not in main["spec"]  # the HPA owns it
-    env = {e["name"]: e for e in containers(main)[0]["env"]}
+    scaled = _by_kind(objs, "ScaledObject")
+    hpas = _by_kind(objs, "HorizontalPodAutoscaler")
+    assert set(scaled) == {"wb-write-batcher-main"} and set(hpas) == {"wb-write-batcher-batcher"}
+    deployments = _by_kind(objs, "Deployment")
+    main, batcher = deployments["wb-write-batcher-main"], deployments["wb-write-batcher-batcher"]
+    assert "replicas" not in main["spec"] and "replicas" not in batcher["spec"]  # KEDA, HPA
+    env = _env(containers(main)[0])
     assert env["TEMPORAL_TLS_CLIENT_CERT_PATH"]["value"] == "/etc/temporal-tls/tls.crt"
     assert env["TEMPORAL_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "temporal-api-key"
+    assert env["MAX_ROW_BYTES"]["valueFrom"]["configMapKeyRef"]["name"] == "write-batcher-limits"
     job = next(o for o in objs if o["kind"] == "Job")
-    db = {e["name"]: e for e in containers(job)[0]["env"]}["DATABASE_URL"]
+    db = _env(containers(job)[0])["DATABASE_URL"]
     assert db["valueFrom"]["secretKeyRef"] == {"name": "write-batcher-db", "key": "url"}
+
+
+def test_full_values_reach_the_pods() -> None:
+    objs = _objects(load_full_values())
+    deployments = _by_kind(objs, "Deployment")
+    main, batcher = deployments["wb-write-batcher-main"], deployments["wb-write-batcher-batcher"]
+    pod = main["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert labels["sidecar.istio.io/inject"] == "false" and labels["team"] == "payments"
+    assert main["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert pod["metadata"]["annotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"]
+    assert pod["spec"]["priorityClassName"] == "temporal-workers"
+    spread = pod["spec"]["topologySpreadConstraints"][0]
+    # A constraint without labelSelector spreads this component's pods.
+    assert spread["labelSelector"]["matchLabels"] == main["spec"]["selector"]["matchLabels"]
+    container = containers(main)[0]
+    assert container["image"].endswith("main-service@sha256:" + "0123456789abcdef" * 4)
+    # An override changes one field of a probe and keeps the rest.
+    assert container["startupProbe"]["failureThreshold"] == 60
+    assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert "enabled" not in container["startupProbe"]
+    assert container["readinessProbe"]["periodSeconds"] == 10
+    bcontainer = containers(batcher)[0]
+    assert "livenessProbe" not in bcontainer  # enabled: false
+    assert bcontainer["image"].endswith("batcher-service:1.2.3")
+    benv = _env(bcontainer)
+    assert benv["BACKFILL_SOURCE_CRM"]["valueFrom"]["secretKeyRef"]["name"] == "crm-readonly"
+    assert benv["BACKFILL_SOURCES_DIR"]["value"] == "/etc/write-batcher/backfill-sources"
+    volumes = {v["name"]: v for v in batcher["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["backfill-sources"]["secret"]["secretName"] == "write-batcher-backfill-sources"
+    for obj in objs:
+        assert obj["metadata"]["labels"]["team"] == "payments", obj["metadata"]["name"]
+        assert obj["metadata"]["annotations"]["owner"] == "payments-oncall"
+
+
+def _tables_of(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    (config_map,) = (o for o in objs if o["metadata"]["name"].endswith("-tables"))
+    tables: dict[str, Any] = yaml.safe_load(config_map["data"]["tables.yaml"])
+    return tables
+
+
+def test_default_table_spec_is_the_demos_and_every_worker_reads_it() -> None:
+    from shared.tables import load_table_specs, table_specs_from_dict  # noqa: PLC0415
+
+    def by_column_name(specs: dict[str, Any]) -> dict[str, Any]:
+        # Helm values are Go maps: keys come out sorted, so column order is not kept.
+        return {
+            name: replace(spec, columns=tuple(sorted(spec.columns, key=lambda c: c.name)))
+            for name, spec in specs.items()
+        }
+
+    objs = _objects()
+    (config_map,) = (o for o in objs if o["metadata"]["name"].endswith("-tables"))
+    assert config_map["data"]["tables.yaml"] == TABLES_FILE.read_text(encoding="utf-8")
+    rendered = table_specs_from_dict(_tables_of(objs))
+    assert by_column_name(rendered) == by_column_name(load_table_specs(TABLES_FILE))
+    for deployment in _by_kind(objs, "Deployment").values():
+        container = containers(deployment)[0]
+        path = _env(container)["WRITE_TABLES_FILE"]["value"]
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "tables")
+        assert path == f"{mount['mountPath']}/tables.yaml"
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["tables"]["configMap"]["name"] == "wb-write-batcher-tables"
+
+
+def test_table_spec_from_values_or_an_existing_config_map() -> None:
+    from shared.tables import table_specs_from_dict  # noqa: PLC0415
+
+    full = _objects(load_full_values())
+    assert set(table_specs_from_dict(_tables_of(full))) == {"orders"}
+    objs = _objects({"tablesConfigMap": "my-tables"})
+    assert not [o for o in objs if o["metadata"]["name"].endswith("-tables")]
+    for deployment in _by_kind(objs, "Deployment").values():
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["tables"]["configMap"]["name"] == "my-tables"
 
 
 def test_workload_security_and_probes(rendered: dict[str, str]) -> None:
@@ -79,10 +194,91 @@ def test_workload_security_and_probes(rendered: dict[str, str]) -> None:
             assert sc["capabilities"]["drop"] == ["ALL"]
             assert sc["seccompProfile"]["type"] == "RuntimeDefault"
             if obj["kind"] == "Deployment":
-                assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
                 assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+                assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+                if "livenessProbe" in c:
+                    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
         if obj["kind"] == "Job":
-            assert "pre-install" in obj["metadata"]["annotations"]["helm.sh/hook"]
+            assert "pre-install" in obj["metadata"]["annotations"][HOOK]
+
+
+@pytest.mark.parametrize("values", [None, "full"])
+def test_hooks_do_not_outlive_uninstall_nor_block_upgrades(values: str | None) -> None:
+    """Hooks are deleted after their phase and before the next; workers use release objects."""
+    objs = _objects(load_full_values() if values else None)
+    hooks = {
+        (o["kind"], o["metadata"]["name"]): o
+        for o in objs
+        if HOOK in o["metadata"].get("annotations", {})
+    }
+    assert ("Job", "wb-write-batcher-migrate") in hooks
+    for (kind, name), obj in hooks.items():
+        policy = obj["metadata"]["annotations"]["helm.sh/hook-delete-policy"].split(",")
+        assert {"before-hook-creation", "hook-succeeded"} <= set(policy), (kind, name)
+    job = hooks["Job", "wb-write-batcher-migrate"]["spec"]["template"]["spec"]
+    used_by_job = {("ServiceAccount", job["serviceAccountName"])}
+    secret = _env(job["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
+    used_by_job.add(("Secret", secret))
+    made = {(o["kind"], o["metadata"]["name"]) for o in objs}
+    # What the Job needs and the chart makes is a hook too (it runs before release objects).
+    assert {ref for ref in used_by_job if ref in made} <= set(hooks)
+    for deployment in _by_kind(objs, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        refs = {("ServiceAccount", pod["serviceAccountName"])}
+        refs |= {
+            ("Secret", e["valueFrom"]["secretKeyRef"]["name"])
+            for e in pod["containers"][0]["env"]
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert not refs & set(hooks), f"{deployment['metadata']['name']} uses a hook object"
+
+
+def test_keda_scales_each_worker_on_its_task_queue() -> None:
+    from main_service.names import MAIN_TASK_QUEUE  # noqa: PLC0415
+    from shared.names import BATCHER_TASK_QUEUE  # noqa: PLC0415
+
+    values = {"main": {"keda": {"enabled": True}}, "batcher": {"keda": {"enabled": True}}}
+    scaled = _by_kind(_objects(values), "ScaledObject")
+    queues = {}
+    for name, obj in scaled.items():
+        (trigger,) = obj["spec"]["triggers"]
+        assert trigger["type"] == "temporal"
+        meta = trigger["metadata"]
+        assert meta["endpoint"] == "temporal-frontend.temporal.svc.cluster.local:7233"
+        assert all(isinstance(v, str) for v in meta.values())  # KEDA metadata is strings
+        assert obj["spec"]["scaleTargetRef"]["name"] == name
+        queues[name] = meta["taskQueue"]
+    assert queues == {
+        "wb-write-batcher-main": MAIN_TASK_QUEUE,
+        "wb-write-batcher-batcher": BATCHER_TASK_QUEUE,
+    }
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"main": {"podLabels": {"app.example.com/tier": "backend"}}},
+        {"batcher": {"podAnnotations": {"prometheus.io/scrape": "false"}}},
+        {"main": {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone",
+                                                 "whenUnsatisfiable": "DoNotSchedule"}]}},
+        {"batcher": {"priorityClassName": "high"}},
+        {"main": {"startupProbe": {"enabled": False}}},
+        {"batcher": {"readinessProbe": {"initialDelaySeconds": 5}}},
+        {"main": {"image": {"digest": "sha256:" + "a" * 64}}},
+        {"batcher": {"additionalEnv": [{"name": "X", "value": "1"},
+                                       {"name": "Y", "valueFrom": {"secretKeyRef":
+                                                                   {"name": "s", "key": "k"}}}]}},
+        {"batcher": {"autoscaling": {"enabled": True}, "podDisruptionBudget": {"enabled": True}}},
+        {"main": {"keda": {"enabled": True, "queueTypes": "workflow"}}},
+        {"additionalLabels": {"team": "a"}, "additionalAnnotations": {"note": "b"}},
+        {"metrics": {"serviceMonitor": {"enabled": True, "additionalLabels": {"release": "kps"}},
+                     "prometheusRule": {"enabled": True, "additionalLabels": {"release": "kps"}}}},
+        {"backfill": {"sourcesSecret": "sources"}},
+    ],
+)  # fmt: skip
+def test_schema_accepts_the_extension_values(override: dict[str, Any]) -> None:
+    objs = _objects(copy.deepcopy(override))
+    assert _by_kind(objs, "Deployment")
 
 
 @pytest.mark.parametrize(
@@ -97,9 +293,22 @@ def test_workload_security_and_probes(rendered: dict[str, str]) -> None:
         ({"main": {"env": {"lower-case": "x"}}}, "invalid propertyName 'lower-case'"),
         ({"database": {"url": "mysql://x"}}, "at '/database/url'"),
         ({"database": {"url": ""}}, "set database.url or database.existingSecret"),
+        ({"main": {"image": {"digest": "latest"}}}, "at '/main/image/digest'"),
+        ({"batcher": {"additionalEnv": [{"value": "1"}]}}, "missing property 'name'"),
+        ({"batcher": {"additionalEnv": [{"name": "X", "value": "1",
+                                         "valueFrom": {"fieldRef": {"fieldPath": "x"}}}]}},
+         "at '/batcher/additionalEnv/0'"),
+        ({"main": {"podLabels": {"tier": 3}}}, "at '/main/podLabels/tier'"),
+        ({"main": {"startupProbe": {"periodSeconds": 0}}}, "at '/main/startupProbe/periodSeconds'"),
+        ({"main": {"keda": {"queueTypes": "nexus"}}}, "at '/main/keda/queueTypes'"),
+        ({"batcher": {"keda": {"enabled": True}, "autoscaling": {"enabled": True}}},
+         "enable batcher.autoscaling or batcher.keda, not both"),
+        ({"batcher": {"autoscaling": {"enabled": True, "minReplicas": 9}}},
+         "batcher.autoscaling.minReplicas must not exceed"),
+        ({"metrics": {"serviceMonitor": {"labels": {"a": "b"}}}}, "additional properties 'labels'"),
     ],
-)
-def test_bad_values_are_rejected(override: dict, message: str) -> None:
+)  # fmt: skip
+def test_bad_values_are_rejected(override: dict[str, Any], message: str) -> None:
     with pytest.raises(helm.HelmError) as err:
         render(copy.deepcopy(override))
     assert message in str(err.value)

@@ -78,6 +78,51 @@ def test_chart_can_set_every_code_setting() -> None:
     assert ds.code_env_names() <= set_by_chart
 
 
+def test_compose_loadtest_runs_the_load_test() -> None:
+    """`docker compose run --rm loadtest ...` is python -m loadtest, shipped in its image."""
+    from loadtest.options import parse  # noqa: PLC0415
+
+    service = compose_services()["loadtest"]
+    assert service["entrypoint"] == ["python", "-m", "loadtest"]
+    assert_runnable(service["entrypoint"])
+    args = parse([str(a) for a in service["command"]])
+    assert not args.embedded and args.workflows >= 1
+    env = service["environment"]
+    # The load test reads the rows back: it needs the database beside Temporal.
+    assert {"TEMPORAL_ADDRESS", "DATABASE_URL"} <= set(env)
+    loadtest_code = (ds.ROOT / "loadtest" / "__main__.py").read_text(encoding="utf-8")
+    assert '"DATABASE_URL"' in loadtest_code and '"TEMPORAL_ADDRESS"' in loadtest_code
+    dockerfile = service["build"]["dockerfile"]
+    text = (ds.ROOT / dockerfile).read_text(encoding="utf-8")
+    assert re.search(r"^COPY loadtest \./loadtest$", text, re.M), f"{dockerfile} lacks loadtest/"
+    ignore = (ds.ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert "!loadtest/**" in ignore
+    depends = service["depends_on"]
+    assert depends["main"]["condition"] == depends["batcher"]["condition"] == "service_healthy"
+
+
+def test_compose_workers_read_the_demo_table_spec() -> None:
+    services = compose_services()
+    for name in ("main", "batcher"):
+        env = services[name]["environment"]
+        path = env["WRITE_TABLES_FILE"]
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"]}
+        assert mounts[path] == "./main-service/tables.yaml", name
+    doc = yaml.safe_load(ds.COMPOSE.read_text(encoding="utf-8"))["services"]
+    schema = doc["demo-schema"]
+    assert "./main-service/schema.sql:/schema.sql:ro" in schema["volumes"]
+    assert doc["batcher"]["depends_on"]["demo-schema"] == {
+        "condition": "service_completed_successfully"
+    }
+
+
+def test_removed_settings_are_gone() -> None:
+    for removed in ("SUBMIT_TRANSPORT", "ACK_TRANSPORT"):
+        assert removed not in ds.code_env_names()
+        assert removed not in ds.COMPOSE.read_text(encoding="utf-8")
+        assert removed not in (ds.CHART / "README.md").read_text(encoding="utf-8")
+
+
 def test_commands_exist() -> None:
     commands = [dockerfile_cmd("main-service"), dockerfile_cmd("batcher-service")]
     for service in compose_services().values():

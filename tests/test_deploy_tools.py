@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
 import shutil
@@ -91,7 +93,27 @@ def test_dockerfile_contract(dockerfile: str) -> None:
 def test_chart_dashboards_match_sources() -> None:
     chart_copies = {p.name: p.read_bytes() for p in (ds.CHART / "dashboards").glob("*.json")}
     sources = {p.name: p.read_bytes() for p in DASHBOARDS.glob("*.json")}
-    assert chart_copies == sources, "run `make chart-dashboards`"
+    assert chart_copies == sources, "run `make chart-files`"
+
+
+@pytest.mark.parametrize(
+    ("copy", "source"),
+    [("rules/alerts.yml", ALERTS), ("files/tables.yaml", ds.TABLES_FILE)],
+)
+def test_chart_file_copies_match_sources(copy: str, source: Path) -> None:
+    assert (ds.CHART / copy).read_bytes() == source.read_bytes(), "run `make chart-files`"
+
+
+def test_dashboards_are_generated_from_generate_py(tmp_path: Path) -> None:
+    """The committed JSON is what deploy/grafana/generate.py writes (edit there, not here)."""
+    spec = importlib.util.spec_from_file_location("generate", DASHBOARDS.parent / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, board in (("write-batching", module.write_batching()),
+                        ("temporal-sdk-workers", module.sdk_workers())):  # fmt: skip
+        committed = json.loads((DASHBOARDS / f"{name}.json").read_text(encoding="utf-8"))
+        assert board == committed, f"run `python deploy/grafana/generate.py` ({name})"
 
 
 def test_chart_readme_lists_every_value() -> None:
@@ -99,7 +121,9 @@ def test_chart_readme_lists_every_value() -> None:
     readme = (ds.CHART / "README.md").read_text(encoding="utf-8")
 
     def keys(node: object, prefix: str) -> list[str]:
-        leaf = prefix in {"podSecurityContext", "securityContext"} or prefix.endswith(".resources")
+        leaf = prefix in {"podSecurityContext", "securityContext"} or prefix.endswith(
+            (".resources", "Probe")
+        )
         if not isinstance(node, dict) or not node or leaf:
             return [prefix]
         return [k for key, sub in node.items() for k in keys(sub, f"{prefix}.{key}".lstrip("."))]

@@ -27,7 +27,7 @@ spec:
         {{- toYaml $labels | nindent 8 }}
       annotations:
         checksum/database: {{ printf "%s|%s" $root.Values.database.url $root.Values.database.existingSecret | sha256sum | trunc 16 }}
-        checksum/tables: {{ printf "%s|%s" (toYaml $root.Values.tables) $root.Values.tablesConfigMap | sha256sum | trunc 16 }}
+        checksum/tables: {{ printf "%s|%s" (include "write-batcher.tablesSpec" $root) $root.Values.tablesConfigMap | sha256sum | trunc 16 }}
         {{- with $v.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

@@ -82,6 +82,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-tables" (include "write-batcher.fullname" .)) .Values.tablesConfigMap }}
 {{- end }}
 
+{{/* The table spec file: `tables` from values, else the demo's (files/tables.yaml). */}}
+{{- define "write-batcher.tablesSpec" -}}
+{{- if .Values.tables }}
+{{- toYaml (dict "tables" .Values.tables) }}
+{{- else }}
+{{- required "files/tables.yaml is missing from the chart: run `make chart-files`" (.Files.Get "files/tables.yaml") }}
+{{- end }}
+{{- end }}
+
 {{/* Where the table spec is mounted (WRITE_TABLES_FILE) and the backfill sources Secret. */}}
 {{- define "write-batcher.tablesDir" -}}/etc/write-batcher/tables{{- end }}
 {{- define "write-batcher.backfillSourcesDir" -}}/etc/write-batcher/backfill-sources{{- end }}

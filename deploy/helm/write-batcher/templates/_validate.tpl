@@ -3,9 +3,6 @@
 {{- if and (not .Values.database.existingSecret) (not .Values.database.url) -}}
 {{- fail "write-batcher: set database.url or database.existingSecret (the batcher and the migration need DATABASE_URL)" -}}
 {{- end -}}
-{{- if and (not .Values.tablesConfigMap) (not .Values.tables) -}}
-{{- fail "write-batcher: set tables (the table spec) or tablesConfigMap (both workers need WRITE_TABLES_FILE)" -}}
-{{- end -}}
 {{- range $component := list "main" "batcher" }}
 {{- $v := index $.Values $component }}
 {{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
