@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -79,12 +80,10 @@ def steady_rate(close_times: list[float], trim: float = 0.1) -> float:
 
 
 def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an unsorted list; 0 for an empty one."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
+    """The ``pct``-th percentile (1 to 99) by ``statistics.quantiles``; 0 for an empty list."""
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[round(pct) - 1]
 
 
 def latency_summary(latencies_ms: list[float], prefix: str = "") -> dict[str, float]:
