@@ -1,4 +1,4 @@
-"""Live counters of a load run and their one-line rendering on stderr."""
+"""Live counters of a load run, drawn on stderr by rich (a progress bar on a terminal)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TextIO
 
-BAR_WIDTH = 24
+from rich import progress as rich_progress
+from rich.console import Console
+
 RATE_WINDOW_S = 5.0
 
 
@@ -35,8 +37,12 @@ class Progress:
         self.failed += 1
 
     @property
+    def done(self) -> int:
+        return self.acked + self.failed
+
+    @property
     def in_flight(self) -> int:
-        return self.started - self.acked - self.failed
+        return self.started - self.done
 
     def current_rate(self) -> float:
         now = time.monotonic()
@@ -45,28 +51,46 @@ class Progress:
         window = min(RATE_WINDOW_S, max(now - self.began, 1e-3))
         return len(self._recent) / window
 
-    def line(self) -> str:
-        done = self.acked + self.failed
-        filled = int(BAR_WIDTH * done / self.total) if self.total else BAR_WIDTH
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
+    def counters(self) -> str:
         return (
-            f"[{bar}] started {self.started}/{self.total}  acked {self.acked}  "
-            f"failed {self.failed}  in flight {self.in_flight}  "
-            f"{self.current_rate():.1f}/s  {time.monotonic() - self.began:.0f}s"
+            f"started {self.started}/{self.total}  acked {self.acked}  failed {self.failed}  "
+            f"in flight {self.in_flight}  {self.current_rate():.1f}/s"
         )
+
+    def line(self) -> str:
+        """One plain line, for logs: what a non-terminal stream gets every few seconds."""
+        return f"{self.counters()}  {time.monotonic() - self.began:.0f}s"
+
+
+def _bar(console: Console) -> rich_progress.Progress:
+    return rich_progress.Progress(
+        rich_progress.BarColumn(),
+        rich_progress.TaskProgressColumn(),
+        rich_progress.TextColumn("{task.fields[counters]}"),
+        rich_progress.TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 async def render(progress: Progress, stream: TextIO = sys.stderr, every: float = 5.0) -> None:
-    """Redraw one line in place on a TTY (twice a second), else print a line every ``every`` s."""
-    tty = stream.isatty()
-    try:
-        while True:
-            await asyncio.sleep(0.5 if tty else every)
-            if tty:
-                stream.write("\r\x1b[K" + progress.line())
-            else:
-                stream.write(progress.line() + "\n")
-            stream.flush()
-    finally:
-        stream.write(("\r\x1b[K" if tty else "") + progress.line() + "\n")
-        stream.flush()
+    """A rich progress bar on a terminal (twice a second); else a plain line every ``every`` s.
+
+    Runs until cancelled; the last state is always written, on either kind of stream.
+    """
+    console = Console(file=stream)
+    if not console.is_terminal:
+        try:
+            while True:
+                await asyncio.sleep(every)
+                console.print(progress.line(), highlight=False, soft_wrap=True)
+        finally:
+            console.print(progress.line(), highlight=False, soft_wrap=True)
+    with _bar(console) as bar:
+        task = bar.add_task("load", total=progress.total, counters=progress.counters())
+        try:
+            while True:
+                bar.update(task, completed=progress.done, counters=progress.counters())
+                await asyncio.sleep(0.5)
+        finally:
+            bar.update(task, completed=progress.done, counters=progress.counters())
