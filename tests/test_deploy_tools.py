@@ -130,3 +130,36 @@ def test_chart_readme_lists_every_value() -> None:
 
     missing = [k for k in keys(values, "") if f"`{k}`" not in readme]
     assert missing == [], missing
+
+
+DOCS = [
+    "README.md",
+    "bench/README.md",
+    "docs/performance.md",
+    "deploy/helm/write-batcher/README.md",
+    "deploy/grafana/README.md",
+    "deploy/CONFIGURATION.md",
+    "CHANGELOG.md",
+]
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_docs_cite_only_files_that_exist(doc: str) -> None:
+    """Relative links and the test files a doc names are there (docs say what is there)."""
+    path = ds.ROOT / doc
+    text = path.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    cited = [ln for ln in links if not re.match(r"^[a-z]+:", ln)]
+    cited += re.findall(r"`(tests/test_\w+\.py)`", text)
+    missing = [c for c in cited if not ((path.parent / c).exists() or (ds.ROOT / c).exists())]
+    assert missing == [], f"{doc} cites {missing}"
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    readme = (ds.ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = readme.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [line.split()[:2] for line in first_block] == [["make", "demo"], ["make", "test"]]
+    sections = re.findall(r"^## (.+)$", readme, re.M)
+    order = ["Use it in your own app", "Configuration", "Deploy", "Operate"]
+    assert [s for s in sections if s in order] == order
+    assert sections.index("Use it in your own app") == 0

@@ -45,3 +45,10 @@ def test_alert_unit_tests_pass_and_cover_each_alert_firing_and_not() -> None:
     quiet = {name for name, empty in cases if empty}
     assert firing == set(alert_exprs()), "every alert needs a firing case"
     assert quiet == set(alert_exprs()), "every alert needs a not-firing case"
+
+
+def test_readme_troubleshooting_covers_every_alert() -> None:
+    readme = (ALERTS.parent.parent.parent / "README.md").read_text()
+    section = readme.split("### Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(\w+)` \|", section, re.M))
+    assert documented == set(alert_exprs())
