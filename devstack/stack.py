@@ -101,18 +101,21 @@ class Stack:
         """The dev server's web UI (``ui=True`` and a dev server this stack started)."""
         return self.temporal.ui_address if self.temporal is not None else None
 
-    def start_worker(
-        self, service: str, *, cwd: Path | None = None, **extra_env: str
+    def start_worker(self, service: str, **extra_env: str) -> ManagedProcess:
+        """Start ``main_service`` or ``batcher_service`` as its own process."""
+        return self.start_app_worker(service, extra_env)
+
+    def start_app_worker(
+        self, module: str, extra_env: Mapping[str, str] | None = None, *, cwd: Path | None = None
     ) -> ManagedProcess:
-        """Start ``python -m <service>`` (``main_service``, ``batcher_service``, an app's own
-        worker module run from ``cwd``) as its own process."""
-        index = sum(1 for w in self._workers if w.name.startswith(service))
-        env = self.env(METRICS_PORT=str(free_port()), **extra_env)
+        """Start ``python -m <module>`` from ``cwd`` (an app's own worker) as its own process."""
+        index = sum(1 for w in self._workers if w.name.startswith(module))
+        env = self.env(METRICS_PORT=str(free_port()), **(extra_env or {}))
         proc = ManagedProcess(
-            f"{service}-{index}",
-            [sys.executable, "-m", service],
+            f"{module}-{index}",
+            [sys.executable, "-m", module],
             env=env,
-            log_path=self.data_dir / "logs" / f"{service}-{index}.log",
+            log_path=self.data_dir / "logs" / f"{module}-{index}.log",
             cwd=cwd,
         ).start()
         self._workers.append(proc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,13 @@ class OrdersStack:
     async def order(self, workflow_id: str, **update: Any) -> dict[str, Any]:
         """Run one OrderWorkflow to its end; its result as the JSON it is on the wire."""
         result: dict[str, Any] = await self.client.execute_workflow(
-            "OrderWorkflow", update, id=workflow_id, task_queue=TASK_QUEUE, result_type=dict
+            "OrderWorkflow",
+            update,
+            id=workflow_id,
+            task_queue=TASK_QUEUE,
+            result_type=dict,
+            # A workflow whose tasks keep failing ends the test with its cause, not a hang.
+            execution_timeout=timedelta(seconds=60),
         )
         return result
 
@@ -72,7 +79,7 @@ async def orders_stack(tmp_path: Path, database_url: str) -> AsyncIterator[Order
     ).start()
     try:
         stack.start_worker("batcher_service")
-        stack.start_worker(WORKER_MODULE, cwd=EXAMPLE_DIR)
+        stack.start_app_worker(WORKER_MODULE, cwd=EXAMPLE_DIR)
         assert stack.temporal_address is not None
         client = await connect({"target_host": stack.temporal_address, "namespace": "default"})
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
