@@ -13,7 +13,9 @@ from typing import Any
 
 from bench.results import summarize, write
 from bench.scenarios import run_scenario, scenarios
+from bench.two_tables import BENCH_SCHEMA, write_tables_file
 from devstack.postgres import EmbeddedPostgres
+from devstack.schema import MAIN_SCHEMA
 from devstack.stack import Stack
 from loadtest.dbstats import pause_autovacuum
 from shared.lifecycle import exit_process, stop_children_on_sigterm
@@ -46,7 +48,8 @@ async def _run_all(
     wanted = set(args.only.split(",")) if args.only else None
     if own_database:  # our own server, nobody else's
         await pause_autovacuum(database_url)
-    chosen = [sc for sc in scenarios(shard_counts) if not wanted or sc.key in wanted]
+    tables_file = write_tables_file(tmp)
+    chosen = [sc for sc in scenarios(shard_counts, tables_file) if not wanted or sc.key in wanted]
     # The scenarios the targets compare run in interleaved rounds and keep their best round:
     # on a shared machine, noise only ever slows a run down, and interleaving spreads a busy
     # spell over all of them instead of one.
@@ -58,7 +61,11 @@ async def _run_all(
         # A fresh dev server (same settings) per scenario: on a shared one, each scenario
         # would pay for the history the earlier ones left in its SQLite file, and the order of
         # the scenarios would decide part of the result.
-        stack = Stack(tmp / f"{index}-{sc.key}", database_url=database_url).start()
+        stack = Stack(
+            tmp / f"{index}-{sc.key}",
+            database_url=database_url,
+            schemas=(MAIN_SCHEMA, BENCH_SCHEMA),
+        ).start()
         try:
             run = await run_scenario(stack, sc, args.workflows, args.concurrency, args.warmup)
         finally:

@@ -15,6 +15,7 @@ def summarize(runs: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str
     naive, batched = runs["naive"], runs["batched"]
     ceiling = runs["ceiling"]["steady_per_s"]
     tx_ratio = naive["db_tx"] / batched["db_tx"] if batched["db_tx"] else None
+    two = runs.get("two_tables")
     # Writes/s are steady-state rates (the middle 80 % of completions, see steady_rate);
     # the whole-run rates, which include filling and draining the 200 in flight, follow.
     return {
@@ -33,6 +34,23 @@ def summarize(runs: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str
             "batched_wps_ge_naive_wps": batched["steady_per_s"] >= naive["steady_per_s"],
             "batched_50x_fewer_db_tx": tx_ratio is not None and tx_ratio >= 50,
             "sharded_wps_ge_0_8_ceiling": best["steady_per_s"] >= 0.8 * ceiling,
+        },
+        "two_tables": None
+        if two is None
+        else {
+            "wps": two["steady_per_s"],
+            "rows_per_s": two["rows_per_s"],
+            "db_tx": two["db_tx"],
+            "tx_per_workflow": two["db_tx_per_write"],
+            "wps_over_batched": round(two["steady_per_s"] / batched["steady_per_s"], 2)
+            if batched["steady_per_s"]
+            else None,
+            "wps_over_naive": round(two["steady_per_s"] / naive["steady_per_s"], 2)
+            if naive["steady_per_s"]
+            else None,
+            "tx_reduction_vs_naive_rows": round(2 * naive["db_tx"] / two["db_tx"], 1)
+            if two["db_tx"]
+            else None,
         },
         "lost_or_duplicate": sum(r.get("lost", 0) + r.get("duplicates", 0) for r in runs.values()),
         "meta": meta,
@@ -90,11 +108,23 @@ def markdown(summary: dict[str, Any]) -> str:
         f"- sharded ≥ 0.8 x ceiling: **{targets['sharded_wps_ge_0_8_ceiling']}** "
         f"({summary['sharded_wps']} with {summary['sharded_best_shards']} shards vs "
         f"ceiling {summary['ceiling_wps']}; empty workflows {summary['empty_wps']}/s)",
+    ]
+    two = summary.get("two_tables")
+    if two:
+        lines.append(
+            f"- two rows to two tables per workflow: {two['wps']} workflows/s "
+            f"({two['rows_per_s']} rows/s; {two['wps_over_batched']}x the one-row batched "
+            f"rate, {two['wps_over_naive']}x naive), {two['db_tx']} PG tx "
+            f"({two['tx_per_workflow']} per workflow; {two['tx_reduction_vs_naive_rows']}x "
+            "fewer than naive would use for the same rows, one INSERT each)"
+        )
+    lines += [
         "",
         "PG tx: xact_commit delta of the database from after the warm-up (pools connected) "
         "to after the workers exit: every transaction the measured writes used, and nothing "
         "else. CPU: the workers' and the dev server's, summed, per "
-        "workflow. events/wf: callers' history events plus the batcher runs' growth, per write.",
+        "workflow. events/wf: callers' history events plus the batcher runs' growth, per workflow "
+        "(one write each; two in the two-table scenario).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -6,24 +6,22 @@ import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from bench.measure import (
-    batcher_history_events,
-    cpu_seconds,
-    peak_rss_mib,
-    sampled_history_events,
-)
+from bench.measure import cpu_seconds, peak_rss_mib
+from bench.two_tables import EVENTS_TABLE, verify_events
 from bench.worker import BENCH_TASK_QUEUE
-from bench.workflows import CEILING_WORKFLOW, EMPTY_WORKFLOW, NAIVE_WORKFLOW
+from bench.workflows import CEILING_WORKFLOW, EMPTY_WORKFLOW, NAIVE_WORKFLOW, TWO_TABLE_WORKFLOW
 from devstack.stack import Stack
 from devstack.verify import verify_writes
 from loadtest.dbstats import batch_sizes, settled_xact_commits, size_distribution, vacuum
 from loadtest.driver import run_load
 from loadtest.progress import Progress, render
+from loadtest.temporal_stats import batcher_history_events, sampled_history_events
+from main_service.names import LEDGER_TABLE, MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
 from main_service.starter import latency_summary, steady_rate
 from shared.client import connect
-from shared.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
 
 
 @dataclass(frozen=True)
@@ -38,24 +36,27 @@ class Scenario:
     writes: bool = True
     batched: bool = False
     shards: int = field(default=0)
+    # Besides its ledger row, each workflow appends an event row (the two-table scenario).
+    events: bool = False
 
 
-BENCH_WORKER: tuple[tuple[str, dict[str, str]], ...] = (("bench.worker", {}),)
-
-
-def scenarios(shard_counts: tuple[int, ...]) -> list[Scenario]:
+def scenarios(shard_counts: tuple[int, ...], tables_file: Path) -> list[Scenario]:
+    """``tables_file``: the demo's tables plus the bench's (bench.two_tables), which the bench
+    worker and the two-table scenario's batcher read; the product's workers read the demo's."""
+    tables = {"WRITE_TABLES_FILE": str(tables_file)}
+    bench_worker = (("bench.worker", tables),)
     fixed = [
-        Scenario("empty", "empty workflow", EMPTY_WORKFLOW, BENCH_TASK_QUEUE, BENCH_WORKER, False),
+        Scenario("empty", "empty workflow", EMPTY_WORKFLOW, BENCH_TASK_QUEUE, bench_worker, False),
         Scenario(
             "ceiling",
             "payment without its write",
             CEILING_WORKFLOW,
             BENCH_TASK_QUEUE,
-            BENCH_WORKER,
+            bench_worker,
             False,
         ),
         Scenario(
-            "naive", "naive: one INSERT activity", NAIVE_WORKFLOW, BENCH_TASK_QUEUE, BENCH_WORKER
+            "naive", "naive: one INSERT activity", NAIVE_WORKFLOW, BENCH_TASK_QUEUE, bench_worker
         ),
         Scenario(
             "batched",
@@ -67,6 +68,18 @@ def scenarios(shard_counts: tuple[int, ...]) -> list[Scenario]:
             shards=1,
         ),
     ]
+    fixed.append(
+        Scenario(
+            "two_tables",
+            "batched, two rows to two tables per workflow (1 shard)",
+            TWO_TABLE_WORKFLOW,
+            BENCH_TASK_QUEUE,
+            (("batcher_service", tables), *bench_worker),
+            batched=True,
+            shards=1,
+            events=True,
+        )
+    )
     for n in shard_counts:
         fixed.append(
             Scenario(
@@ -88,7 +101,7 @@ async def run_scenario(
     assert stack.temporal_address is not None and stack.database_url is not None
     url = stack.database_url
     if sc.writes:
-        await vacuum(url)
+        await vacuum(url, (LEDGER_TABLE, EVENTS_TABLE))
     procs = [stack.start_worker(service, **env) for service, env in sc.workers]
     server_pid = stack.temporal.process.pid if stack.temporal else None
     try:
@@ -158,6 +171,10 @@ async def run_scenario(
         check = await verify_writes(url, report.completed_ids)
         result |= {"lost": check.lost, "duplicates": check.duplicates}
         result["batch_size"] = size_distribution(await batch_sizes(url, report.completed_ids))
+    if sc.events:
+        lost, duplicates = await verify_events(url, report.completed_ids)
+        result |= {"lost": result["lost"] + lost, "duplicates": result["duplicates"] + duplicates}
+        result |= {"rows_per_workflow": 2, "rows_per_s": round(2 * result["steady_per_s"], 2)}
     if sc.batched:
         result["shards"] = sc.shards
     return result

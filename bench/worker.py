@@ -10,20 +10,25 @@ from temporalio.worker import Worker
 
 from batcher_service.db import create_pool
 from bench.activities import NaiveWriter
-from bench.workflows import EmptyWorkflow, NaivePaymentWorkflow, PaymentWithoutWriteWorkflow
+from bench.workflows import (
+    EmptyWorkflow,
+    NaivePaymentWorkflow,
+    PaymentWithoutWriteWorkflow,
+    TwoTablePaymentWorkflow,
+)
 from main_service.activities import PaymentActivities
+from main_service.names import LEDGER_TABLE
 from shared.client import connect
 from shared.lifecycle import configure_logging, exit_process, wait_for_stop_signal
-from shared.settings import CommonSettings
+from shared.plugin import WriteBatchingPlugin
+from shared.settings import MainSettings
 from shared.telemetry import setup_telemetry
 
 BENCH_TASK_QUEUE = "write-batching-bench"
-# The same limits as the main worker's defaults (WORKER_MAX_CONCURRENT_*).
-MAX_CONCURRENT = 200
 
 
-async def serve() -> None:
-    common = CommonSettings.from_env(os.environ, default_metrics_port=0)
+async def serve(settings: MainSettings) -> None:
+    common = settings.common
     # The product's workers' telemetry (SDK metrics drained into Prometheus, tracing when
     # configured): the scenarios it runs pay what the shipped ones pay.
     telemetry = setup_telemetry("bench-worker", common.otlp_endpoint)
@@ -32,13 +37,32 @@ async def serve() -> None:
         client = await connect(
             common.temporal, runtime=telemetry.runtime, interceptors=telemetry.interceptors
         )
+        # The main worker's wiring and limits (MainSettings, WRITE_TABLES_FILE): every bench
+        # workflow runs on what a caller's worker has, the two-table one writes through it.
+        batching = WriteBatchingPlugin(
+            settings.tables,
+            shards=settings.batcher_shards,
+            ack_timeout_seconds=settings.ack_timeout_seconds,
+            linger_seconds=settings.submit_linger_seconds,
+            max_row_bytes=settings.max_row_bytes,
+        )
         worker = Worker(
             client,
             task_queue=BENCH_TASK_QUEUE,
-            workflows=[EmptyWorkflow, PaymentWithoutWriteWorkflow, NaivePaymentWorkflow],
-            activities=[PaymentActivities().authorize, NaiveWriter(pool).insert],
-            max_concurrent_activities=MAX_CONCURRENT,
-            max_concurrent_workflow_tasks=MAX_CONCURRENT,
+            workflows=[
+                EmptyWorkflow,
+                PaymentWithoutWriteWorkflow,
+                NaivePaymentWorkflow,
+                TwoTablePaymentWorkflow,
+            ],
+            activities=[
+                PaymentActivities().authorize,
+                NaiveWriter(pool, settings.tables[LEDGER_TABLE]).insert,
+            ],
+            plugins=[batching],
+            max_concurrent_activities=settings.max_concurrent_activities,
+            max_concurrent_local_activities=settings.max_concurrent_activities,
+            max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
         async with telemetry.serving(common.metrics_port, {}), worker:
@@ -49,8 +73,9 @@ async def serve() -> None:
 
 
 def main() -> int:
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
-    asyncio.run(serve())
+    settings = MainSettings.from_env(os.environ)
+    configure_logging(settings.common.log_level)
+    asyncio.run(serve(settings))
     return 0
 
 

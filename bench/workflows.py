@@ -1,20 +1,35 @@
-"""Bench-only workflows: an empty one, the payment without its write, and a naive writer."""
+"""Bench-only workflows: an empty one, the payment without its write, a naive writer, and a
+payment that writes two rows to two tables."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from bench.activities import NaiveWriter
+    from bench.two_tables import EVENTS_TABLE, event_row
     from main_service.activities import PaymentActivities
-    from main_service.ledger import ledger_write
-    from shared.payloads import PaymentRequest
+    from main_service.names import LEDGER_TABLE
+    from main_service.payments import PaymentRequest, ledger_row
+    from shared.workflow import write
 
 EMPTY_WORKFLOW = "BenchEmptyWorkflow"
 CEILING_WORKFLOW = "BenchPaymentWithoutWriteWorkflow"
 NAIVE_WORKFLOW = "BenchNaivePaymentWorkflow"
+TWO_TABLE_WORKFLOW = "BenchTwoTablePaymentWorkflow"
+
+
+@dataclass
+class TwoTableResult:
+    """Both writes' batches, and how long the pair took (the load test reads this field)."""
+
+    ledger_batch_id: str | None
+    event_batch_id: str | None
+    write_latency_ms: float
 
 
 @workflow.defn(name=EMPTY_WORKFLOW)
@@ -47,8 +62,41 @@ class NaivePaymentWorkflow:
         auth = await workflow.execute_activity_method(
             PaymentActivities.authorize, payment, start_to_close_timeout=timedelta(seconds=30)
         )
-        request = ledger_write(payment, auth.auth_code, workflow.info().workflow_id)
         await workflow.execute_activity_method(
-            NaiveWriter.insert, request, start_to_close_timeout=timedelta(seconds=30)
+            NaiveWriter.insert,
+            ledger_row(payment, auth.auth_code),
+            start_to_close_timeout=timedelta(seconds=30),
         )
         return auth.auth_code
+
+
+@workflow.defn(name=TWO_TABLE_WORKFLOW)
+class TwoTablePaymentWorkflow:
+    """Authorize, then the ledger row and an event row, to two tables at once, by write()."""
+
+    @workflow.run
+    async def run(self, payment: PaymentRequest) -> TwoTableResult:
+        auth = await workflow.execute_activity_method(
+            PaymentActivities.authorize, payment, start_to_close_timeout=timedelta(seconds=30)
+        )
+        began = workflow.now()
+        # Keyed by the payment: each row is written once, whichever run writes it. One
+        # partition key for both: a payment's two rows meet in one shard (and mostly one flush).
+        ledger, event = await asyncio.gather(
+            write(
+                LEDGER_TABLE,
+                ledger_row(payment, auth.auth_code),
+                idempotency_key=payment.payment_id,
+                partition_key=payment.payment_id,
+            ),
+            write(
+                EVENTS_TABLE,
+                event_row(payment.payment_id, payment.amount_cents, began.isoformat()),
+                idempotency_key=payment.payment_id,
+                partition_key=payment.payment_id,
+            ),
+        )
+        took = workflow.now() - began
+        return TwoTableResult(
+            ledger.batch_id, event.batch_id, round(took.total_seconds() * 1000, 1)
+        )

@@ -19,9 +19,15 @@ from loadtest.progress import Progress, render
 from loadtest.readiness import wait_for_pollers
 from loadtest.report import build_report
 from loadtest.report import render as render_report
+from loadtest.temporal_stats import (
+    batcher_history_events,
+    batcher_totals,
+    sampled_history_events,
+)
+from main_service.names import MAIN_TASK_QUEUE
 from shared.client import connect
 from shared.lifecycle import exit_process, stop_children_on_sigterm
-from shared.names import BATCHER_TASK_QUEUE, MAIN_TASK_QUEUE
+from shared.names import BATCHER_TASK_QUEUE
 from shared.settings import CommonSettings, SettingsError
 
 
@@ -30,8 +36,10 @@ async def _drive(
 ) -> dict[str, Any]:
     client = await connect(temporal)
     if wait_for_workers:
-        await wait_for_pollers(client, [MAIN_TASK_QUEUE, BATCHER_TASK_QUEUE])
+        await wait_for_pollers(client, {MAIN_TASK_QUEUE: args.main_workers, BATCHER_TASK_QUEUE: 1})
     before = await xact_commits(database_url)
+    batchers_before = await batcher_totals(client)
+    events_before = await batcher_history_events(client)
     progress = Progress(total=args.workflows)
     ticker = asyncio.create_task(render(progress))
     try:
@@ -47,7 +55,17 @@ async def _drive(
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
+    batcher_events = await batcher_history_events(client) - events_before
+    caller_events = await sampled_history_events(client, report.completed_ids)
+    batchers = (await batcher_totals(client)).minus(batchers_before)
     result = await build_report(report, database_url, before)
+    done = max(report.completed, 1)
+    result["history_events"] = {
+        "caller_mean": round(caller_events, 2),
+        "batcher_per_write": round(batcher_events / done, 3),
+        "per_write": round(caller_events + batcher_events / done, 2),
+    }
+    result["batchers"] = batchers
     result["settings"] = {
         k: v for k, v in vars(args).items() if k not in ("json", "data_dir") and v is not None
     }
@@ -64,7 +82,10 @@ def _embedded(args: Any) -> dict[str, Any]:
         stack.start()
         env = worker_settings(args)
         stack.start_worker("batcher_service", **env.get("batcher_service", {}))
-        stack.start_worker("main_service", **env.get("main_service", {}))
+        # Several main worker processes on the same queues: the fan-in a fleet of callers
+        # brings to each batcher shard.
+        for _ in range(args.main_workers):
+            stack.start_worker("main_service", **env.get("main_service", {}))
         print(f"embedded stack: temporal {stack.temporal_address}", file=sys.stderr)
         assert stack.temporal_address is not None and stack.database_url is not None
         temporal = {"target_host": stack.temporal_address, "namespace": "default"}

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
+from main_service.names import LEDGER_TABLE
 from main_service.starter import percentile
-from shared.names import TARGET_TABLE
+from shared.names import REQUEST_TABLE
 
 # PostgreSQL (15+) publishes a busy backend's counters at most once a second and an idle one's
 # within PGSTAT_IDLE_INTERVAL (10 s); a backend that exits publishes at once.
@@ -43,10 +44,12 @@ async def pause_autovacuum(database_url: str) -> None:
         await conn.execute("SELECT pg_reload_conf()")
 
 
-async def vacuum(database_url: str) -> None:
-    """What autovacuum would have done for the written table, done outside the counted window."""
+async def vacuum(database_url: str, tables: Sequence[str] = (LEDGER_TABLE,)) -> None:
+    """What autovacuum would have done for the written tables (and the batcher's request
+    table, written in the same transactions), done outside the counted window."""
     async with _connection(database_url) as conn:
-        await conn.execute(f"VACUUM (ANALYZE) {TARGET_TABLE}")
+        for table in (*tables, REQUEST_TABLE):
+            await conn.execute(f'VACUUM (ANALYZE) "{table}"')
 
 
 async def settled_xact_commits(database_url: str, settle: float = STATS_SETTLE_S) -> int:
@@ -55,13 +58,13 @@ async def settled_xact_commits(database_url: str, settle: float = STATS_SETTLE_S
     return await xact_commits(database_url)
 
 
-async def batch_sizes(database_url: str, caller_ids: Sequence[str]) -> list[int]:
-    """Rows per batch_id among the rows of these callers."""
+async def batch_sizes(database_url: str, payment_ids: Sequence[str]) -> list[int]:
+    """Ledger rows per batch_id among these payments' rows (the demo's table keeps batch_id)."""
     async with _connection(database_url) as conn:
         rows = await conn.fetch(
-            f"SELECT count(*) AS n FROM {TARGET_TABLE} "
-            "WHERE caller_workflow_id = ANY($1::text[]) GROUP BY batch_id",
-            list(caller_ids),
+            f"SELECT count(*) AS n FROM {LEDGER_TABLE} "
+            "WHERE payment_id = ANY($1::text[]) GROUP BY batch_id",
+            list(payment_ids),
         )
     return [int(r["n"]) for r in rows]
 

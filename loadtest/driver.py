@@ -10,6 +10,7 @@ from collections import Counter
 from temporalio.client import Client, WorkflowFailureError
 
 from loadtest.progress import Progress
+from main_service.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
 from main_service.starter import (
     RESULT_POLLERS,
     StarterReport,
@@ -17,7 +18,6 @@ from main_service.starter import (
     payment_for,
     run_one,
 )
-from shared.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
 
 
 async def run_load(

@@ -34,7 +34,10 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--full-load-rate", type=float, default=None, help="BATCH_FULL_LOAD_RATE")
     worker.add_argument("--linger", type=float, default=None, help="SUBMIT_LINGER_SECONDS")
     worker.add_argument(
-        "--transport", choices=("update", "signal"), default=None, help="SUBMIT_TRANSPORT"
+        "--main-workers",
+        type=int,
+        default=None,
+        help="main worker processes, all on the same task queues (default 1): fan-in",
     )
     p.add_argument("--json", type=Path, default=None, help="write the report here too")
     return p
@@ -57,12 +60,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         p.error("--rate must be positive")
     if args.rate is None and args.concurrency is None:
         args.concurrency = min(args.workflows, 200)
-    if not args.embedded and worker_settings(args):
+    if args.main_workers is not None and args.main_workers < 1:
+        p.error("--main-workers must be at least 1")
+    if not args.embedded and (worker_settings(args) or args.main_workers is not None):
         p.error(
             "worker settings (--shards, --batch-size, --max-wait, --mode, --min-interval, "
-            "--max-interval, --full-load-rate, --linger, --transport) need --embedded; "
+            "--max-interval, --full-load-rate, --linger, --main-workers) need --embedded; "
             "an existing deployment's workers own those settings"
         )
+    if args.main_workers is None:
+        args.main_workers = 1
     return args
 
 
@@ -74,8 +81,6 @@ def worker_settings(args: argparse.Namespace) -> dict[str, dict[str, str]]:
         main["BATCHER_SHARDS"] = str(args.shards)
     if args.linger is not None:
         main["SUBMIT_LINGER_SECONDS"] = str(args.linger)
-    if args.transport is not None:
-        main["SUBMIT_TRANSPORT"] = args.transport
     for flag, var in (
         ("batch_size", "BATCH_MAX_SIZE"),
         ("max_wait", "BATCH_MAX_WAIT_SECONDS"),

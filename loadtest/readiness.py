@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -13,22 +14,26 @@ from temporalio.client import Client
 READY_TIMEOUT_S = 60.0
 
 
-async def has_pollers(client: Client, task_queue: str, kind: TaskQueueType.ValueType) -> bool:
+async def pollers(client: Client, task_queue: str, kind: TaskQueueType.ValueType) -> int:
+    """How many distinct workers (by identity) poll this queue for this kind of task."""
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind
         )
     )
-    return bool(response.pollers)
+    return len({p.identity for p in response.pollers})
 
 
-async def wait_for_pollers(client: Client, task_queues: list[str]) -> None:
-    """Return once every queue has workflow and activity pollers; TimeoutError after a minute."""
+async def wait_for_pollers(client: Client, workers: Mapping[str, int]) -> None:
+    """Return once each queue has that many workers polling it for workflow and activity
+    tasks; TimeoutError after a minute."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     kinds = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
-    for queue in task_queues:
+    for queue, count in workers.items():
         for kind in kinds:
-            while not await has_pollers(client, queue, kind):
+            while await pollers(client, queue, kind) < count:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"no worker polls {queue} after {READY_TIMEOUT_S:g}s")
+                    raise TimeoutError(
+                        f"fewer than {count} workers poll {queue} after {READY_TIMEOUT_S:g}s"
+                    )
                 await asyncio.sleep(0.2)

@@ -52,4 +52,18 @@ def render(result: dict[str, Any]) -> str:
         f"database check rows {result['rows']}  lost {result['lost']}  "
         f"duplicates {result['duplicates']}",
     ]
+    if "history_events" in result:
+        events = result["history_events"]
+        lines.append(
+            f"history        {events['per_write']} events per write: caller "
+            f"{events['caller_mean']} (sampled), batcher runs {events['batcher_per_write']}"
+        )
+    if "batchers" in result:
+        b = result["batchers"]
+        lines.append(
+            f"batchers       {b['shards']} shards, {b['runs']} runs, "
+            f"{b['duplicates_dropped']} resends dropped as duplicates, "
+            f"{b['overloaded_rejections']} overload refusals, {b['rows_withdrawn']} withdrawn, "
+            f"{b['flushes_failed']} failed flushes"
+        )
     return "\n".join(lines)

@@ -33,6 +33,8 @@ def test_embedded_loadtest_acks_every_write_exactly_once(tmp_path: Path) -> None
             "20",
             "--max-wait",
             "0.3",
+            "--main-workers",
+            "2",
             "--data-dir",
             str(tmp_path / "stack"),
             "--json",
@@ -50,6 +52,11 @@ def test_embedded_loadtest_acks_every_write_exactly_once(tmp_path: Path) -> None
     assert report["batch_size"]["batches"] >= 1
     assert sum(report["batch_size"]["histogram"].values()) == report["batch_size"]["batches"]
     assert "acked 50" in proc.stderr  # the progress line's last state
+    # Two main workers fed one shard; every write's history is counted, none was resent.
+    assert report["batchers"]["shards"] == 1
+    assert report["batchers"]["duplicates_dropped"] == 0
+    assert report["history_events"]["caller_mean"] > 0
+    assert report["history_events"]["batcher_per_write"] > 0
 
 
 def test_duration_times_rate_sets_the_workflow_count() -> None:
@@ -60,12 +67,16 @@ def test_duration_times_rate_sets_the_workflow_count() -> None:
 def test_worker_flags_need_embedded_and_map_to_worker_env() -> None:
     with pytest.raises(SystemExit):
         parse(["--shards", "2"])
+    with pytest.raises(SystemExit):
+        parse(["--main-workers", "8"])
     flags = ["--embedded", "--shards", "2", "--batch-size", "50", "--mode", "adaptive"]
-    args = parse([*flags, "--transport", "signal"])
+    args = parse([*flags, "--linger", "0.1", "--main-workers", "8"])
     assert worker_settings(args) == {
-        "main_service": {"BATCHER_SHARDS": "2", "SUBMIT_TRANSPORT": "signal"},
+        "main_service": {"BATCHER_SHARDS": "2", "SUBMIT_LINGER_SECONDS": "0.1"},
         "batcher_service": {"BATCH_MAX_SIZE": "50", "BATCH_MODE": "adaptive"},
     }
+    assert args.main_workers == 8
+    assert parse(["--embedded"]).main_workers == 1
 
 
 def test_batch_size_distribution() -> None:

@@ -1,0 +1,79 @@
+"""What Temporal saw: history events of the callers and the batcher runs, batcher counters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from shared.names import BATCHER_WORKFLOW, STATS_QUERY
+from shared.payloads import BatcherStats
+
+HISTORY_SAMPLE = 100
+_RUNNING_BATCHERS = f"WorkflowType = '{BATCHER_WORKFLOW}' AND ExecutionStatus = 'Running'"
+
+
+async def sampled_history_events(client: Client, workflow_ids: Sequence[str]) -> float:
+    """Mean history length of (a sample of) these workflows."""
+    step = max(1, len(workflow_ids) // HISTORY_SAMPLE)
+    sample = list(workflow_ids)[::step][:HISTORY_SAMPLE]
+    if not sample:
+        return 0.0
+    described = await asyncio.gather(*(client.get_workflow_handle(w).describe() for w in sample))
+    return sum(d.history_length for d in described) / len(described)
+
+
+async def batcher_history_events(client: Client) -> int:
+    """Events in all batcher runs so far (closed runs from visibility, running ones described)."""
+    total = 0
+    async for execution in client.list_workflows(f"WorkflowType = '{BATCHER_WORKFLOW}'"):
+        if execution.status == WorkflowExecutionStatus.RUNNING:
+            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            total += (await handle.describe()).history_length
+        else:
+            total += execution.history_length
+    return total
+
+
+@dataclass
+class BatcherTotals:
+    """Counters summed over the running batcher shards (each carries its own through runs)."""
+
+    shards: int = 0
+    runs: int = 0
+    batches: int = 0
+    duplicates_dropped: int = 0
+    overloaded_rejections: int = 0
+    rows_withdrawn: int = 0
+    flushes_failed: int = 0
+
+    def minus(self, before: BatcherTotals) -> dict[str, int]:
+        """What changed since ``before``; runs: the batcher runs the load used (those running
+        before plus those started since)."""
+        return {
+            "shards": self.shards,
+            "runs": self.runs - before.runs + before.shards,
+            "batches": self.batches - before.batches,
+            "duplicates_dropped": self.duplicates_dropped - before.duplicates_dropped,
+            "overloaded_rejections": self.overloaded_rejections - before.overloaded_rejections,
+            "rows_withdrawn": self.rows_withdrawn - before.rows_withdrawn,
+            "flushes_failed": self.flushes_failed - before.flushes_failed,
+        }
+
+
+async def batcher_totals(client: Client) -> BatcherTotals:
+    """The stats query of every running batcher, summed; zeros when none runs yet."""
+    totals = BatcherTotals()
+    async for execution in client.list_workflows(_RUNNING_BATCHERS):
+        handle = client.get_workflow_handle(execution.id)
+        stats = await handle.query(STATS_QUERY, result_type=BatcherStats)
+        totals.shards += 1
+        totals.runs += stats.runs
+        totals.batches += stats.batches
+        totals.duplicates_dropped += stats.duplicates_dropped
+        totals.overloaded_rejections += stats.overloaded_rejections
+        totals.rows_withdrawn += stats.rows_withdrawn
+        totals.flushes_failed += stats.flushes_failed
+    return totals
