@@ -1,6 +1,7 @@
 """Payload dataclasses on the wire between callers, the batcher and its activities."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the SDK resolves these field types from inside
+# the workflow sandbox, where this module's globals may not be reachable by name.
 
 from dataclasses import dataclass, field
 from enum import StrEnum

@@ -13,8 +13,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from devstack.verify import Verification
+from main_service.names import PAYMENT_WORKFLOW
 from main_service.starter import payment_for
-from shared.names import PAYMENT_WORKFLOW
 
 
 @dataclass
@@ -54,16 +54,26 @@ async def collect(client: Client, workflow_ids: list[str], within: float = 240) 
     return outcome
 
 
-async def verify_request_ids(pool: asyncpg.Pool, request_ids: list[str]) -> Verification:
-    """Lost and duplicated rows for requests signalled directly (no caller workflow)."""
-    row = await pool.fetchrow(
-        "SELECT count(*) AS n, count(DISTINCT request_id) AS d FROM ledger_entries "
-        "WHERE request_id = ANY($1::text[])",
-        request_ids,
+async def verify_payment_ids(pool: asyncpg.Pool, payment_ids: list[str]) -> Verification:
+    """Lost and duplicated ledger rows and batcher records for payments signalled directly.
+
+    The ledger's key makes a duplicate row impossible; a duplicate *write* would show as a
+    second record of the same key in the batcher's request table.
+    """
+    rows = int(
+        await pool.fetchval(
+            "SELECT count(*) FROM ledger_entries WHERE payment_id = ANY($1::text[])", payment_ids
+        )
     )
-    assert row is not None
-    rows, distinct = int(row["n"]), int(row["d"])
-    return Verification(len(request_ids), rows, len(request_ids) - distinct, rows - distinct, 0, 0)
+    written = int(
+        await pool.fetchval(
+            "SELECT count(*) FROM write_batcher_requests WHERE outcome = 'written' "
+            "AND row_key = ANY($1::text[])",
+            [json.dumps([p]) for p in payment_ids],
+        )
+    )
+    lost = len(payment_ids) - rows
+    return Verification(len(payment_ids), rows, lost, written - rows, 0, 0)
 
 
 def record(scenario: str, writes: int, check: Verification, outcome: str) -> None:

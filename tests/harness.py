@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,36 +12,18 @@ import asyncpg
 from temporalio.client import Client, WorkflowHandle
 
 from batcher_service.worker import build_worker as build_batcher_worker
+from devstack.schema import MAIN_SCHEMA, MAIN_TABLES_FILE
+from main_service.names import LEDGER_TABLE, PAYMENT_WORKFLOW
+from main_service.payments import PaymentRequest, PaymentResult
 from main_service.worker import build_worker as build_main_worker
-from shared.names import (
-    BATCHER_WORKFLOW,
-    PAYMENT_WORKFLOW,
-    STATS_QUERY,
-    SUBMIT_SIGNAL,
-    TARGET_TABLE,
-)
-from shared.payloads import (
-    BatcherConfig,
-    BatcherStats,
-    PaymentRequest,
-    PaymentResult,
-    WriteRequest,
-)
+from shared.names import BATCHER_WORKFLOW, STATS_QUERY, SUBMIT_SIGNAL
+from shared.payloads import BatcherConfig, BatcherStats, WriteRequest, WriteRequestBatch
+from shared.tables import TableSpec, load_table_specs
+from tests.queues import Queues
 
+__all__ = ["Harness", "Queues", "eventually", "payment", "running_workers"]
 
-@dataclass(frozen=True)
-class Queues:
-    main: str
-    batcher: str
-    prefix: str
-
-    @classmethod
-    def unique(cls) -> Queues:
-        tag = uuid.uuid4().hex[:8]
-        return cls(f"main-{tag}", f"batcher-{tag}", f"write-batcher-{tag}")
-
-    def batcher_id(self, shard: int = 0) -> str:
-        return f"{self.prefix}-{shard}"
+DEMO_TABLES: dict[str, TableSpec] = load_table_specs(MAIN_TABLES_FILE)
 
 
 @dataclass
@@ -63,14 +44,14 @@ class Harness:
             result_type=PaymentResult,
         )
 
-    async def signal_batcher(self, request: WriteRequest, shard: int = 0) -> None:
-        """Signal-with-start a batcher directly, as a caller's submit activity does."""
+    async def signal_batcher(self, *requests: WriteRequest, shard: int = 0) -> None:
+        """Signal-with-start a batcher directly, as a caller worker's coalescer does."""
         await self.client.start_workflow(
             BATCHER_WORKFLOW,
             id=self.queues.batcher_id(shard),
             task_queue=self.queues.batcher,
             start_signal=SUBMIT_SIGNAL,
-            start_signal_args=[request],
+            start_signal_args=[WriteRequestBatch(list(requests))],
         )
 
     async def stats(self, shard: int = 0) -> BatcherStats:
@@ -79,11 +60,11 @@ class Harness:
         return stats
 
     async def rows(self) -> list[asyncpg.Record]:
-        return await self.pool.fetch(f"SELECT * FROM {TARGET_TABLE} ORDER BY created_at")
+        return await self.pool.fetch(f"SELECT * FROM {LEDGER_TABLE} ORDER BY created_at")
 
     async def batch_sizes(self) -> list[int]:
         records = await self.pool.fetch(
-            f"SELECT batch_id, count(*) AS n FROM {TARGET_TABLE} GROUP BY batch_id"
+            f"SELECT batch_id, count(*) AS n FROM {LEDGER_TABLE} GROUP BY batch_id"
         )
         return sorted(int(r["n"]) for r in records)
 
@@ -106,10 +87,18 @@ async def running_workers(
     pool: asyncpg.Pool,
     queues: Queues,
     config: BatcherConfig,
+    *,
+    tables: dict[str, TableSpec] | None = None,
     **main_kwargs: Any,
 ) -> AsyncIterator[Harness]:
-    """Both workers in this process; shut down inside the loop when the block ends."""
-    batcher = build_batcher_worker(client, pool, config, task_queue=queues.batcher)
+    """Both workers in this process; shut down inside the loop when the block ends.
+
+    The payment demo's table is created in the pool's database first.
+    """
+    await pool.execute(MAIN_SCHEMA.read_text())
+    batcher = build_batcher_worker(
+        client, pool, config, tables or DEMO_TABLES, task_queue=queues.batcher
+    )
     main = build_main_worker(
         client,
         task_queue=queues.main,

@@ -6,13 +6,13 @@ import asyncio
 import time
 
 import asyncpg
-import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from shared.payloads import BatcherConfig, PaymentResult, WriteOutcome, WriteRequest
+from main_service.payments import PaymentResult
+from shared.payloads import BatcherConfig, WriteOutcome, WriteRequest
 from tests.conftest import start_dev_server
-from tests.faults import record, verify_request_ids
+from tests.faults import record, verify_payment_ids
 from tests.harness import Queues, eventually, payment, running_workers
 
 
@@ -67,10 +67,11 @@ async def test_repeated_request_id_is_written_once(
 ) -> None:
     config = BatcherConfig(mode="fixed", max_batch_size=100, max_wait_seconds=0.5)
     request = WriteRequest(
-        request_id="dup-caller#1",
+        request_id="ledger_entries:dup-1",
+        table="ledger_entries",
         caller_workflow_id="dup-caller",  # no such workflow: its ack fails and is counted
         partition_key="acct-1",
-        row={"account_id": "acct-1", "amount_cents": 5, "currency": "EUR"},
+        row={"payment_id": "dup-1", "account_id": "acct-1", "amount_cents": 5, "currency": "EUR"},
     )
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
         for _ in range(3):
@@ -83,7 +84,7 @@ async def test_repeated_request_id_is_written_once(
         assert stats.duplicates_dropped == 3
         assert stats.rows_written == 1
         assert len(await h.rows()) == 1
-        check = await verify_request_ids(db_pool, ["dup-caller#1"])
+        check = await verify_payment_ids(db_pool, ["dup-1"])
         record(
             "same request 3x in one run, then again after it was written",
             1,
@@ -114,7 +115,7 @@ async def test_continue_as_new_under_load_loses_nothing(
             assert len(results) == 400
             rows = await h.rows()
             assert len(rows) == 400
-            assert len({r["request_id"] for r in rows}) == 400
+            assert len({r["payment_id"] for r in rows}) == 400
             stats = await h.stats()
             assert stats.runs > 2, stats
             assert stats.rows_written == 400
@@ -122,34 +123,19 @@ async def test_continue_as_new_under_load_loses_nothing(
         await env.shutdown()
 
 
-@pytest.mark.parametrize("ack_transport", ["activity", "workflow"])
-async def test_callers_submitting_by_signal_get_their_acks_by_signal(
-    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues, ack_transport: str
-) -> None:
-    config = BatcherConfig(
-        mode="fixed", max_batch_size=10, max_wait_seconds=0.3, ack_transport=ack_transport
-    )
-    async with running_workers(
-        temporal_env.client, db_pool, queues, config, submit_transport="signal"
-    ) as h:
-        results = await _pay_all(h, 25, f"sig-{ack_transport}")
-        assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}
-        assert len(await h.rows()) == 25
-        assert (await h.stats()).acks_sent == 25
-
-
-async def test_callers_submitting_by_update_get_no_ack_signal(
+async def test_callers_get_their_acks_by_signal_from_the_flush(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
     config = BatcherConfig(mode="fixed", max_batch_size=10, max_wait_seconds=0.3)
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
-        results = await _pay_all(h, 25, "upd")
+        results = await _pay_all(h, 25, "sig")
         assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}
         assert len(await h.rows()) == 25
         stats = await h.stats()
-        assert (stats.acks_sent, stats.acks_replied) == (0, 25)
-        # The caller's history holds its submit and nothing it waited on: no signal, no timer.
-        history = await h.client.get_workflow_handle("upd-0").fetch_history()
-        kinds = {e.WhichOneof("attributes") for e in history.events}
-        assert "workflow_execution_signaled_event_attributes" not in kinds
-        assert "timer_started_event_attributes" not in kinds
+        assert stats.acks_sent == 25 and stats.acks_failed == 0
+        # Every caller's row traces back to the batch that wrote it.
+        traced = await db_pool.fetchval(
+            "SELECT count(*) FROM ledger_entries l JOIN write_batcher_requests r "
+            "ON r.row_key = json_build_array(l.payment_id)::text AND r.batch_id = l.batch_id"
+        )
+        assert traced == 25

@@ -13,6 +13,7 @@ from batcher_service.backfill.sources import BackfillSources
 from batcher_service.plugin import DEFAULT_RETENTION_HOURS, WriteBatcherPlugin
 from shared.names import BATCHER_TASK_QUEUE
 from shared.payloads import BatcherConfig
+from shared.plugin import StrictInputsPlugin
 from shared.tables import TableSpec
 
 
@@ -32,14 +33,16 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
+        # Strict inputs: a value is never coerced, an undecodable input fails its workflow.
         plugins=[
+            StrictInputsPlugin(),
             WriteBatcherPlugin(
                 pool,
                 tables,
                 config,
                 retention_hours=retention_hours,
                 backfill_sources=backfill_sources,
-            )
+            ),
         ],
         max_concurrent_activities=max_concurrent_activities,
         # Only for clients built without them: the client's interceptors already apply.
