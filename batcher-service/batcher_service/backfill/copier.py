@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -138,25 +137,31 @@ class PartitionCopier:
         return await conn.copy_to_table(
             table,
             schema_name=schema,
-            source=io.BytesIO(data),
+            source=_whole(data),
             columns=self._columns,
             format=self._format,
         )
 
     async def _write(self, page: Page) -> tuple[int, bool]:
-        """One transaction per batch; returns the rows inserted and whether it merged."""
+        """Returns the rows inserted and whether the batch was merged.
+
+        The direct COPY runs on its own, outside a transaction block: one statement is its
+        own transaction, so it lands whole or not at all, without the round trips of BEGIN,
+        a savepoint and COMMIT. A row committed in its range since the probe makes it fail
+        whole, and the batch is merged instead.
+        """
         try:
-            async with self._target.acquire() as conn, conn.transaction():
+            async with self._target.acquire() as conn:
                 if not await self._clashes(conn, page):
                     try:
-                        async with conn.transaction():  # a savepoint, for the fallback
-                            status = await self._copy(conn, self._table, self._schema, page.data)
+                        status = await self._copy(conn, self._table, self._schema, page.data)
                         return _copied(status), False
                     except asyncpg.UniqueViolationError:
-                        log.info("rows arrived in the range after %r: merging", page.last_key)
-                await conn.execute(self._stage_sql)
-                await self._copy(conn, _STAGE, None, page.data)
-                return _copied(await conn.execute(self._merge_sql)), True
+                        log.info("rows arrived in the range up to %r: merging", page.last_key)
+                async with conn.transaction():
+                    await conn.execute(self._stage_sql)
+                    await self._copy(conn, _STAGE, None, page.data)
+                    return _copied(await conn.execute(self._merge_sql)), True
         except _ROW_ERRORS as err:
             raise ApplicationError(
                 f"target rejected a row after key {self.progress.cursor!r}: "
@@ -207,6 +212,11 @@ class PartitionCopier:
             rows_this_run += page.rows
             page = await prefetch if prefetch is not None else Page(b"", 0, None)
         return self.progress
+
+
+async def _whole(data: bytes) -> AsyncIterator[bytes]:
+    """The page in one piece: a file-like source would be read through an executor thread."""
+    yield data
 
 
 async def _finish_even_if_cancelled(work: Awaitable[None]) -> None:
