@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from main_service.names import MAIN_TASK_QUEUE
 from main_service.workflows import PaymentWorkflow
 from shared.names import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE
 from shared.plugin import WriteBatchingPlugin
+from shared.tables import TableSpec
 
 # The demo's table spec, beside the package; WRITE_TABLES_FILE names another.
 TABLES_FILE = Path(__file__).resolve().parent.parent / "tables.yaml"
@@ -22,7 +23,7 @@ TABLES_FILE = Path(__file__).resolve().parent.parent / "tables.yaml"
 def build_worker(
     client: Client,
     *,
-    tables_file: str | Path = TABLES_FILE,
+    tables: str | Path | Mapping[str, TableSpec] = TABLES_FILE,
     shards: int = 1,
     max_row_bytes: int = 16 * 1024,
     ack_timeout_seconds: float = 120.0,
@@ -34,9 +35,13 @@ def build_worker(
     batcher_id_prefix: str = BATCHER_ID_PREFIX,
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
-    """A worker for the main task queue; the caller owns the client."""
+    """A worker for the main task queue; the caller owns the client.
+
+    ``tables``: the table spec (a file, or the specs loaded from WRITE_TABLES_FILE); the
+    batcher worker reads the same.
+    """
     batching = WriteBatchingPlugin(
-        str(tables_file),
+        tables,
         shards=shards,
         ack_timeout_seconds=ack_timeout_seconds,
         linger_seconds=submit_linger_seconds,
