@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from devstack.verify import verify_writes
 from loadtest.dbstats import batch_sizes, settled_xact_commits, size_distribution
@@ -29,41 +34,60 @@ async def build_report(
 
 
 def render(result: dict[str, Any]) -> str:
+    """The report as a two-column table drawn by rich (plain text: it goes to logs too)."""
     size = result["batch_size"]
-    lines = [
-        f"completed      {result['completed']}/{result['workflows']}  failed {result['failed']}"
-        + (f"  {result['failures']}" if result["failures"] else ""),
-        f"throughput     {result['writes_per_s']} writes/s over {result['wall_seconds']} s "
+    table = Table(title="load test", title_justify="left", show_header=False, box=box.SIMPLE)
+    table.add_column("figure", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    failures = f"  {result['failures']}" if result["failures"] else ""
+    table.add_row(
+        "completed",
+        f"{result['completed']}/{result['workflows']}  failed {result['failed']}" + failures,
+    )
+    table.add_row(
+        "throughput",
+        f"{result['writes_per_s']} writes/s over {result['wall_seconds']} s "
         f"({result['steady_writes_per_s']} steady: the middle 80 % of completions)",
-        f"latency ms     p50 {result['p50_ms']}  p95 {result['p95_ms']}  "
-        f"p99 {result['p99_ms']}  max {result['max_ms']}  (workflow start to ack)",
-    ]
+    )
+    table.add_row("latency ms", _quantiles(result, "") + "  (workflow start to ack)")
     if "write_p50_ms" in result:
-        lines.append(
-            f"write ms       p50 {result['write_p50_ms']}  p95 {result['write_p95_ms']}  "
-            f"p99 {result['write_p99_ms']}  max {result['write_max_ms']}  (submit to ack)"
-        )
-    lines += [
-        f"batches        {size['batches']}  size mean {size['mean']}  min {size['min']}  "
+        table.add_row("write ms", _quantiles(result, "write_") + "  (submit to ack)")
+    table.add_row(
+        "batches",
+        f"{size['batches']}  size mean {size['mean']}  min {size['min']}  "
         f"p50 {size['p50']:g}  p95 {size['p95']:g}  max {size['max']}",
-        f"batch sizes    {size['histogram']}",
-        f"db commits     {result['db_transactions']}  ({result['db_tx_per_write']} per write; "
+    )
+    table.add_row("batch sizes", str(size["histogram"]))
+    table.add_row(
+        "db commits",
+        f"{result['db_transactions']}  ({result['db_tx_per_write']} per write; "
         "whole database, other clients included)",
-        f"database check rows {result['rows']}  lost {result['lost']}  "
-        f"duplicates {result['duplicates']}",
-    ]
+    )
+    table.add_row(
+        "database check",
+        f"rows {result['rows']}  lost {result['lost']}  duplicates {result['duplicates']}",
+    )
     if "history_events" in result:
         events = result["history_events"]
-        lines.append(
-            f"history        {events['per_write']} events per write: caller "
-            f"{events['caller_mean']} (sampled), batcher runs {events['batcher_per_write']}"
+        table.add_row(
+            "history",
+            f"{events['per_write']} events per write: caller {events['caller_mean']} "
+            f"(sampled), batcher runs {events['batcher_per_write']}",
         )
     if "batchers" in result:
         b = result["batchers"]
-        lines.append(
-            f"batchers       {b['shards']} shards, {b['runs']} runs, "
+        table.add_row(
+            "batchers",
+            f"{b['shards']} shards, {b['runs']} runs, "
             f"{b['duplicates_dropped']} resends dropped as duplicates, "
             f"{b['overloaded_rejections']} overload refusals, {b['rows_withdrawn']} withdrawn, "
-            f"{b['flushes_failed']} failed flushes"
+            f"{b['flushes_failed']} failed flushes",
         )
-    return "\n".join(lines)
+    out = io.StringIO()
+    Console(file=out, width=160, color_system=None, force_terminal=False).print(table)
+    # rich pads every line to the console width: keep the text, not the padding.
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()).strip("\n")
+
+
+def _quantiles(result: dict[str, Any], prefix: str) -> str:
+    return "  ".join(f"{q} {result[f'{prefix}{q}_ms']}" for q in ("p50", "p95", "p99", "max"))
