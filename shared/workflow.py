@@ -49,6 +49,8 @@ class _Inbox:
         self.awaiting: dict[str, int] = {}
         self.acks: dict[str, WriteAck] = {}
         self.identical: dict[tuple[str, str], int] = {}
+        # This run's submit and withdraw local activities not yet resolved.
+        self.local_activities = 0
         meter = workflow.metric_meter()
         # Workflow time, so replays agree; recorded once, never on replay.
         self.latency = meter.create_histogram_float(
@@ -147,6 +149,12 @@ async def write(
             rid, table, info.workflow_id, dict(row), workflow.now().timestamp(), partition_key
         )
         return await _settle(inbox, submit)
+    except ApplicationError:
+        # sdk-core records a local activity's result even after the run's failure command
+        # (temporalio/sdk-rust#659): a run failing from this write while a concurrent write's
+        # local activity resolves would never end. Raise once none is in flight.
+        await workflow.wait_condition(lambda: inbox.local_activities == 0)
+        raise
     finally:
         inbox.awaiting[rid] -= 1
         if not inbox.awaiting[rid]:
@@ -154,7 +162,8 @@ async def write(
             inbox.acks.pop(rid, None)
 
 
-async def _submit(req: SubmitInput) -> SubmitResult:
+async def _submit(inbox: _Inbox, req: SubmitInput) -> SubmitResult:
+    inbox.local_activities += 1
     try:
         result: SubmitResult = await workflow.execute_local_activity(
             SUBMIT_WRITE_ACTIVITY,
@@ -177,12 +186,14 @@ async def _submit(req: SubmitInput) -> SubmitResult:
             type=errors.WRITE_OUTCOME_UNKNOWN,
             non_retryable=True,
         ) from err
+    finally:
+        inbox.local_activities -= 1
 
 
 async def _settle(inbox: _Inbox, req: SubmitInput) -> WriteResult:
     rid = req.request_id
     began = workflow.now()
-    submitted = await _submit(req)
+    submitted = await _submit(inbox, req)
     deadline = began + timedelta(seconds=submitted.ack_timeout_seconds)
     delays = backoff()
     while submitted.sent:
@@ -204,7 +215,7 @@ async def _settle(inbox: _Inbox, req: SubmitInput) -> WriteResult:
         if pause <= 0:
             break
         await workflow.sleep(timedelta(seconds=pause))
-        submitted = await _submit(req)
+        submitted = await _submit(inbox, req)
     return await _withdraw(inbox, req, submitted, began)
 
 
@@ -213,6 +224,7 @@ async def _withdraw(
 ) -> WriteResult:
     """The deadline passed: the batcher withdraws the write, or says what became of it."""
     rid, batcher = req.request_id, submitted.batcher_workflow_id
+    inbox.local_activities += 1
     try:
         settled = await workflow.execute_local_activity(
             WITHDRAW_WRITE_ACTIVITY,
@@ -223,6 +235,8 @@ async def _withdraw(
         )
     except ActivityError as err:
         settled = WithdrawResult(None, str(err.cause or err))
+    finally:
+        inbox.local_activities -= 1
     ack = settled.ack
     if ack is None and rid in inbox.acks and not _overloaded(inbox.acks[rid]):
         ack = inbox.acks[rid]  # the ack came by signal while the batcher was out of reach
