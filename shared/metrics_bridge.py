@@ -37,6 +37,15 @@ ALWAYS_DECLARED: tuple[tuple[str, str], ...] = (
     ("temporal_request_failure", "Failed Temporal requests by operation"),
     ("write_batcher_confirmation_timeouts", "Writes whose caller gave up waiting for the ack"),
     ("write_batcher_continue_as_new", "Batcher runs continued as new"),
+    ("write_batcher_flush_failures", "Flushes that ended without writing"),
+    ("temporal_workflow_task_execution_failed", "Workflow tasks that failed"),
+    ("temporal_workflow_failed", "Workflows that failed"),
+    ("temporal_activity_execution_failed", "Activity executions that failed"),
+    ("temporal_local_activity_execution_failed", "Local activity executions that failed"),
+    ("temporal_sticky_cache_miss", "Workflow tasks that missed the sticky cache"),
+    ("temporal_sticky_cache_total_forced_eviction", "Workflows evicted from the sticky cache"),
+    ("temporal_workflow_task_queue_poll_empty", "Workflow task polls that found no task"),
+    ("temporal_activity_poll_no_task", "Activity task polls that found no task"),
 )
 
 LabelKey = tuple[tuple[str, str], ...]

@@ -28,6 +28,19 @@ SPECS: dict[str, TableSpec] = table_specs_from_dict(
                     "score": {"type": "float8", "nullable": True},
                 },
             },
+            "samples": {
+                "mode": "insert",
+                "key": ["id"],
+                "columns": {
+                    "id": "text",
+                    "t": {"type": "text", "nullable": True, "max_length": 100},
+                    "i8": {"type": "int8", "nullable": True},
+                    "i4": {"type": "int4", "nullable": True},
+                    "f8": {"type": "float8", "nullable": True},
+                    "b": {"type": "bool", "nullable": True},
+                    "j": {"type": "jsonb", "nullable": True},
+                },
+            },
             "events": {
                 "mode": "append",
                 "columns": {
@@ -51,6 +64,9 @@ CREATE TABLE profiles (
     name text NOT NULL,
     score float8,
     written_by text
+);
+CREATE TABLE samples (
+    id text PRIMARY KEY, t text, i8 int8, i4 int4, f8 float8, b bool, j jsonb
 );
 CREATE TABLE events (
     id bigserial PRIMARY KEY,

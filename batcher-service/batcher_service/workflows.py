@@ -224,13 +224,16 @@ class WriteBatcherWorkflow:
                 self._failed_while_closing or not self._wants_flush(policy, ignore_clock=True)
             ):
                 return
-            timeout = None
             if self._inflight == 0:
+                # Only the clock or a new message can make a flush due: never spin on it.
                 wait = self._policy.carry_time(self._now(), len(self._notices)) - self._now()
-                timeout = timedelta(seconds=max(wait, 0.01))
-            with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._flushable(policy), timeout=timedelta(seconds=max(wait, 0.01))
+                    )
+            else:
                 await workflow.wait_condition(
-                    lambda: self._inflight == 0 or self._flushable(policy), timeout=timeout
+                    lambda: self._inflight == 0 or self._flushable(policy)
                 )
 
     # -- deciding when to flush -------------------------------------------------------------
@@ -262,10 +265,12 @@ class WriteBatcherWorkflow:
         def wake() -> bool:
             if self._shutdown or self._should_continue_as_new():
                 return True
-            # A finished flush frees a slot, or the keys its requests held.
-            if (slots_full or (deadline is None and inflight)) and self._inflight != inflight:
+            if slots_full:
+                return self._inflight < self._config.max_inflight_flushes
+            # Everything pending waits for keys a flush holds: its end frees them.
+            if deadline is None and inflight and self._inflight != inflight:
                 return True
-            if self._config.mode == "fixed" and self._policy.size_due():
+            if self._config.mode == "fixed" and self._policy.size_due() and self._buffer.takeable():
                 return True
             # The server fires sub-second timers late: a message that arrives once the flush
             # is due starts it.

@@ -1,0 +1,79 @@
+"""A real batcher worker and a caller worker with the plugin, on per-test queues."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.worker import Worker
+
+from batcher_service.worker import build_worker as build_batcher_worker
+from shared.names import BATCHER_WORKFLOW, STATS_QUERY, SUBMIT_SIGNAL
+from shared.payloads import BatcherConfig, BatcherStats, WriteRequest, WriteRequestBatch
+from shared.plugin import WriteBatchingPlugin
+from shared.workflow import WriteResult
+from tests.write_workflows import WriteCall, WriteOne
+from tests.writer_tables import SPECS
+
+
+@dataclass
+class Shard:
+    """Where a test's writes go, and how to look at its batcher."""
+
+    client: Client
+    callers: str
+    batcher_queue: str
+    prefix: str
+
+    @property
+    def batcher_id(self) -> str:
+        return f"{self.prefix}-0"
+
+    async def write(self, table: str, row: dict[str, Any], **kw: Any) -> WriteResult | str:
+        """The outcome, or the ApplicationError type the caller failed with."""
+        try:
+            result: WriteResult = await self.client.execute_workflow(
+                WriteOne,
+                WriteCall(table, row, **kw),
+                id=f"w-{uuid.uuid4().hex[:12]}",
+                task_queue=self.callers,
+            )
+        except WorkflowFailureError as err:
+            return str(getattr(err.cause, "type", None) or type(err.cause).__name__)
+        return result
+
+    async def signal(self, *requests: WriteRequest) -> None:
+        """Hand requests to the batcher directly, as a caller without validation would."""
+        await self.client.start_workflow(
+            BATCHER_WORKFLOW,
+            id=self.batcher_id,
+            task_queue=self.batcher_queue,
+            start_signal=SUBMIT_SIGNAL,
+            start_signal_args=[WriteRequestBatch(list(requests))],
+        )
+
+    async def stats(self) -> BatcherStats:
+        handle = self.client.get_workflow_handle(self.batcher_id)
+        stats: BatcherStats = await handle.query(STATS_QUERY, result_type=BatcherStats)
+        return stats
+
+
+@asynccontextmanager
+async def shard(
+    client: Client, pool: asyncpg.Pool, config: BatcherConfig, **plugin_kwargs: Any
+) -> AsyncIterator[Shard]:
+    tag = uuid.uuid4().hex[:8]
+    s = Shard(client, f"callers-{tag}", f"batcher-{tag}", f"wb-{tag}")
+    plugin = WriteBatchingPlugin(
+        SPECS, batcher_task_queue=s.batcher_queue, batcher_id_prefix=s.prefix, **plugin_kwargs
+    )
+    async with (
+        build_batcher_worker(client, pool, config, SPECS, task_queue=s.batcher_queue),
+        Worker(client, task_queue=s.callers, workflows=[WriteOne], plugins=[plugin]),
+    ):
+        yield s

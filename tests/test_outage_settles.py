@@ -1,0 +1,75 @@
+"""PostgreSQL down longer than the callers' deadline: a typed failure means not written."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import asyncpg
+from temporalio.testing import WorkflowEnvironment
+
+from batcher_service.migrate import migrate
+from devstack.postgres import EmbeddedPostgres
+from devstack.verify import Verification
+from shared import errors
+from shared.names import REQUEST_TABLE
+from shared.payloads import BatcherConfig, WriteOutcome
+from shared.workflow import WriteResult
+from tests.batcher_support import shard
+from tests.faults import record
+from tests.writer_tables import create_tables
+
+
+async def test_postgres_down_past_the_deadline_withdraws_and_never_writes(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    pg = EmbeddedPostgres(tmp_path / "pg")
+    url = pg.start()
+    try:
+        await migrate(url)
+        await create_tables(url)
+        pool = await asyncpg.create_pool(url, min_size=0, max_size=4, timeout=3)
+        assert pool is not None
+        config = BatcherConfig(flush_timeout_seconds=4.0, min_interval_seconds=0.2)
+        async with shard(
+            temporal_env.client, pool, config, ack_timeout_seconds=6.0, withdraw_retry_seconds=30
+        ) as s:
+            before = await s.write("accounts", {"account_id": "before", "balance": 1})
+            assert isinstance(before, WriteResult)
+            pg.stop()
+            began = time.monotonic()
+            outcomes = await asyncio.gather(
+                *(s.write("accounts", {"account_id": f"down-{i}", "balance": i}) for i in range(10))
+            )
+            settled_in = time.monotonic() - began
+            # Every caller got its typed answer: not written (withdrawn), within the bound.
+            assert outcomes == [errors.WRITE_CONFIRMATION_TIMEOUT] * 10, outcomes
+            assert settled_in < 6.0 + 4.0 + 10.0, settled_in
+            stats = await s.stats()
+            assert stats.rows_withdrawn == 10 and stats.flushes_failed >= 1, stats
+            # The shard still takes writes while the database is down...
+            late = asyncio.create_task(s.write("accounts", {"account_id": "late", "balance": 2}))
+            await asyncio.sleep(1.0)
+            assert pg.start() == url
+            # ...and writes them once it is back.
+            result = await asyncio.wait_for(late, 60)
+            assert isinstance(result, WriteResult) and result.outcome is WriteOutcome.WRITTEN
+        check = await asyncpg.connect(url)
+        try:
+            rows = await check.fetch("SELECT account_id FROM accounts ORDER BY 1")
+            recorded = await check.fetchval(f"SELECT count(*) FROM {REQUEST_TABLE}")
+        finally:
+            await check.close()
+        await pool.close()
+        assert [r["account_id"] for r in rows] == ["before", "late"]
+        assert recorded == 2
+        record(
+            "PostgreSQL down longer than the ack deadline (6 s)",
+            12,
+            Verification(2, len(rows), 0, int(recorded) - len(rows), 0, 0),
+            f"10 WriteConfirmationTimeout in {settled_in:.1f} s, none of them written; "
+            "2 acked written",
+        )
+    finally:
+        pg.stop()
