@@ -1,0 +1,60 @@
+"""Dead letters are kept, listed, resubmitted once fixed; a request id can be looked up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from batcher_service.dead_letters import list_dead_letters, resubmit
+from batcher_service.requests import lookup
+from shared import errors
+from shared.payloads import BatcherConfig
+from shared.workflow import WriteResult
+from tests.batcher_support import shard
+from tests.harness import eventually
+from tests.writer_tables import create_tables
+
+
+@pytest.fixture
+async def pool(db_pool: asyncpg.Pool, database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    await create_tables(database_url)
+    yield db_pool
+
+
+async def test_rejected_row_is_resubmitted_after_its_cause_is_fixed(
+    temporal_env: WorkflowEnvironment, pool: asyncpg.Pool
+) -> None:
+    client = temporal_env.client
+    async with shard(client, pool, BatcherConfig()) as s:
+        ok = await s.write("accounts", {"account_id": "fine", "balance": 1})
+        bad = await s.write("accounts", {"account_id": "neg", "balance": -5, "note": "a\x01b"})
+        assert isinstance(ok, WriteResult) and bad == errors.WRITE_REJECTED
+        async with pool.acquire() as conn:
+            [dead] = await list_dead_letters(conn, 10)
+            assert dead["error_type"] == "CheckViolationError"
+            assert dead["row"] == {"account_id": "neg", "balance": -5, "note": "a\x01b"}
+            found = await lookup(conn, [ok.request_id, str(dead["request_id"]), "nope"])
+            assert [a["status"] for a in found] == ["written", "rejected", "not_found"]
+            assert found[0]["batch_id"] == ok.batch_id
+            await conn.execute("ALTER TABLE accounts DROP CONSTRAINT accounts_balance_check")
+            count = await resubmit(
+                conn,
+                client,
+                [str(dead["request_id"])],
+                1,
+                task_queue=s.batcher_queue,
+                id_prefix=s.prefix,
+            )
+            assert count == 1
+        assert (
+            await eventually(
+                lambda: pool.fetchval("SELECT balance FROM accounts WHERE account_id = 'neg'")
+            )
+            == -5
+        )
+        async with pool.acquire() as conn:
+            again = await lookup(conn, [str(dead["request_id"])])
+        assert again[0]["status"] == "written"
