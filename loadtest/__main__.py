@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from loadtest.dbstats import xact_commits
 from loadtest.driver import run_load
 from loadtest.options import parse, worker_settings
 from loadtest.progress import Progress, render
-from loadtest.readiness import wait_for_pollers
+from loadtest.readiness import wait_for_pollers, wait_for_ready
 from loadtest.report import build_report
 from loadtest.report import render as render_report
 from loadtest.temporal_stats import (
@@ -32,11 +33,16 @@ from shared.settings import CommonSettings, SettingsError
 
 
 async def _drive(
-    args: Any, temporal: dict[str, Any], database_url: str, *, wait_for_workers: bool = False
+    args: Any,
+    temporal: dict[str, Any],
+    database_url: str,
+    *,
+    worker_ports: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     client = await connect(temporal)
-    if wait_for_workers:
-        await wait_for_pollers(client, {MAIN_TASK_QUEUE: args.main_workers, BATCHER_TASK_QUEUE: 1})
+    if worker_ports is not None:
+        await wait_for_ready(worker_ports)
+        await wait_for_pollers(client, [MAIN_TASK_QUEUE, BATCHER_TASK_QUEUE])
     before = await xact_commits(database_url)
     batchers_before = await batcher_totals(client)
     events_before = await batcher_history_events(client)
@@ -81,15 +87,16 @@ def _embedded(args: Any) -> dict[str, Any]:
         cleanup.callback(stack.stop)
         stack.start()
         env = worker_settings(args)
-        stack.start_worker("batcher_service", **env.get("batcher_service", {}))
+        workers = [stack.start_worker("batcher_service", **env.get("batcher_service", {}))]
         # Several main worker processes on the same queues: the fan-in a fleet of callers
         # brings to each batcher shard.
         for _ in range(args.main_workers):
-            stack.start_worker("main_service", **env.get("main_service", {}))
+            workers.append(stack.start_worker("main_service", **env.get("main_service", {})))
+        ports = [int(w.env["METRICS_PORT"]) for w in workers]
         print(f"embedded stack: temporal {stack.temporal_address}", file=sys.stderr)
         assert stack.temporal_address is not None and stack.database_url is not None
         temporal = {"target_host": stack.temporal_address, "namespace": "default"}
-        return asyncio.run(_drive(args, temporal, stack.database_url, wait_for_workers=True))
+        return asyncio.run(_drive(args, temporal, stack.database_url, worker_ports=ports))
     raise AssertionError("unreachable")
 
 
