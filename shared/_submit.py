@@ -30,6 +30,11 @@ from shared.payloads import WithdrawRequest, WriteAck, WriteRequest
 from shared.routing import shard_for
 from shared.tables import RowValidationError, TableSpec
 
+try:
+    from opentelemetry import trace
+except ImportError:  # opentelemetry is optional for the caller library: no tag then
+    trace = None  # type: ignore[assignment]
+
 
 @dataclass
 class SubmitInput:
@@ -120,6 +125,9 @@ class WriteActivities:
     @activity.defn(name=SUBMIT_WRITE_ACTIVITY)
     async def submit(self, req: SubmitInput) -> SubmitResult:
         """Validate strictly, route, hand over in a shared signal; retried until the deadline."""
+        if trace is not None:
+            # Tags the interceptor's RunActivity span: find a write's trace by its request id.
+            trace.get_current_span().set_attribute("write_batcher.request_id", req.request_id)
         request, size = self._validate(req)
         settings = self._settings
         shard = shard_for(request.partition_key, settings.shards)

@@ -74,9 +74,6 @@ def test_interval_follows_the_arrival_rate_between_its_bounds() -> None:
     assert pacer.interval() == pytest.approx(0.5)
     pacer.arrival_rate = 5.0
     assert pacer.interval() == 0.25
-    # Runs recorded with the linear curve replay with it: 2 s x 5 / 20.
-    pacer.square = False
-    assert pacer.interval() == pytest.approx(0.5)
 
 
 async def test_under_load_the_interval_stretches_and_batches_grow(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncpg
-import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from shared.names import SUBMIT_BATCH_SIGNAL, SUBMIT_UPDATE
-from shared.payloads import BatcherConfig, PaymentResult
+from main_service.payments import PaymentResult
+from shared.names import (
+    ACK_SIGNAL,
+    BATCHER_WORKFLOW,
+    SUBMIT_SIGNAL,
+    SUBMIT_WRITE_ACTIVITY,
+)
+from shared.payloads import BatcherConfig
 from shared.telemetry import tracing_interceptor
 from tests.harness import Queues, payment, running_workers
 
@@ -20,9 +25,8 @@ def _named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
     return [s for s in spans if s.name == name]
 
 
-@pytest.mark.parametrize("transport", ["update", "signal"])
 async def test_one_write_is_traced_from_caller_through_flush_to_ack(
-    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues, transport: str
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -32,9 +36,7 @@ async def test_one_write_is_traced_from_caller_through_flush_to_ack(
     config["interceptors"] = [tracing_interceptor(provider)]
     client = Client(**config)
     batcher_config = BatcherConfig(max_batch_size=10, max_wait_seconds=0.2)
-    async with running_workers(
-        client, db_pool, queues, batcher_config, submit_transport=transport
-    ) as h:
+    async with running_workers(client, db_pool, queues, batcher_config) as h:
         handle = await h.start_payment("traced-1", payment(1))
         result: PaymentResult = await handle.result()
     spans = list(exporter.get_finished_spans())
@@ -47,23 +49,19 @@ async def test_one_write_is_traced_from_caller_through_flush_to_ack(
             for s in _named(spans, name)
             if all((s.attributes or {}).get(f"write_batcher.{k}") == v for k, v in attrs.items())
         ]
-        assert len(found) == 1, f"{name} {attrs}: {[s.name for s in spans]}"
+        assert len(found) == 1, f"{name} {attrs}: {[(s.name, s.attributes) for s in spans]}"
         return found[0]
 
-    # The caller's side: its workflow, then the submit activity tagged with the request id.
+    # The caller's side: its workflow, then the submit (local) activity tagged with the id.
     caller = one("RunWorkflow:PaymentWorkflow")
-    submit = one("RunActivity:submit_write", request_id=rid)
+    submit = one(f"RunActivity:{SUBMIT_WRITE_ACTIVITY}", request_id=rid)
     assert submit.context.trace_id == caller.context.trace_id
-    # The message to the batcher is sent from the submit activity...
-    sent, handler = {
-        "update": ("StartUpdateWithStartWorkflow", f"HandleUpdate:{SUBMIT_UPDATE}"),
-        "signal": ("SignalWithStartWorkflow", f"HandleSignal:{SUBMIT_BATCH_SIGNAL}"),
-    }[transport]
-    message = one(f"{sent}:WriteBatcherWorkflow")
+    # The signal to the batcher is sent from the submit activity...
+    message = one(f"SignalWithStartWorkflow:{BATCHER_WORKFLOW}")
     assert message.parent is not None and message.parent.span_id == submit.context.span_id
     # ...coalesced with any other writes of this worker for the shard, and the batcher's
     # handler links back to it (a link, not a parent: see temporal-notes).
-    handled = one(handler)
+    handled = one(f"HandleSignal:{SUBMIT_SIGNAL}")
     assert message.context.span_id in [link.context.span_id for link in handled.links]
     buffered = one("BufferWrite", request_id=rid)
     assert buffered.context.trace_id == message.context.trace_id
@@ -71,15 +69,11 @@ async def test_one_write_is_traced_from_caller_through_flush_to_ack(
     one("StartFlush", batch_id=batch_id, request_count=1)
     flush = one("RunActivity:flush_batch", batch_id=batch_id, request_count=1)
     assert flush.context.trace_id == caller.context.trace_id
-    if transport == "signal":
-        # The ack leaves the flush activity and reaches the caller by signal.
-        ack = one("SignalWorkflow:write_ack")
-        assert ack.parent is not None and ack.parent.span_id == flush.context.span_id
-        received = one("HandleSignal:write_ack")
-        assert ack.context.span_id in [link.context.span_id for link in received.links]
-    else:
-        # The ack comes back in the update's result: no signal to the caller at all.
-        assert not _named(spans, "SignalWorkflow:write_ack")
+    # The ack leaves the flush activity and reaches the caller by signal.
+    ack = one(f"SignalWorkflow:{ACK_SIGNAL}")
+    assert ack.parent is not None and ack.parent.span_id == flush.context.span_id
+    received = one(f"HandleSignal:{ACK_SIGNAL}")
+    assert ack.context.span_id in [link.context.span_id for link in received.links]
     # The caller records what it got.
     one("ReceiveAck", request_id=rid, batch_id=batch_id, outcome="written")
     provider.shutdown()
