@@ -38,6 +38,7 @@ ALWAYS_DECLARED: tuple[tuple[str, str], ...] = (
     ("write_batcher_confirmation_timeouts", "Writes whose caller gave up waiting for the ack"),
     ("write_batcher_continue_as_new", "Batcher runs continued as new"),
     ("write_batcher_flush_failures", "Flushes that ended without writing"),
+    ("write_batcher_requests_dropped", "Requests not buffered: duplicate, overloaded, withdrawn"),
     ("temporal_workflow_task_execution_failed", "Workflow tasks that failed"),
     ("temporal_workflow_failed", "Workflows that failed"),
     ("temporal_activity_execution_failed", "Activity executions that failed"),

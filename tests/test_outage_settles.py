@@ -14,10 +14,11 @@ from devstack.postgres import EmbeddedPostgres
 from devstack.verify import Verification
 from shared import errors
 from shared.names import REQUEST_TABLE
-from shared.payloads import BatcherConfig, WriteOutcome
+from shared.payloads import BatcherConfig, WriteOutcome, WriteRequest
 from shared.workflow import WriteResult
 from tests.batcher_support import shard
 from tests.faults import record
+from tests.harness import eventually
 from tests.writer_tables import create_tables
 
 
@@ -71,5 +72,54 @@ async def test_postgres_down_past_the_deadline_withdraws_and_never_writes(
             f"10 WriteConfirmationTimeout in {settled_in:.1f} s, none of them written; "
             "2 acked written",
         )
+    finally:
+        pg.stop()
+
+
+async def test_a_closing_run_hands_over_while_postgres_is_down(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    pg = EmbeddedPostgres(tmp_path / "pg")
+    url = pg.start()
+    try:
+        await migrate(url)
+        await create_tables(url)
+        pool = await asyncpg.create_pool(url, min_size=0, max_size=4, timeout=3)
+        assert pool is not None
+        config = BatcherConfig(flush_timeout_seconds=3.0, max_signals_per_run=3)
+        async with shard(temporal_env.client, pool, config) as s:
+            pg.stop()
+            began = time.monotonic()
+            sent = 0
+            # Signals keep coming while every flush fails: each run still ends and hands over.
+            while sent == 0 or ((await s.stats()).runs < 3 and time.monotonic() - began < 40):
+                await s.signal(
+                    WriteRequest(
+                        f"r{sent}",
+                        "accounts",
+                        "nobody",
+                        f"r{sent}",
+                        {"account_id": f"a{sent}", "balance": sent},
+                    )
+                )
+                sent += 1
+                await asyncio.sleep(0.5)
+            assert (await s.stats()).runs >= 3
+            # Runs end while every flush fails: at most a flush timeout each, never forever.
+            assert time.monotonic() - began < 40
+            assert pg.start() == url
+
+            async def all_written() -> bool:
+                return (await s.stats()).rows_written == sent
+
+            await eventually(all_written, within=60)
+        check = await asyncpg.connect(url)
+        try:
+            rows = await check.fetchval("SELECT count(*) FROM accounts")
+            recorded = await check.fetchval(f"SELECT count(*) FROM {REQUEST_TABLE}")
+        finally:
+            await check.close()
+        await pool.close()
+        assert (rows, recorded) == (sent, sent)
     finally:
         pg.stop()

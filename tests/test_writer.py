@@ -164,3 +164,21 @@ async def test_specs_are_checked_against_the_catalog(pool: asyncpg.Pool) -> None
     assert "accounts.account_id is text" in message
     assert "no column 'extra'" in message
     assert "no unique index on exactly (balance)" in message
+
+
+async def test_failed_dead_lettering_still_rejects_and_is_counted(pool: asyncpg.Pool) -> None:
+    await pool.execute(
+        f"ALTER TABLE {DEAD_LETTER_TABLE} ADD CONSTRAINT refuse_all CHECK (false) NOT VALID"
+    )
+    writer = BatchWriter(pool, SPECS)
+    report = await writer.write(
+        "b1",
+        [
+            req("ok", "accounts", {"account_id": "ok", "balance": 1}),
+            req("neg", "accounts", {"account_id": "neg", "balance": -1}),
+        ],
+    )
+    assert report.acks["ok"].outcome is WriteOutcome.WRITTEN
+    assert report.acks["neg"].outcome is WriteOutcome.REJECTED
+    assert (report.dead_lettered, report.dead_letter_failures) == (0, 1)
+    assert await pool.fetchval("SELECT count(*) FROM accounts") == 1

@@ -31,6 +31,10 @@ class BatcherMetrics:
             "write_batcher_flush_failures",
             "Flushes that ended without writing (database unreachable past the flush timeout)",
         )
+        self._dropped = meter.create_counter(
+            "write_batcher_requests_dropped",
+            "Requests not buffered, by reason: duplicate, overloaded, withdrawn",
+        )
         self._continue_as_new = meter.create_counter(
             "write_batcher_continue_as_new", "Batcher runs continued as new"
         )
@@ -58,6 +62,9 @@ class BatcherMetrics:
             self._rows.add(count, {"outcome": outcome})
         self._acks.add(result.acks_sent, {"result": "sent"})
         self._acks.add(result.acks_failed, {"result": "failed"})
+
+    def dropped(self, reason: str) -> None:
+        self._dropped.add(1, {"reason": reason})
 
     def withdrawn(self) -> None:
         self._rows.add(1, {"outcome": "withdrawn"})

@@ -87,6 +87,7 @@ class WriteBatcherWorkflow:
         """Buffers a request; returns the answer owed at once when it is not buffered."""
         rid = request.request_id
         if rid in self._withdrawn_ids:
+            self._metrics.dropped("withdrawn")
             return WriteAck(
                 rid,
                 WriteOutcome.REJECTED,
@@ -97,12 +98,15 @@ class WriteBatcherWorkflow:
         if seen in (Seen.PENDING, Seen.INFLIGHT):
             # The original is still to be acked; the caller accepts either copy's ack.
             self._stats.duplicates_dropped += 1
+            self._metrics.dropped("duplicate")
             return None
         if seen is Seen.WRITTEN:
             self._stats.duplicates_dropped += 1
+            self._metrics.dropped("duplicate")
             return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN)
         if len(self._buffer) >= self._config.max_pending or self._buffer.bytes >= MAX_CARRY_BYTES:
             self._stats.overloaded_rejections += 1
+            self._metrics.dropped("overloaded")
             return WriteAck(
                 rid,
                 WriteOutcome.REJECTED,
