@@ -9,6 +9,7 @@ import pytest
 
 from batcher_service.catalog import TableSpecMismatch, check_specs
 from batcher_service.dead_letter_store import decode_request
+from batcher_service.retention import prune_once
 from batcher_service.writer import BatchWriter, DatabaseUnavailable
 from devstack.ports import free_port
 from shared import errors
@@ -182,3 +183,15 @@ async def test_failed_dead_lettering_still_rejects_and_is_counted(pool: asyncpg.
     assert report.acks["neg"].outcome is WriteOutcome.REJECTED
     assert (report.dead_lettered, report.dead_letter_failures) == (0, 1)
     assert await pool.fetchval("SELECT count(*) FROM accounts") == 1
+
+
+async def test_request_table_is_pruned_past_the_retention(pool: asyncpg.Pool) -> None:
+    writer = BatchWriter(pool, SPECS)
+    await writer.write("b1", [req(f"e{i}", "events", {"kind": "k"}) for i in range(5)])
+    await pool.execute(
+        f"UPDATE {REQUEST_TABLE} SET recorded_at = now() - interval '3 hours' "
+        "WHERE request_id IN ('e0', 'e1')"
+    )
+    assert await prune_once(pool, retention_hours=2) == 2
+    left = await pool.fetch(f"SELECT request_id FROM {REQUEST_TABLE} ORDER BY 1")
+    assert [r["request_id"] for r in left] == ["e2", "e3", "e4"]
