@@ -107,7 +107,7 @@ async def test_bad_rows_are_bisected_out_and_kept_as_dead_letters(pool: asyncpg.
     bad_check = req("bad1", "accounts", {"account_id": "neg", "balance": -1})
     bad_nul = req("bad2", "accounts", {"account_id": "nul\x00", "balance": 1})
     bad_table = req("bad3", "nope", {"x": 1})
-    batch = good[:7] + [bad_check] + good[7:13] + [bad_nul, bad_table] + good[13:]
+    batch = [*good[:7], bad_check, *good[7:13], bad_nul, bad_table, *good[13:]]
     report = await writer.write("b1", batch)
     for r in good:
         assert report.acks[r.request_id].outcome is WriteOutcome.WRITTEN
