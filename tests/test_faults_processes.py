@@ -13,8 +13,9 @@ from devstack.postgres import EmbeddedPostgres
 from devstack.stack import Stack
 from devstack.temporal_server import TemporalDevServer
 from devstack.verify import verify_writes
+from main_service.names import LEDGER_TABLE, MAIN_TASK_QUEUE
 from shared.client import connect
-from shared.names import MAIN_TASK_QUEUE, batcher_workflow_id
+from shared.names import batcher_workflow_id
 from tests.faults import collect, record, start_payments
 from tests.harness import eventually
 from tests.histories_io import record_if_asked
@@ -35,13 +36,13 @@ async def test_kill_9_batcher_during_flush(tmp_path: Path, database_url: str) ->
         lock = await asyncpg.connect(database_url)
         tx = lock.transaction()
         await tx.start()
-        await lock.execute("LOCK TABLE ledger_entries IN ACCESS EXCLUSIVE MODE")
+        await lock.execute(f"LOCK TABLE {LEDGER_TABLE} IN ACCESS EXCLUSIVE MODE")
         ids = await start_payments(client, "kb", 30, MAIN_TASK_QUEUE)
         # Wait until a flush statement is blocked mid-flight, then crash its worker.
         deadline = time.monotonic() + 60
         while not await lock.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted "
-            "AND relation = 'ledger_entries'::regclass"
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass",
+            LEDGER_TABLE,
         ):
             assert time.monotonic() < deadline, "no flush reached the database"
             await asyncio.sleep(0.2)
@@ -86,7 +87,7 @@ async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
             ids = await start_payments(client, "pg", 40, MAIN_TASK_QUEUE)
             more = asyncio.create_task(start_payments(client, "pg2", 40, MAIN_TASK_QUEUE))
             pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
-            await eventually(lambda: pool.fetchval("SELECT count(*) FROM ledger_entries"), 120)
+            await eventually(lambda: pool.fetchval(f"SELECT count(*) FROM {LEDGER_TABLE}"), 120)
             await pool.close()  # writes are flowing: now take the database away
             pg.stop()
             await asyncio.sleep(20)
