@@ -89,13 +89,15 @@ async def running_workers(
     config: BatcherConfig,
     *,
     tables: dict[str, TableSpec] | None = None,
+    create_schema: bool = True,
     **main_kwargs: Any,
 ) -> AsyncIterator[Harness]:
     """Both workers in this process; shut down inside the loop when the block ends.
 
     The payment demo's table is created in the pool's database first.
     """
-    await pool.execute(MAIN_SCHEMA.read_text())
+    if create_schema:
+        await pool.execute(MAIN_SCHEMA.read_text())
     batcher = build_batcher_worker(
         client, pool, config, tables or DEMO_TABLES, task_queue=queues.batcher
     )

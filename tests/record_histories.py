@@ -1,9 +1,8 @@
 """Records histories of real runs into tests/histories: ``python -m tests.record_histories``.
 
-Run it after a deliberate, compatible change to a workflow; the replay test then proves the
-current code still replays what earlier code recorded. ``python -m tests.record_histories
-update`` records only the named scenarios (activity, workflow, adaptive, update) and keeps the
-rest.
+Run it after a deliberate change to a workflow; the replay test then proves the current code
+still replays what earlier code recorded. ``python -m tests.record_histories fixed adaptive``
+records only the named scenarios and keeps the rest.
 """
 
 from __future__ import annotations
@@ -16,9 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import asyncpg
 from temporalio.client import Client, WorkflowFailureError
 
 from batcher_service.db import create_pool
+from batcher_service.migrate import migrate
+from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from shared.names import SHUTDOWN_SIGNAL
 from shared.payloads import BatcherConfig
@@ -27,66 +29,64 @@ from tests.harness import Queues, payment, running_workers
 from tests.histories_io import HISTORIES, save, save_chain
 
 
-async def _scenario(client: Client, url: str, transport: str) -> None:
-    from batcher_service.migrate import migrate  # noqa: PLC0415
+async def _drain(client: Client, queues: Queues) -> None:
+    batcher = client.get_workflow_handle(queues.batcher_id(0))
+    await batcher.signal(SHUTDOWN_SIGNAL)
+    await asyncio.wait_for(batcher.result(), timeout=120)
 
-    await migrate(url)
-    pool = await create_pool(url, 4)
+
+async def _fixed(client: Client, pool: asyncpg.Pool) -> None:
+    """Fixed batches, a payment refused by the table spec, a typed business failure."""
     queues = Queues.unique()
-    config = BatcherConfig(
-        mode="fixed", max_batch_size=8, max_wait_seconds=0.3, ack_transport=transport
-    )
-    try:
-        # Callers submit by signal: these scenarios are about how acks reach them.
-        async with running_workers(
-            client, pool, queues, config, ack_timeout_seconds=20, submit_transport="signal"
-        ) as h:
-            handles = [await h.start_payment(f"rec-{transport}-{i}", payment(i)) for i in range(40)]
-            bad = await h.start_payment(f"rec-{transport}-bad", payment(99, currency="eur"))
-            await asyncio.gather(*(x.result() for x in handles))
+    config = BatcherConfig(mode="fixed", max_batch_size=8, max_wait_seconds=0.3)
+    async with running_workers(client, pool, queues, config, ack_timeout_seconds=20) as h:
+        handles = [await h.start_payment(f"rec-fixed-{i}", payment(i)) for i in range(40)]
+        bad = await h.start_payment("rec-fixed-memo", payment(98, memo="m" * 201))
+        neg = await h.start_payment("rec-fixed-neg", payment(99, amount_cents=-5))
+        await asyncio.gather(*(x.result() for x in handles))
+        for failing in (bad, neg):
             with contextlib.suppress(WorkflowFailureError):
-                await bad.result()
-            batcher = client.get_workflow_handle(queues.batcher_id(0))
-            await batcher.signal(SHUTDOWN_SIGNAL)
-            await batcher.result()
-        await save_chain(client, queues.batcher_id(0), f"batcher-{transport}")
-        await save(client, f"rec-{transport}-0", f"payment-written-{transport}")
-        await save(client, f"rec-{transport}-bad", f"payment-rejected-{transport}")
-    finally:
-        await pool.close()
+                await failing.result()
+        await _drain(client, queues)
+    await save_chain(client, queues.batcher_id(0), "batcher-fixed")
+    await save(client, "rec-fixed-0", "payment-written-fixed")
+    await save(client, "rec-fixed-memo", "payment-invalid-write")
+    await save(client, "rec-fixed-neg", "payment-invalid-payment")
 
 
-async def _adaptive_scenario(client: Client, url: str, transport: str) -> None:
-    """The defaults' path: adaptive pacing, writes coalesced into shared messages."""
-    from batcher_service.migrate import migrate  # noqa: PLC0415
-
-    await migrate(url)
-    pool = await create_pool(url, 4)
+async def _adaptive(client: Client, pool: asyncpg.Pool) -> None:
+    """The defaults' path: adaptive pacing, writes coalesced into shared signals."""
     queues = Queues.unique()
     config = BatcherConfig(min_interval_seconds=0.2, max_interval_seconds=1.0, full_load_rate=10)
+    async with running_workers(client, pool, queues, config, ack_timeout_seconds=20) as h:
+        handles = [await h.start_payment(f"rec-adaptive-{i}", payment(i)) for i in range(60)]
+        await asyncio.gather(*(x.result() for x in handles))
+        await _drain(client, queues)
+    await save_chain(client, queues.batcher_id(0), "batcher-adaptive")
+    await save(client, "rec-adaptive-0", "payment-written-adaptive")
+
+
+async def _withdrawn(client: Client) -> None:
+    """The database unreachable past the deadline: failed flushes, requeue, withdrawals."""
+    pool = await create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", 2)
+    queues = Queues.unique()
+    config = BatcherConfig(flush_timeout_seconds=2.0, min_interval_seconds=0.2)
     try:
         async with running_workers(
-            client,
-            pool,
-            queues,
-            config,
-            ack_timeout_seconds=20,
-            submit_linger_seconds=0.2,
-            submit_transport=transport,
+            client, pool, queues, config, ack_timeout_seconds=4, create_schema=False
         ) as h:
-            name = "adaptive" if transport == "signal" else transport
-            handles = [await h.start_payment(f"rec-{name}-{i}", payment(i)) for i in range(60)]
-            await asyncio.gather(*(x.result() for x in handles))
-            batcher = client.get_workflow_handle(queues.batcher_id(0))
-            await batcher.signal(SHUTDOWN_SIGNAL)
-            await batcher.result()
-        await save_chain(client, queues.batcher_id(0), f"batcher-{name}")
-        await save(client, f"rec-{name}-0", f"payment-written-{name}")
+            handles = [await h.start_payment(f"rec-withdrawn-{i}", payment(i)) for i in range(5)]
+            for handle in handles:
+                with contextlib.suppress(WorkflowFailureError):
+                    await handle.result()
+            await _drain(client, queues)
     finally:
         await pool.close()
+    await save_chain(client, queues.batcher_id(0), "batcher-withdrawn")
+    await save(client, "rec-withdrawn-0", "payment-withdrawn")
 
 
-SCENARIOS = ("activity", "workflow", "adaptive", "update")
+SCENARIOS = ("fixed", "adaptive", "withdrawn")
 
 
 async def main(only: list[str]) -> int:
@@ -96,15 +96,18 @@ async def main(only: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg")
         url = pg.start()
+        await migrate(url)
+        pool = await create_pool(url, 4)
         try:
             for name in only or SCENARIOS:
-                if name == "adaptive":
-                    await _adaptive_scenario(env.client, url, "signal")
-                elif name == "update":
-                    await _adaptive_scenario(env.client, url, "update")
+                if name == "fixed":
+                    await _fixed(env.client, pool)
+                elif name == "adaptive":
+                    await _adaptive(env.client, pool)
                 else:
-                    await _scenario(env.client, url, name)
+                    await _withdrawn(env.client)
         finally:
+            await pool.close()
             await env.shutdown()
             pg.stop()
     return 0
