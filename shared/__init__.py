@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from shared._converter import InvalidInputError, strict_data_converter
     from shared.payloads import WriteAck, WriteOutcome
     from shared.plugin import StrictInputsPlugin, WriteBatchingPlugin
-    from shared.tables import RowValidationError, TableSpec, load_table_specs
+    from shared.table_files import load_table_specs
+    from shared.tables import RowValidationError, TableSpec
     from shared.workflow import WriteResult, write
 
 __all__ = [
@@ -41,7 +42,7 @@ _HOMES = {
     "WriteBatchingPlugin": "shared.plugin",
     "RowValidationError": "shared.tables",
     "TableSpec": "shared.tables",
-    "load_table_specs": "shared.tables",
+    "load_table_specs": "shared.table_files",
     "WriteResult": "shared.workflow",
     "write": "shared.workflow",
 }

@@ -12,7 +12,8 @@ from temporalio.worker import WorkerConfig
 from shared._converter import is_strict, strict_data_converter
 from shared._submit import WriteActivities, WriteSettings
 from shared.names import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE
-from shared.tables import TableSpec, TableSpecError, load_table_specs
+from shared.table_files import load_table_specs
+from shared.tables import TableSpec, TableSpecError
 
 # The submit activity's own bound lies inside the workflow's local activity timeout.
 MAX_ACK_TIMEOUT_SECONDS = 3600.0

@@ -18,7 +18,8 @@ from pydantic_settings import (
 from temporalio.envconfig import ClientConfig
 
 from shared.payloads import BatcherConfig
-from shared.tables import TableSpec, TableSpecError, load_table_specs
+from shared.table_files import load_table_specs
+from shared.tables import TableSpec, TableSpecError
 
 # Values never repeated in an error message (they may hold a password).
 _SECRET = frozenset({"DATABASE_URL"})

@@ -18,7 +18,8 @@ from main_service.payments import PaymentRequest, PaymentResult
 from main_service.worker import build_worker as build_main_worker
 from shared.names import BATCHER_WORKFLOW, STATS_QUERY, SUBMIT_SIGNAL
 from shared.payloads import BatcherConfig, BatcherStats, WriteRequest, WriteRequestBatch
-from shared.tables import TableSpec, load_table_specs
+from shared.table_files import load_table_specs
+from shared.tables import TableSpec
 from tests.queues import Queues
 
 __all__ = ["Harness", "Queues", "eventually", "payment", "running_workers"]

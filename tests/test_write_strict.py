@@ -16,7 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from shared import errors
 from shared._converter import InvalidInputError, strict_data_converter
 from shared._submit import SubmitInput
-from shared.tables import RowValidationError, table_spec_from_dict
+from shared.table_files import table_spec_from_dict
+from shared.tables import RowValidationError
 from tests.write_support import failure, rig, write_env
 from tests.write_workflows import FAKE_STATE_QUERY, FakeState, WriteCall
 

@@ -15,7 +15,7 @@ from devstack.ports import free_port
 from shared import errors
 from shared.names import DEAD_LETTER_TABLE, REQUEST_TABLE
 from shared.payloads import WriteOutcome, WriteRequest
-from shared.tables import table_specs_from_dict
+from shared.table_files import table_specs_from_dict
 from tests.writer_tables import SPECS, create_tables
 
 

@@ -17,7 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from shared.plugin import StrictInputsPlugin, WriteBatchingPlugin
-from shared.tables import TableSpec, table_specs_from_dict
+from shared.table_files import table_specs_from_dict
+from shared.tables import TableSpec
 from tests.write_workflows import (
     FakeBatcher,
     TypedPayment,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.tables import TableSpec, table_specs_from_dict
+from shared.table_files import table_specs_from_dict
+from shared.tables import TableSpec
 
 SPECS: dict[str, TableSpec] = table_specs_from_dict(
     {

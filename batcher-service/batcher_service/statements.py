@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from shared.column_values import to_pg_value
 from shared.names import REQUEST_TABLE
 from shared.payloads import WriteRequest
-from shared.tables import TableSpec, WriteMode, to_pg_value
+from shared.tables import TableSpec, WriteMode
 
 # asyncpg's array type for each column type the spec allows.
 _ARRAY_TYPES = {
