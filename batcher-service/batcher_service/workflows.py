@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from datetime import timedelta
 
 from temporalio import workflow
@@ -17,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from batcher_service.flush_options import FLUSH_RETRY, LOOKUP_TIMEOUT, reject_all
     from batcher_service.pacing import FlushPacer
     from batcher_service.policy import MAX_NOTICES_PER_FLUSH, FlushPolicy
+    from batcher_service.withdrawals import Withdrawals
     from shared import errors, names
     from shared.payloads import (
         AddressedAck,
@@ -39,8 +39,6 @@ MAX_HISTORY_EVENTS = 1_000
 # What a run may carry into the next (one event; Temporal's hard limit is 2 MiB): past it
 # new writes are refused as overloaded, and the callers back off.
 MAX_CARRY_BYTES = 1_500_000
-# Withdrawn ids remembered, so a late copy of one is refused, never written.
-MAX_WITHDRAWN = 5_000
 
 
 @workflow.defn(name=names.BATCHER_WORKFLOW)
@@ -55,9 +53,7 @@ class WriteBatcherWorkflow:
             state.pending, state.recent_request_ids, self._config.dedup_window
         )
         self._notices = list(state.notices)
-        self._withdrawn: deque[str] = deque(state.withdrawn)
-        self._withdrawn_ids = set(state.withdrawn)
-        self._in_doubt = set(state.in_doubt)
+        self._withdrawals = Withdrawals(state.withdrawn, state.in_doubt)
         self._stats = state.stats
         self._stats.signals_this_run = 0
         self._pacer = FlushPacer(self._config, state.last_flush_started_at, state.arrival_rate)
@@ -86,7 +82,7 @@ class WriteBatcherWorkflow:
     def _accept(self, request: WriteRequest) -> WriteAck | None:
         """Buffers a request; returns the answer owed at once when it is not buffered."""
         rid = request.request_id
-        if rid in self._withdrawn_ids:
+        if rid in self._withdrawals:
             self._metrics.dropped("withdrawn")
             return WriteAck(
                 rid,
@@ -131,10 +127,10 @@ class WriteBatcherWorkflow:
         """
         rid = request.request_id
         await workflow.wait_condition(lambda: self._buffer.seen(rid) is not Seen.INFLIGHT)
-        if rid in self._withdrawn_ids:
+        if rid in self._withdrawals:
             return WriteAck(rid, WriteOutcome.WITHDRAWN)
         seen = self._buffer.seen(rid)
-        if seen is Seen.PENDING and rid not in self._in_doubt:
+        if seen is Seen.PENDING and not self._withdrawals.in_doubt(rid):
             self._buffer.withdraw(rid)
             return self._withdrawn_now(rid)
         # Only the request table knows: written long ago, in a commit in doubt, or never.
@@ -154,7 +150,7 @@ class WriteBatcherWorkflow:
                 f"cannot settle {rid}: the request table is unreachable",
                 type=errors.WRITE_OUTCOME_UNKNOWN,
             ) from err
-        self._in_doubt.discard(rid)
+        self._withdrawals.settled([rid])
         lookup = found[0]
         if lookup.outcome is not None:
             return WriteAck(rid, lookup.outcome, lookup.batch_id)
@@ -170,11 +166,7 @@ class WriteBatcherWorkflow:
             )
 
     def _withdrawn_now(self, rid: str) -> WriteAck:
-        self._withdrawn.append(rid)
-        self._withdrawn_ids.add(rid)
-        while len(self._withdrawn) > MAX_WITHDRAWN:
-            self._withdrawn_ids.discard(self._withdrawn.popleft())
-        self._in_doubt.discard(rid)
+        self._withdrawals.add(rid)
         self._stats.rows_withdrawn += 1
         self._metrics.withdrawn()
         self._metrics.pending(len(self._buffer))
@@ -359,7 +351,7 @@ class WriteBatcherWorkflow:
         workflow.logger.warning("flush %s ended without writing: %s", flush.batch_id, cause)
         self._buffer.requeue(flush.requests, self._now())
         if kind == errors.FLUSH_IN_DOUBT:
-            self._in_doubt.update(r.request_id for r in flush.requests)
+            self._withdrawals.doubt(r.request_id for r in flush.requests)
         self._notices[:0] = flush.notices
         self._failed_in_a_row += 1
         self._stats.flushes_failed += 1
@@ -383,7 +375,7 @@ class WriteBatcherWorkflow:
         stats.acks_failed += result.acks_failed
         stats.largest_batch = max(stats.largest_batch, len(flush.requests))
         self._buffer.settle(flush.requests, result.rejected_ids)
-        self._in_doubt.difference_update(r.request_id for r in flush.requests)
+        self._withdrawals.settled(r.request_id for r in flush.requests)
         self._metrics.flushed(flush, result)
 
     def _carry_state(self) -> BatcherState:
@@ -391,14 +383,14 @@ class WriteBatcherWorkflow:
             pending=self._buffer.pending(),
             recent_request_ids=self._buffer.recent(),
             notices=self._notices,
-            withdrawn=list(self._withdrawn),
+            withdrawn=self._withdrawals.withdrawn(),
             stats=self._stats,
             last_flush_started_at=self._pacer.last_flush_started_at,
             arrival_rate=self._pacer.arrival_rate,
             # A shutdown that arrived while this run was closing carries over.
             shutting_down=self._shutdown,
             failed_flushes_in_a_row=self._failed_in_a_row,
-            in_doubt=sorted(
-                self._in_doubt & {p.request.request_id for p in self._buffer.pending()}
+            in_doubt=self._withdrawals.doubted(
+                p.request.request_id for p in self._buffer.pending()
             ),
         )
