@@ -10,9 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from bench.two_tables import EVENTS_TABLE, write_tables_file
+from devstack.schema import MAIN_TABLES_FILE
 from loadtest.dbstats import size_distribution
 from loadtest.options import parse, worker_settings
+from main_service.names import LEDGER_TABLE
 from main_service.starter import steady_rate
+from shared.table_files import load_table_specs
+from shared.tables import WriteMode
 
 
 def test_embedded_loadtest_acks_every_write_exactly_once(tmp_path: Path) -> None:
@@ -91,3 +96,10 @@ def test_steady_rate_leaves_out_filling_and_draining() -> None:
     drained = [steady[-1] + 0.01] * 10
     assert steady_rate(steady + drained) == 10.0
     assert steady_rate([1.0, 2.0]) == 0.0, "too few to tell"
+
+
+def test_bench_two_table_spec_is_the_demos_ledger_plus_the_bench_events(tmp_path: Path) -> None:
+    specs = load_table_specs(write_tables_file(tmp_path))
+    assert specs[LEDGER_TABLE] == load_table_specs(MAIN_TABLES_FILE)[LEDGER_TABLE]
+    assert specs[EVENTS_TABLE].mode is WriteMode.APPEND
+    assert set(specs) == {LEDGER_TABLE, EVENTS_TABLE}
