@@ -16,6 +16,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from devstack.processes import ManagedProcess
 from devstack.schema import MAIN_TABLES_FILE
 from devstack.stack import Stack
 from devstack.verify import verify_writes
@@ -178,11 +179,34 @@ def test_malformed_setting_is_named_at_start() -> None:
     assert "ACK_TIMEOUT_SECONDS" in proc.stderr
 
 
+def test_main_worker_names_a_missing_table_spec(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "WRITE_TABLES_FILE": str(tmp_path / "none.yaml")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "main_service"], env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert "WRITE_TABLES_FILE" in proc.stderr or "none.yaml" in proc.stderr, proc.stderr
+
+
+def _wait_ready(port: int, worker: ManagedProcess, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        assert worker.running(), worker.tail()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"not ready within {within:g}s:\n{worker.tail()}"
+        time.sleep(0.2)
+
+
 def test_sigint_stops_a_worker_gracefully(tmp_path: Path, database_url: str) -> None:
     with Stack(tmp_path / "stack", database_url=database_url) as stack:
         worker = stack.start_worker("main_service")
-        time.sleep(3)
-        assert worker.running(), worker.tail()
+        # Ready (its stop handler is installed): /readyz answers 200.
+        _wait_ready(int(worker.env["METRICS_PORT"]), worker)
         assert worker.pid is not None
         os.kill(worker.pid, signal.SIGINT)
         deadline = time.monotonic() + 20

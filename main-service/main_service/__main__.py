@@ -27,6 +27,7 @@ async def serve(settings: MainSettings) -> None:
         )
         worker = build_worker(
             client,
+            tables=settings.tables,
             shards=settings.batcher_shards,
             max_row_bytes=settings.max_row_bytes,
             ack_timeout_seconds=settings.ack_timeout_seconds,
