@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -14,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from batcher_service.acks import AckSender
+from batcher_service.background import running_beside
 from batcher_service.writer import BatchWriter, CommitInDoubt, DatabaseUnavailable, WriteReport
 from shared import errors
 from shared.names import REQUEST_TABLE
@@ -34,20 +33,10 @@ FLUSH_MARGIN_SECONDS = 3.0
 _OUTCOMES = {o.value: o for o in WriteOutcome}
 
 
-@contextlib.asynccontextmanager
-async def _heartbeating() -> AsyncIterator[None]:
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+async def _heartbeat_forever() -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
 
 
 def _budget() -> float:
@@ -102,7 +91,7 @@ class BatcherActivities:
     @activity.defn(name="flush_batch")
     async def flush(self, batch: FlushInput) -> FlushResult:
         """One batch: one transaction (more statements only around bad rows), then the acks."""
-        async with _heartbeating():
+        async with running_beside(_heartbeat_forever()):
             return await self._flush(batch)
 
     async def _flush(self, batch: FlushInput) -> FlushResult:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -16,6 +15,7 @@ from batcher_service.activities import BatcherActivities
 from batcher_service.backfill.activities import BackfillActivities
 from batcher_service.backfill.sources import BackfillSources
 from batcher_service.backfill.workflows import BackfillWorkflow
+from batcher_service.background import running_beside
 from batcher_service.retention import prune_forever
 from batcher_service.workflows import WriteBatcherWorkflow
 from batcher_service.writer import BatchWriter
@@ -65,12 +65,5 @@ class WriteBatcherPlugin(SimplePlugin):
         config["activities"] = activities
         return config
 
-    @contextlib.asynccontextmanager
-    async def _pruning(self) -> AsyncIterator[None]:
-        task = asyncio.create_task(prune_forever(self._pool, self._retention_hours))
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def _pruning(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return running_beside(prune_forever(self._pool, self._retention_hours))
