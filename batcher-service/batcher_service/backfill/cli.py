@@ -127,6 +127,8 @@ async def _watch(client: Client, workflow_id: str) -> int:
         return 1
     typed = client.get_workflow_handle(workflow_id, result_type=BackfillResult)
     result = await typed.result()
+    # The bar's last state, also when the job ended before the first poll.
+    print(_bar(result.rows_read, result.rows_read, rate))
     print(
         f"done: {result.rows_read:,} rows read, {result.rows_inserted:,} inserted, "
         f"{result.batches:,} batches, {len(result.partitions)} partition(s)"
