@@ -39,6 +39,10 @@ class RequestBuffer:
         self._recent_ids = set(recent)
         self._inflight_ids: set[str] = set()
         self._inflight_keys: Counter[str] = Counter()
+        # Pending requests per partition key, and how many of them wait for a key in flight:
+        # whether a flush would find anything is then a comparison, not a scan.
+        self._pending_keys: Counter[str] = Counter(p.request.partition_key for p in pending)
+        self._blocked = 0
         self.window = window
 
     def __len__(self) -> int:
@@ -60,11 +64,19 @@ class RequestBuffer:
         size = request_size(request)
         self._pending.append(PendingRequest(request, now, size))
         self._pending_ids.add(request.request_id)
+        self._count_pending(request.partition_key, 1)
         self.bytes += size
+
+    def _count_pending(self, key: str, delta: int) -> None:
+        self._pending_keys[key] += delta
+        if self._pending_keys[key] <= 0:
+            del self._pending_keys[key]
+        if key in self._inflight_keys:
+            self._blocked += delta
 
     def takeable(self) -> bool:
         """Whether a flush started now would hold at least one request."""
-        return any(p.request.partition_key not in self._inflight_keys for p in self._pending)
+        return len(self._pending) > self._blocked
 
     def take(self, max_count: int, max_bytes: int) -> list[WriteRequest]:
         """The oldest requests that fit one batch; they are now in flight."""
@@ -80,12 +92,15 @@ class RequestBuffer:
                 self._pending.appendleft(nxt)
                 break
             self._pending_ids.discard(nxt.request.request_id)
+            self._count_pending(nxt.request.partition_key, -1)
             self.bytes -= nxt.size_bytes
             size += nxt.size_bytes
             batch.append(nxt.request)
         self._pending.extendleft(reversed(kept))
         self._inflight_ids.update(r.request_id for r in batch)
         # Counted only after the batch is chosen: one key may appear in it several times.
+        for key in {r.partition_key for r in batch}:
+            self._blocked += self._pending_keys.get(key, 0)
         self._inflight_keys.update(r.partition_key for r in batch)
         return batch
 
@@ -95,6 +110,7 @@ class RequestBuffer:
             self._inflight_keys[req.partition_key] -= 1
             if self._inflight_keys[req.partition_key] <= 0:
                 del self._inflight_keys[req.partition_key]
+                self._blocked -= self._pending_keys.get(req.partition_key, 0)
 
     def settle(self, batch: list[WriteRequest], rejected_ids: list[str]) -> None:
         """A flush returned: remember written ids in the bounded window."""
@@ -117,6 +133,7 @@ class RequestBuffer:
             size = request_size(req)
             self._pending.appendleft(PendingRequest(req, now, size))
             self._pending_ids.add(req.request_id)
+            self._count_pending(req.partition_key, 1)
             self.bytes += size
 
     def withdraw(self, request_id: str) -> WriteRequest | None:
@@ -127,6 +144,7 @@ class RequestBuffer:
             if item.request.request_id == request_id:
                 self._pending.remove(item)
                 self._pending_ids.discard(request_id)
+                self._count_pending(item.request.partition_key, -1)
                 self.bytes -= item.size_bytes
                 return item.request
         return None  # pragma: no cover - the id set mirrors the deque
