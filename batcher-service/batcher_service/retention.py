@@ -11,7 +11,7 @@ from shared.names import REQUEST_TABLE
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY_SECONDS = 60.0
+PRUNE_EVERY_SECONDS = 600.0
 PRUNE_CHUNK = 10_000
 
 PRUNE_SQL = f"""
