@@ -37,6 +37,16 @@ async def batcher_history_events(client: Client) -> int:
     return total
 
 
+# BatcherStats counters the load test reports as what changed during the run.
+_SUMMED = (
+    "batches",
+    "duplicates_dropped",
+    "overloaded_rejections",
+    "rows_withdrawn",
+    "flushes_failed",
+)
+
+
 @dataclass
 class BatcherTotals:
     """Counters summed over the running batcher shards (each carries its own through runs)."""
@@ -52,15 +62,8 @@ class BatcherTotals:
     def minus(self, before: BatcherTotals) -> dict[str, int]:
         """What changed since ``before``; runs: the batcher runs the load used (those running
         before plus those started since)."""
-        return {
-            "shards": self.shards,
-            "runs": self.runs - before.runs + before.shards,
-            "batches": self.batches - before.batches,
-            "duplicates_dropped": self.duplicates_dropped - before.duplicates_dropped,
-            "overloaded_rejections": self.overloaded_rejections - before.overloaded_rejections,
-            "rows_withdrawn": self.rows_withdrawn - before.rows_withdrawn,
-            "flushes_failed": self.flushes_failed - before.flushes_failed,
-        }
+        delta = {name: getattr(self, name) - getattr(before, name) for name in _SUMMED}
+        return {"shards": self.shards, "runs": self.runs - before.runs + before.shards, **delta}
 
 
 async def batcher_totals(client: Client) -> BatcherTotals:
@@ -70,10 +73,6 @@ async def batcher_totals(client: Client) -> BatcherTotals:
         handle = client.get_workflow_handle(execution.id)
         stats = await handle.query(STATS_QUERY, result_type=BatcherStats)
         totals.shards += 1
-        totals.runs += stats.runs
-        totals.batches += stats.batches
-        totals.duplicates_dropped += stats.duplicates_dropped
-        totals.overloaded_rejections += stats.overloaded_rejections
-        totals.rows_withdrawn += stats.rows_withdrawn
-        totals.flushes_failed += stats.flushes_failed
+        for name in ("runs", *_SUMMED):
+            setattr(totals, name, getattr(totals, name) + getattr(stats, name))
     return totals

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from batcher_service.acks import AckSender
 from batcher_service.background import running_beside
+from batcher_service.db import is_connection_error
 from batcher_service.writer import BatchWriter, CommitInDoubt, DatabaseUnavailable, WriteReport
 from shared import errors
 from shared.names import REQUEST_TABLE
@@ -76,7 +77,9 @@ class BatcherActivities:
                 "WHERE request_id = ANY($1::text[])",
                 request_ids,
             )
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as err:
+        except Exception as err:
+            if not is_connection_error(err):
+                raise
             raise ApplicationError(
                 f"database unreachable: {type(err).__name__}", type=errors.DATABASE_UNAVAILABLE
             ) from err

@@ -12,6 +12,7 @@ import asyncpg
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
+from batcher_service.db import is_connection_error
 from shared.names import DEAD_LETTER_TABLE
 from shared.payloads import WriteRequest
 
@@ -44,38 +45,35 @@ def decode_request(data: bytes) -> WriteRequest:
     return WriteRequest(**json.loads(data))
 
 
-class DeadLetterStore:
-    """Writes inside the flush's transaction, under a savepoint: a failure loses no row."""
-
-    async def store(
-        self,
-        conn: asyncpg.Connection | PoolConnectionProxy[asyncpg.Record],
-        batch_id: str,
-        items: list[tuple[WriteRequest, str, str]],
-    ) -> bool:
-        try:
-            async with conn.transaction():
-                await conn.execute(
-                    STORE_SQL,
-                    [safe_text(r.request_id) for r, _, _ in items],
-                    [safe_text(r.table) for r, _, _ in items],
-                    [batch_id] * len(items),
-                    [safe_text(r.caller_workflow_id) for r, _, _ in items],
-                    [safe_text(r.partition_key) for r, _, _ in items],
-                    [encode_request(r) for r, _, _ in items],
-                    [safe_text(t) for _, t, _ in items],
-                    [safe_text(m) for _, _, m in items],
-                )
-        except Exception as err:
-            if isinstance(err, OSError | asyncpg.PostgresConnectionError):
-                raise
-            # The callers still get their rejection; the lost dead letters are counted.
-            log.error(
-                "dead-lettering %d rows of %s failed: %s: %s",
-                len(items),
-                batch_id,
-                type(err).__name__,
-                err,
+async def store_dead_letters(
+    conn: asyncpg.Connection | PoolConnectionProxy[asyncpg.Record],
+    batch_id: str,
+    items: list[tuple[WriteRequest, str, str]],
+) -> bool:
+    """Inside the flush's transaction, under a savepoint: a failure loses no row."""
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                STORE_SQL,
+                [safe_text(r.request_id) for r, _, _ in items],
+                [safe_text(r.table) for r, _, _ in items],
+                [batch_id] * len(items),
+                [safe_text(r.caller_workflow_id) for r, _, _ in items],
+                [safe_text(r.partition_key) for r, _, _ in items],
+                [encode_request(r) for r, _, _ in items],
+                [safe_text(t) for _, t, _ in items],
+                [safe_text(m) for _, _, m in items],
             )
-            return False
-        return True
+    except Exception as err:
+        if is_connection_error(err):
+            raise
+        # The callers still get their rejection; the lost dead letters are counted.
+        log.error(
+            "dead-lettering %d rows of %s failed: %s: %s",
+            len(items),
+            batch_id,
+            type(err).__name__,
+            err,
+        )
+        return False
+    return True

@@ -9,15 +9,10 @@ from typing import Any
 from shared.column_values import to_pg_value
 from shared.names import REQUEST_TABLE
 from shared.payloads import WriteRequest
-from shared.tables import TableSpec, WriteMode
+from shared.tables import COLUMN_TYPES, TableSpec, WriteMode
 
-# asyncpg's array type for each column type the spec allows.
-_ARRAY_TYPES = {
-    "text": "text", "varchar": "text", "int2": "int2", "int4": "int4", "int8": "int8",
-    "float4": "float4", "float8": "float8", "numeric": "numeric", "bool": "bool",
-    "jsonb": "jsonb", "json": "json", "uuid": "uuid", "timestamptz": "timestamptz",
-    "date": "date",
-}  # fmt: skip
+# The array type each column type is sent as: its own, except varchar (sent as text).
+_ARRAY_TYPES = {t: t for t in COLUMN_TYPES} | {"varchar": "text"}
 
 
 def _q(name: str) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from batcher_service.db import concerns_statement, is_connection_error
-from batcher_service.dead_letter_store import DeadLetterStore, safe_text
+from batcher_service.dead_letter_store import safe_text, store_dead_letters
 from batcher_service.statements import TableStatement, build_statement
 from shared import errors
 from shared.names import REQUEST_TABLE
@@ -61,7 +61,6 @@ class BatchWriter:
     def __init__(self, pool: asyncpg.Pool, tables: Mapping[str, TableSpec]) -> None:
         self._pool = pool
         self._statements = {name: build_statement(spec) for name, spec in tables.items()}
-        self._dead_letters = DeadLetterStore()
 
     async def write(
         self, batch_id: str, requests: list[WriteRequest], report: WriteReport | None = None
@@ -111,7 +110,9 @@ class BatchWriter:
             try:
                 # The common case: every statement succeeds, one transaction, no savepoints.
                 await self._in_transaction(
-                    conn, self._write_all(conn, batch_id, groups, refused, report), report
+                    conn,
+                    self._write_groups(conn, batch_id, groups, refused, report, bisect=False),
+                    report,
                 )
                 return
             except Exception as err:
@@ -122,7 +123,9 @@ class BatchWriter:
             report.dead_lettered = report.dead_letter_failures = 0
             # Some row failed: again, each sub-batch under a savepoint, until only bad rows fail.
             await self._in_transaction(
-                conn, self._write_bisecting(conn, batch_id, groups, refused, report), report
+                conn,
+                self._write_groups(conn, batch_id, groups, refused, report, bisect=True),
+                report,
             )
 
     @staticmethod
@@ -146,31 +149,23 @@ class BatchWriter:
                 raise CommitInDoubt(f"{type(err).__name__}: {err}") from err
             raise
 
-    async def _write_all(
+    async def _write_groups(  # noqa: PLR0917
         self,
         conn: Connection,
         batch_id: str,
         groups: dict[str, list[WriteRequest]],
         refused: list[_Rejection],
         report: WriteReport,
+        bisect: bool,
     ) -> None:
-        for table, reqs in groups.items():
-            report.statements += 1
-            self._record(await self._run(conn, table, reqs, batch_id), batch_id, report)
-        if refused:
-            await self._store_rejections(conn, batch_id, refused, report)
-
-    async def _write_bisecting(
-        self,
-        conn: Connection,
-        batch_id: str,
-        groups: dict[str, list[WriteRequest]],
-        refused: list[_Rejection],
-        report: WriteReport,
-    ) -> None:
+        """One statement per table; ``bisect``: each under a savepoint, split around bad rows."""
         rejected = list(refused)
         for table, reqs in groups.items():
-            await self._bisect(conn, table, reqs, batch_id, report, rejected)
+            if bisect:
+                await self._bisect(conn, table, reqs, batch_id, report, rejected)
+            else:
+                report.statements += 1
+                self._record(await self._run(conn, table, reqs, batch_id), batch_id, report)
         if rejected:
             await self._store_rejections(conn, batch_id, rejected, report)
 
@@ -243,7 +238,7 @@ class BatchWriter:
                 item.message,
             )
         report.statements += 1
-        stored = await self._dead_letters.store(
+        stored = await store_dead_letters(
             conn, batch_id, [(r.request, r.error_type, r.message) for r in rejected]
         )
         if stored:
