@@ -44,6 +44,7 @@ async def serve(settings: MainSettings) -> None:
             shards=settings.batcher_shards,
             ack_timeout_seconds=settings.ack_timeout_seconds,
             linger_seconds=settings.submit_linger_seconds,
+            ack_poll_seconds=settings.ack_poll_seconds,
             max_row_bytes=settings.max_row_bytes,
         )
         worker = Worker(

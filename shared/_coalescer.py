@@ -41,7 +41,7 @@ class WriteCoalescer:
     or within ``linger_seconds`` of the last one, writes gather and leave together, at most
     MAX_SIGNAL_REQUESTS or MAX_SIGNAL_BYTES per signal. The batcher then sees one event (one
     RPC, a share of one workflow task) for many writes. ``send`` returns once the signal is
-    accepted; the ack comes to the caller workflow by signal.
+    accepted; the worker's AckCollector then collects the acks by query.
 
     A failed signal fails every write in it; each caller's submit retries its own, and the
     batcher drops any copy that arrives twice.

@@ -1,4 +1,4 @@
-"""The caller library's local activities: submit a write, withdraw it at its deadline."""
+"""The caller library's local activity: a write sent, its ack awaited, settled at its deadline."""
 
 # No ``from __future__ import annotations``: a workflow sandbox decodes these dataclasses by
 # their hints, and it cannot resolve names of a module it did not import itself.
@@ -16,16 +16,11 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from shared import errors
+from shared._acks import AckCollector
 from shared._backoff import backoff
 from shared._coalescer import WriteCoalescer
 from shared._ids import default_partition_key
-from shared.names import (
-    BATCHER_WORKFLOW,
-    SUBMIT_WRITE_ACTIVITY,
-    WITHDRAW_UPDATE,
-    WITHDRAW_WRITE_ACTIVITY,
-    batcher_workflow_id,
-)
+from shared.names import BATCHER_WORKFLOW, WITHDRAW_UPDATE, WRITE_ACTIVITY, batcher_workflow_id
 from shared.payloads import WithdrawRequest, WriteAck, WriteRequest
 from shared.routing import shard_for
 from shared.tables import RowValidationError, TableSpec
@@ -37,34 +32,23 @@ except ImportError:  # opentelemetry is optional for the caller library: no tag 
 
 
 @dataclass
-class SubmitInput:
+class WriteInput:
     request_id: str
     table: str
     caller_workflow_id: str
     row: dict[str, Any]
-    # Workflow time of the first submit (epoch seconds): the ack deadline counts from it.
+    # Workflow time of the write (epoch seconds): the ack deadline counts from it, also when
+    # the activity runs again on another worker.
     started_at: float
     partition_key: str | None = None
 
 
 @dataclass
-class SubmitResult:
+class WriteReply:
     batcher_workflow_id: str
     ack_timeout_seconds: float
-    # False: the deadline passed before any signal was accepted (it may still have landed).
-    sent: bool = True
-    error: str | None = None
-
-
-@dataclass
-class WithdrawInput:
-    request_id: str
-    batcher_workflow_id: str
-
-
-@dataclass
-class WithdrawResult:
-    # None: the batcher could not be reached within the bound; ``error`` says why.
+    # None: the deadline passed and the batcher could not be reached to settle the write
+    # within the bound; ``error`` says why.
     ack: WriteAck | None
     error: str | None = None
 
@@ -74,6 +58,7 @@ class WriteSettings:
     shards: int
     ack_timeout_seconds: float
     linger_seconds: float
+    ack_poll_seconds: float
     max_row_bytes: int
     batcher_task_queue: str
     batcher_id_prefix: str
@@ -87,7 +72,7 @@ def _invalid(request_id: str, why: object) -> ApplicationError:
 
 
 class WriteActivities:
-    """One per worker: its coalescer shares signals among the worker's concurrent callers."""
+    """One per worker: its callers' writes share signals (coalescer) and ack queries."""
 
     def __init__(
         self, client: Client, tables: Mapping[str, TableSpec], settings: WriteSettings
@@ -95,11 +80,12 @@ class WriteActivities:
         self._client = client
         self._tables = dict(tables)
         self._settings = settings
-        self._coalescer = WriteCoalescer(
+        coalescer = WriteCoalescer(
             client, task_queue=settings.batcher_task_queue, linger_seconds=settings.linger_seconds
         )
+        self._acks = AckCollector(client, coalescer, poll_seconds=settings.ack_poll_seconds)
 
-    def _validate(self, req: SubmitInput) -> tuple[WriteRequest, int]:
+    def _validate(self, req: WriteInput) -> tuple[WriteRequest, int]:
         spec = self._tables.get(req.table)
         if spec is None:
             known = ", ".join(sorted(self._tables)) or "none"
@@ -122,9 +108,12 @@ class WriteActivities:
         )
         return request, size
 
-    @activity.defn(name=SUBMIT_WRITE_ACTIVITY)
-    async def submit(self, req: SubmitInput) -> SubmitResult:
-        """Validate strictly, route, hand over in a shared signal; retried until the deadline."""
+    @activity.defn(name=WRITE_ACTIVITY)
+    async def write(self, req: WriteInput) -> WriteReply:
+        """Validate strictly, route, send, and return the ack or, at the deadline, settle it.
+
+        The one call a write costs its workflow: a local activity, one marker in its history.
+        """
         if trace is not None:
             # Tags the interceptor's RunActivity span: find a write's trace by its request id.
             trace.get_current_span().set_attribute("write_batcher.request_id", req.request_id)
@@ -133,27 +122,20 @@ class WriteActivities:
         shard = shard_for(request.partition_key, settings.shards)
         workflow_id = batcher_workflow_id(shard, settings.batcher_id_prefix)
         deadline = req.started_at + settings.ack_timeout_seconds
-        delays = backoff(first=0.2, cap=5.0)
-        while True:
-            try:
-                async with asyncio.timeout(max(deadline - time.time(), 0.001)):
-                    await self._coalescer.send(workflow_id, request, size)
-            except Exception as err:
-                # A copy may have landed anyway: the batcher drops duplicates, and past the
-                # deadline the caller's withdraw settles it.
-                reason = "deadline passed" if isinstance(err, TimeoutError) else repr(err)
-                pause = next(delays)
-                if time.time() + pause >= deadline:
-                    return SubmitResult(
-                        workflow_id, settings.ack_timeout_seconds, sent=False, error=reason
-                    )
-                activity.logger.warning("submit of %s failed, retrying: %s", req.request_id, err)
-                await asyncio.sleep(pause)
-                continue
-            return SubmitResult(workflow_id, settings.ack_timeout_seconds)
+        try:
+            async with asyncio.timeout(max(deadline - time.time(), 0.001)):
+                ack, sends = await self._acks.write(workflow_id, request, size)
+        except TimeoutError:
+            settled, error = await self._withdraw(req.request_id, workflow_id)
+            return WriteReply(workflow_id, settings.ack_timeout_seconds, settled, error or None)
+        if sends > 1:
+            activity.metric_meter().create_counter(
+                "write_batcher_caller_resends",
+                "Writes sent again because their shard did not know them (full, or lost)",
+            ).add(sends - 1)
+        return WriteReply(workflow_id, settings.ack_timeout_seconds, ack)
 
-    @activity.defn(name=WITHDRAW_WRITE_ACTIVITY)
-    async def withdraw(self, req: WithdrawInput) -> WithdrawResult:
+    async def _withdraw(self, request_id: str, workflow_id: str) -> tuple[WriteAck | None, str]:
         """Settle a write whose deadline passed: withdrawn, or the outcome it already had.
 
         Update-with-start: a batcher that is not running (never got the write, or was
@@ -167,7 +149,7 @@ class WriteActivities:
             left = give_up - time.monotonic()
             start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
                 BATCHER_WORKFLOW,
-                id=req.batcher_workflow_id,
+                id=workflow_id,
                 task_queue=self._settings.batcher_task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
@@ -175,18 +157,18 @@ class WriteActivities:
                 async with asyncio.timeout(max(left, 0.001)):
                     ack = await self._client.execute_update_with_start_workflow(
                         WITHDRAW_UPDATE,
-                        WithdrawRequest(req.request_id),
+                        WithdrawRequest(request_id),
                         start_workflow_operation=start,
                         result_type=WriteAck,
                         rpc_timeout=timedelta(seconds=max(left, 1.0)),
                     )
-                return WithdrawResult(ack)
+                return ack, ""
             except Exception as err:
                 cause = getattr(err, "cause", None)
                 error = repr(cause or err) if not isinstance(err, TimeoutError) else error
                 error = error or "no answer from the batcher"
             pause = next(delays)
             if time.monotonic() + pause >= give_up:
-                return WithdrawResult(None, error)
-            activity.logger.info("withdraw of %s: retrying after %s", req.request_id, error)
+                return None, error
+            activity.logger.info("withdraw of %s: retrying after %s", request_id, error)
             await asyncio.sleep(pause)

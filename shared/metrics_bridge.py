@@ -36,6 +36,7 @@ ALWAYS_DECLARED: tuple[tuple[str, str], ...] = (
     ("temporal_long_request_failure", "Failed long polls (worker task polls) by operation"),
     ("temporal_request_failure", "Failed Temporal requests by operation"),
     ("write_batcher_confirmation_timeouts", "Writes whose caller gave up waiting for the ack"),
+    ("write_batcher_caller_resends", "Writes sent again because their shard did not know them"),
     ("write_batcher_continue_as_new", "Batcher runs continued as new"),
     ("write_batcher_flush_failures", "Flushes that ended without writing"),
     ("write_batcher_requests_dropped", "Requests not buffered: duplicate, overloaded, withdrawn"),

@@ -9,14 +9,15 @@ BACKFILL_WORKFLOW: Final = "BackfillWorkflow"
 
 # Several callers' writes in one signal: one history event and one RPC for all of them.
 SUBMIT_SIGNAL: Final = "submit_writes"
-# The batcher's flush activity answers each caller with this signal.
-ACK_SIGNAL: Final = "write_ack"
+# A caller worker collects its callers' acks from a shard with this query: no event in any
+# history, no limit on how many caller workers ask at once.
+ACKS_QUERY: Final = "write_acks"
 # A caller whose deadline passed settles its write: withdrawn, or the outcome it had.
 WITHDRAW_UPDATE: Final = "withdraw_write"
 SHUTDOWN_SIGNAL: Final = "shutdown"
-# The caller library's local activities, registered on every caller worker by its plugin.
-SUBMIT_WRITE_ACTIVITY: Final = "write_batching_submit"
-WITHDRAW_WRITE_ACTIVITY: Final = "write_batching_withdraw"
+# The caller library's local activity, registered on every caller worker by its plugin: it
+# submits a write, waits for its ack and settles it at the deadline.
+WRITE_ACTIVITY: Final = "write_batching_write"
 STATS_QUERY: Final = "stats"
 BACKFILL_PROGRESS_QUERY: Final = "backfill_progress"
 

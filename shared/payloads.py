@@ -44,7 +44,7 @@ class WriteOutcome(StrEnum):
 
 @dataclass
 class WriteAck:
-    """The batcher's answer to one request, signalled to its caller."""
+    """The batcher's answer to one request, collected by its caller's worker (``AckQuery``)."""
 
     request_id: str
     outcome: WriteOutcome
@@ -54,11 +54,26 @@ class WriteAck:
 
 
 @dataclass
-class AddressedAck:
-    """An ack together with the caller workflow it goes to."""
+class SettledAck:
+    """An ack the batcher holds for its caller's worker to collect, and when it was settled."""
 
-    caller_workflow_id: str
     ack: WriteAck
+    settled_at: float
+
+
+@dataclass
+class AckQuery:
+    """A caller worker asks a shard what became of the writes its callers wait for."""
+
+    request_ids: list[str]
+
+
+@dataclass
+class AckReport:
+    """The shard's answer: acks settled, ids still to be written; any other id is unknown."""
+
+    acks: list[WriteAck] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -123,8 +138,6 @@ class BatcherStats:
     flushes_failed: int = 0
     duplicates_dropped: int = 0
     overloaded_rejections: int = 0
-    acks_sent: int = 0
-    acks_failed: int = 0
     runs: int = 1
     signals_this_run: int = 0
     largest_batch: int = 0
@@ -139,8 +152,8 @@ class BatcherState:
 
     pending: list[PendingRequest] = field(default_factory=list)
     recent_request_ids: list[str] = field(default_factory=list)
-    # Acks owed without a write: duplicates of flushed requests, overload refusals.
-    notices: list[AddressedAck] = field(default_factory=list)
+    # Acks settled lately, not yet collected for sure by their callers' workers.
+    settled: list[SettledAck] = field(default_factory=list)
     # Withdrawn request ids: a late copy is answered "withdrawn", never written.
     withdrawn: list[str] = field(default_factory=list)
     stats: BatcherStats = field(default_factory=BatcherStats)
@@ -156,16 +169,15 @@ class BatcherState:
 
 @dataclass
 class FlushInput:
-    """One batch for the flush activity: rows to write and acks owed without a write."""
+    """One batch for the flush activity: the rows to write in one transaction."""
 
     batch_id: str
     requests: list[WriteRequest]
-    notices: list[AddressedAck] = field(default_factory=list)
 
 
 @dataclass
 class FlushResult:
-    """What one flush did. Acks went to the callers from the activity itself."""
+    """What one flush did; the workflow derives every request's ack from it."""
 
     batch_id: str
     written: int
@@ -179,8 +191,6 @@ class FlushResult:
     rejected_ids: list[str] = field(default_factory=list)
     # Every ack that is not a plain "written by this batch" (the rest are implied).
     exceptions: list[WriteAck] = field(default_factory=list)
-    acks_sent: int = 0
-    acks_failed: int = 0
 
 
 @dataclass

@@ -54,11 +54,12 @@ class StrictInputsPlugin(SimplePlugin):
 
 
 class WriteBatchingPlugin(StrictInputsPlugin):
-    """Registers the caller library's activities (submit, withdraw) and the strict converter.
+    """Registers the caller library's write activity and the strict converter.
 
     ``tables``: a spec file (YAML) or the specs themselves; the same file the batcher reads.
-    Each worker the plugin configures gets its own coalescer (writes of its concurrent
-    callers to one shard share one signal).
+    Each worker the plugin configures gets its own coalescer and ack collector: writes of its
+    concurrent callers to one shard share one signal, and their acks one query every
+    ``ack_poll_seconds``.
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class WriteBatchingPlugin(StrictInputsPlugin):
         shards: int = 1,
         ack_timeout_seconds: float = 120.0,
         linger_seconds: float = 0.2,
+        ack_poll_seconds: float = 0.2,
         max_row_bytes: int = 16 * 1024,
         batcher_task_queue: str = BATCHER_TASK_QUEUE,
         batcher_id_prefix: str = BATCHER_ID_PREFIX,
@@ -86,11 +88,14 @@ class WriteBatchingPlugin(StrictInputsPlugin):
             raise ValueError(f"ack_timeout_seconds must be in (0, {MAX_ACK_TIMEOUT_SECONDS:g}]")
         if linger_seconds < 0 or max_row_bytes < 1 or not 0 < withdraw_retry_seconds <= 240:
             raise ValueError("linger_seconds, max_row_bytes, withdraw_retry_seconds out of range")
+        if not 0.01 <= ack_poll_seconds <= 10:
+            raise ValueError("ack_poll_seconds must be in [0.01, 10]")
         self.tables: dict[str, TableSpec] = specs
         self.settings = WriteSettings(
             shards=shards,
             ack_timeout_seconds=ack_timeout_seconds,
             linger_seconds=linger_seconds,
+            ack_poll_seconds=ack_poll_seconds,
             max_row_bytes=max_row_bytes,
             batcher_task_queue=batcher_task_queue,
             batcher_id_prefix=batcher_id_prefix,
@@ -100,5 +105,5 @@ class WriteBatchingPlugin(StrictInputsPlugin):
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         config = super().configure_worker(config)
         writes = WriteActivities(config["client"], self.tables, self.settings)
-        config["activities"] = [*config.get("activities", []), writes.submit, writes.withdraw]
+        config["activities"] = [*config.get("activities", []), writes.write]
         return config

@@ -135,6 +135,7 @@ class _MainEnv(_TablesEnv):
     max_row_bytes: PositiveInt = _var("MAX_ROW_BYTES", 16 * 1024)
     batcher_shards: PositiveInt = _var("BATCHER_SHARDS", 1)
     submit_linger_seconds: NonNegativeFloat = _var("SUBMIT_LINGER_SECONDS", 0.2)
+    ack_poll_seconds: Annotated[float, Field(ge=0.01, le=10)] = _var("ACK_POLL_SECONDS", 0.2)
     max_concurrent_activities: PositiveInt = _var("WORKER_MAX_CONCURRENT_ACTIVITIES", 200)
     max_concurrent_workflow_tasks: PositiveInt = _var("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", 200)
 
@@ -244,6 +245,7 @@ class MainSettings:
     max_row_bytes: int
     batcher_shards: int
     submit_linger_seconds: float
+    ack_poll_seconds: float
     max_concurrent_activities: int
     max_concurrent_workflow_tasks: int
     tables: dict[str, TableSpec] = field(default_factory=dict, repr=False)

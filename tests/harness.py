@@ -16,8 +16,15 @@ from devstack.schema import MAIN_SCHEMA, MAIN_TABLES_FILE
 from main_service.names import LEDGER_TABLE, PAYMENT_WORKFLOW
 from main_service.payments import PaymentRequest, PaymentResult
 from main_service.worker import build_worker as build_main_worker
-from shared.names import BATCHER_WORKFLOW, STATS_QUERY, SUBMIT_SIGNAL
-from shared.payloads import BatcherConfig, BatcherStats, WriteRequest, WriteRequestBatch
+from shared.names import ACKS_QUERY, BATCHER_WORKFLOW, STATS_QUERY, SUBMIT_SIGNAL
+from shared.payloads import (
+    AckQuery,
+    AckReport,
+    BatcherConfig,
+    BatcherStats,
+    WriteRequest,
+    WriteRequestBatch,
+)
 from shared.table_files import load_table_specs
 from shared.tables import TableSpec
 from tests.queues import Queues
@@ -59,6 +66,14 @@ class Harness:
         handle = self.client.get_workflow_handle(self.queues.batcher_id(shard))
         stats: BatcherStats = await handle.query(STATS_QUERY, result_type=BatcherStats)
         return stats
+
+    async def acks(self, *request_ids: str, shard: int = 0) -> AckReport:
+        """What a caller worker's ack query sees for these ids."""
+        handle = self.client.get_workflow_handle(self.queues.batcher_id(shard))
+        report: AckReport = await handle.query(
+            ACKS_QUERY, AckQuery(list(request_ids)), result_type=AckReport
+        )
+        return report
 
     async def rows(self) -> list[asyncpg.Record]:
         return await self.pool.fetch(f"SELECT * FROM {LEDGER_TABLE} ORDER BY created_at")

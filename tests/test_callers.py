@@ -30,7 +30,7 @@ async def test_overloaded_batcher_pushes_callers_back_and_they_retry(
     temporal_env: WorkflowEnvironment, pool: asyncpg.Pool
 ) -> None:
     client = temporal_env.client
-    # Room for 4 pending requests; the rest are told to back off and come back.
+    # Room for 4 pending requests; the rest are dropped, and their workers send them again.
     config = BatcherConfig(mode="fixed", max_batch_size=100, max_wait_seconds=1.5, max_pending=4)
     async with workers(client, pool, config, ack_timeout_seconds=60) as queue:
         calls = [WriteCall("strict", {"id": f"bp-{i}"}, partition_key="one") for i in range(10)]

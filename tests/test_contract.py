@@ -96,6 +96,8 @@ def test_partition_key_defaults_to_the_conflict_key_or_the_request() -> None:
         ({"ack_timeout_seconds": 0}, ValueError),
         ({"ack_timeout_seconds": 7200}, ValueError),
         ({"linger_seconds": -1}, ValueError),
+        ({"ack_poll_seconds": 0}, ValueError),
+        ({"ack_poll_seconds": 60}, ValueError),
         ({"tables": {}}, TableSpecError),
         ({"tables": {"other": SPECS["orders"]}}, TableSpecError),
         ({"tables": "/no/such/tables.yaml"}, TableSpecError),

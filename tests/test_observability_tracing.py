@@ -1,4 +1,4 @@
-"""One write's trace with the TracingInterceptor: caller, signal, batcher, flush and ack."""
+"""One write's trace with the TracingInterceptor: caller, signal, batcher, flush, ack query."""
 
 from __future__ import annotations
 
@@ -10,12 +10,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from main_service.payments import PaymentResult
-from shared.names import (
-    ACK_SIGNAL,
-    BATCHER_WORKFLOW,
-    SUBMIT_SIGNAL,
-    SUBMIT_WRITE_ACTIVITY,
-)
+from shared.names import ACKS_QUERY, BATCHER_WORKFLOW, SUBMIT_SIGNAL, WRITE_ACTIVITY
 from shared.payloads import BatcherConfig
 from shared.telemetry import tracing_interceptor
 from tests.harness import Queues, payment, running_workers
@@ -52,9 +47,9 @@ async def test_one_write_is_traced_from_caller_through_flush_to_ack(
         assert len(found) == 1, f"{name} {attrs}: {[(s.name, s.attributes) for s in spans]}"
         return found[0]
 
-    # The caller's side: its workflow, then the submit (local) activity tagged with the id.
+    # The caller's side: its workflow, then the write (local) activity tagged with the id.
     caller = one("RunWorkflow:PaymentWorkflow")
-    submit = one(f"RunActivity:{SUBMIT_WRITE_ACTIVITY}", request_id=rid)
+    submit = one(f"RunActivity:{WRITE_ACTIVITY}", request_id=rid)
     assert submit.context.trace_id == caller.context.trace_id
     # The signal to the batcher is sent from the submit activity...
     message = one(f"SignalWithStartWorkflow:{BATCHER_WORKFLOW}")
@@ -69,11 +64,9 @@ async def test_one_write_is_traced_from_caller_through_flush_to_ack(
     one("StartFlush", batch_id=batch_id, request_count=1)
     flush = one("RunActivity:flush_batch", batch_id=batch_id, request_count=1)
     assert flush.context.trace_id == caller.context.trace_id
-    # The ack leaves the flush activity and reaches the caller by signal.
-    ack = one(f"SignalWorkflow:{ACK_SIGNAL}")
-    assert ack.parent is not None and ack.parent.span_id == flush.context.span_id
-    received = one(f"HandleSignal:{ACK_SIGNAL}")
-    assert ack.context.span_id in [link.context.span_id for link in received.links]
+    # The caller's worker collects the ack by query, answered by the batcher.
+    assert _named(spans, f"QueryWorkflow:{ACKS_QUERY}")
+    assert _named(spans, f"HandleQuery:{ACKS_QUERY}")
     # The caller records what it got.
     one("ReceiveAck", request_id=rid, batch_id=batch_id, outcome="written")
     provider.shutdown()

@@ -33,6 +33,18 @@ def test_histories_are_recorded() -> None:
     assert "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED" in kinds
 
 
+def test_a_write_costs_its_caller_one_marker_and_no_message() -> None:
+    """The ack comes back to the caller's worker by query: no signal, timer or update."""
+    written = [p for p in HISTORIES if p.name.startswith("payment-written-")]
+    assert written
+    for path in written:
+        kinds = [e["eventType"] for e in json.loads(path.read_text())["events"]]
+        assert kinds.count("EVENT_TYPE_MARKER_RECORDED") == 1, path.name
+        assert not {k for k in kinds if "SIGNAL" in k or "TIMER" in k or "UPDATE" in k}, path.name
+        # Start, authorize (an activity and the tasks around it), the write, complete.
+        assert len(kinds) == 12, (path.name, kinds)
+
+
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.name)
 def test_history_replays(path: Path) -> None:
     # The workflow id is part of the file name: request ids derive from it.

@@ -95,6 +95,7 @@ def test_bad_batcher_setting_names_the_variable(env: dict[str, str], name: str) 
         ({**TABLES, "ACK_TIMEOUT_SECONDS": "0"}, "ACK_TIMEOUT_SECONDS"),
         ({**TABLES, "BATCHER_SHARDS": "-2"}, "BATCHER_SHARDS"),
         ({**TABLES, "SUBMIT_LINGER_SECONDS": "-0.1"}, "SUBMIT_LINGER_SECONDS"),
+        ({**TABLES, "ACK_POLL_SECONDS": "0"}, "ACK_POLL_SECONDS"),
         ({**TABLES, "MAX_ROW_BYTES": "big"}, "MAX_ROW_BYTES"),
         ({**TABLES, "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "0"}, "WORKER_MAX_CONCURRENT"),
     ],

@@ -83,14 +83,14 @@ async def test_invalid_rows_fail_at_once_with_invalid_write(
     assert failure(failed.value).type == errors.INVALID_WRITE
 
 
-async def test_overloaded_batcher_is_retried_after_a_backoff(
+async def test_a_write_the_batcher_dropped_is_sent_again_after_a_backoff(
     write_env: WorkflowEnvironment,
 ) -> None:
     async with rig(write_env.client) as r:
         result = await r.run("WriteOne", WriteCall("overloaded", {"id": "a", "n": 1}))
         state = await _state(r.client, r.batcher_id())
     assert result["outcome"] == WriteOutcome.WRITTEN
-    assert len(state.requests) == 2  # refused once, resubmitted once
+    assert len(state.requests) == 2  # dropped once (full), sent again once
 
 
 async def test_deadline_withdraws_the_write_and_raises_confirmation_timeout(

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from shared import errors
 from shared._converter import InvalidInputError, strict_data_converter
-from shared._submit import SubmitInput
+from shared._submit import WriteInput
 from shared.table_files import table_spec_from_dict
 from shared.tables import RowValidationError
 from tests.write_support import failure, rig, write_env
@@ -69,11 +69,11 @@ def same(a: Any, b: Any) -> bool:
 
 
 def _through_the_wire(row: dict[str, Any]) -> dict[str, Any]:
-    """The row as the submit activity receives it: encoded by the workflow, decoded strictly."""
-    sent = SubmitInput("rid", "strict", "caller", row, 0.0)
+    """The row as the write activity receives it: encoded by the workflow, decoded strictly."""
+    sent = WriteInput("rid", "strict", "caller", row, 0.0)
     [payload] = CONVERTER.to_payloads([sent])
-    [received] = CONVERTER.from_payloads([payload], [SubmitInput])
-    assert isinstance(received, SubmitInput)
+    [received] = CONVERTER.from_payloads([payload], [WriteInput])
+    assert isinstance(received, WriteInput)
     return received.row
 
 

@@ -1,8 +1,8 @@
 """Workflows for the caller library's tests: callers on the public API, and a tiny batcher.
 
-The batcher here is a real Temporal workflow under the real batcher's type name, signals and
-update: it answers by table name (``refused``, ``overloaded``, ``silent``, ``late``), so the
-caller's every branch can be driven without a database.
+The batcher here is a real Temporal workflow under the real batcher's type name, signal, ack
+query and update: it answers by table name (``refused``, ``overloaded``, ``silent``,
+``late``), so the caller's every branch can be driven without a database.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from shared import errors, names
     from shared.payloads import (
+        AckQuery,
+        AckReport,
         WithdrawRequest,
         WriteAck,
         WriteOutcome,
@@ -100,6 +102,7 @@ class FakeBatcher:
         self._state = FakeState()
         self._pending: dict[str, WriteRequest] = {}
         self._written: dict[str, WriteAck] = {}
+        self._acks: dict[str, WriteAck] = {}
         self._refused_once: set[str] = set()
 
     @workflow.run
@@ -111,14 +114,21 @@ class FakeBatcher:
         return self._state
 
     @workflow.signal(name=names.SUBMIT_SIGNAL)
-    async def submit(self, batch: WriteRequestBatch) -> None:
+    def submit(self, batch: WriteRequestBatch) -> None:
         self._state.signals += 1
         for request in batch.requests:
             self._state.requests.append(request)
             ack = self._answer(request)
             if ack is not None:
-                handle = workflow.get_external_workflow_handle(request.caller_workflow_id)
-                await handle.signal(names.ACK_SIGNAL, ack)
+                self._acks[request.request_id] = ack
+
+    @workflow.query(name=names.ACKS_QUERY)
+    def acks(self, query: AckQuery) -> AckReport:
+        ids = query.request_ids
+        return AckReport(
+            [self._acks[rid] for rid in ids if rid in self._acks],
+            [rid for rid in ids if rid in self._pending],
+        )
 
     def _answer(self, request: WriteRequest) -> WriteAck | None:
         rid = request.request_id
@@ -127,13 +137,9 @@ class FakeBatcher:
         if rid in self._written:
             return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN, self._written[rid].batch_id)
         if request.table == "overloaded" and rid not in self._refused_once:
+            # Full: dropped without an answer, as the real batcher does; the caller resends.
             self._refused_once.add(rid)
-            return WriteAck(
-                rid,
-                WriteOutcome.REJECTED,
-                error_type=errors.BATCHER_OVERLOADED,
-                error_message="full",
-            )
+            return None
         if request.table == "refused":
             return WriteAck(
                 rid, WriteOutcome.REJECTED, error_type=errors.ROW_REFUSED, error_message="no"

@@ -1,4 +1,4 @@
-"""Batcher activities: its config, one batch's flush (write, then ack), request look-ups."""
+"""Batcher activities: its config, one batch's flush, request look-ups."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ from opentelemetry import trace
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from batcher_service.acks import AckSender
 from batcher_service.background import running_beside
 from batcher_service.db import is_connection_error
 from batcher_service.writer import BatchWriter, CommitInDoubt, DatabaseUnavailable, WriteReport
 from shared import errors
 from shared.names import REQUEST_TABLE
 from shared.payloads import (
-    AddressedAck,
     BatcherConfig,
     FlushInput,
     FlushResult,
@@ -29,7 +27,7 @@ from shared.payloads import (
 
 # A flush heartbeats so a crashed worker's flush is retried elsewhere in seconds, not minutes.
 HEARTBEAT_EVERY_SECONDS = 2.0
-# Left of the flush's time for the acks and the reply once the database work is cut off.
+# Left of the flush's time for the reply once the database work is cut off.
 FLUSH_MARGIN_SECONDS = 3.0
 _OUTCOMES = {o.value: o for o in WriteOutcome}
 
@@ -53,13 +51,10 @@ def _budget() -> float:
 
 
 class BatcherActivities:
-    """Activities that own the PostgreSQL pool and the client used to ack callers."""
+    """Activities that own the PostgreSQL pool."""
 
-    def __init__(
-        self, writer: BatchWriter, acks: AckSender, config: BatcherConfig, pool: asyncpg.Pool
-    ) -> None:
+    def __init__(self, writer: BatchWriter, config: BatcherConfig, pool: asyncpg.Pool) -> None:
         self._writer = writer
-        self._acks = acks
         self._config = config
         self._pool = pool
 
@@ -93,7 +88,7 @@ class BatcherActivities:
 
     @activity.defn(name="flush_batch")
     async def flush(self, batch: FlushInput) -> FlushResult:
-        """One batch: one transaction (more statements only around bad rows), then the acks."""
+        """One batch: one transaction (more statements only around bad rows), its outcomes."""
         async with running_beside(_heartbeat_forever()):
             return await self._flush(batch)
 
@@ -138,17 +133,10 @@ class BatcherActivities:
             if ack.batch_id is None:
                 ack.batch_id = batch.batch_id
         result = _result(batch.batch_id, acks, report)
-        to_signal = [
-            AddressedAck(req.caller_workflow_id, ack)
-            for req, ack in zip(batch.requests, acks, strict=True)
-        ]
-        to_signal.extend(batch.notices)
-        tally = await self._acks.send(to_signal)
-        result.acks_sent, result.acks_failed = tally.sent, tally.failed
         elapsed = time.monotonic() - began
         meter = activity.metric_meter()
         meter.create_histogram_float(
-            "write_batcher_flush_duration_seconds", "Flush activity: bulk write plus acks", "s"
+            "write_batcher_flush_duration_seconds", "Flush activity: the bulk write", "s"
         ).record(elapsed)
         dead = meter.create_counter(
             "write_batcher_dead_letters", "Rejected rows kept in the dead-letter table, by result"

@@ -26,7 +26,6 @@ class BatcherMetrics:
             "Rows by outcome: written, already_written, key_exists, superseded, rejected, "
             "withdrawn",
         )
-        self._acks = meter.create_counter("write_batcher_acks", "Acks by result: sent, failed")
         self._flush_failures = meter.create_counter(
             "write_batcher_flush_failures",
             "Flushes that ended without writing (database unreachable past the flush timeout)",
@@ -60,8 +59,6 @@ class BatcherMetrics:
         # Zeros too: rate() over a series that exists is 0, over a missing one it is empty.
         for outcome, count in zip(ROW_OUTCOMES, counts, strict=True):
             self._rows.add(count, {"outcome": outcome})
-        self._acks.add(result.acks_sent, {"result": "sent"})
-        self._acks.add(result.acks_failed, {"result": "failed"})
 
     def dropped(self, reason: str) -> None:
         self._dropped.add(1, {"reason": reason})

@@ -10,7 +10,6 @@ import asyncpg
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkerConfig
 
-from batcher_service.acks import AckSender
 from batcher_service.activities import BatcherActivities
 from batcher_service.backfill.activities import BackfillActivities
 from batcher_service.backfill.sources import BackfillSources
@@ -52,13 +51,7 @@ class WriteBatcherPlugin(SimplePlugin):
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         config = super().configure_worker(config)
-        # The acks go out through the worker's own client.
-        batcher = BatcherActivities(
-            BatchWriter(self._pool, self._tables),
-            AckSender(config["client"]),
-            self._config,
-            self._pool,
-        )
+        batcher = BatcherActivities(BatchWriter(self._pool, self._tables), self._config, self._pool)
         activities: list[Any] = list(config.get("activities") or [])
         activities += [batcher.load_config, batcher.flush, batcher.lookup_requests]
         activities += [self._backfill.validate, self._backfill.plan, self._backfill.copy_partition]

@@ -6,8 +6,6 @@ from batcher_service.buffer import RequestBuffer
 from batcher_service.pacing import FlushPacer
 from shared.payloads import BatcherConfig
 
-MAX_NOTICES_PER_FLUSH = 1_000
-
 
 class FlushPolicy:
     """Decisions over one batcher run's state; deterministic, workflow time passed in.
@@ -25,42 +23,39 @@ class FlushPolicy:
         cfg = self.config
         return len(self._buffer) >= cfg.max_batch_size or self._buffer.bytes >= cfg.max_batch_bytes
 
-    def _work(self, notices: int) -> bool:
-        return bool(notices) or self._buffer.takeable()
-
-    def next_deadline(self, now: float, notices: int) -> float | None:
+    def next_deadline(self, now: float) -> float | None:
         """Workflow time at which the next flush becomes due by the clock."""
-        if not self._work(notices):
+        if not self._buffer.takeable():
             return None
         return self._pacer.deadline(now, self._buffer.oldest_arrival())
 
-    def wants(self, policy: str, now: float, notices: int, *, ignore_clock: bool = False) -> bool:
+    def wants(self, policy: str, now: float, *, ignore_clock: bool = False) -> bool:
         """Whether a flush should start now."""
-        if not self._work(notices):
+        if not self._buffer.takeable():
             return False
         held = now < self._pacer.held_until
         if policy == "drain":
             return ignore_clock or not held
         if policy == "due":
-            return self._due(now, notices)
-        if not self.too_big_to_carry(notices):
+            return self._due(now)
+        if not self.too_big_to_carry():
             return False
         if ignore_clock or self.config.mode == "fixed":
             return not held or ignore_clock
         # Adaptive mode keeps its one-statement-per-interval promise even here.
-        return now >= self.carry_time(now, notices)
+        return now >= self.carry_time(now)
 
-    def carry_time(self, now: float, notices: int) -> float:
+    def carry_time(self, now: float) -> float:
         """Before continue-as-new: when the next flush may start."""
-        return self.next_deadline(now, notices) or now
+        return self.next_deadline(now) or now
 
-    def too_big_to_carry(self, notices: int) -> bool:
+    def too_big_to_carry(self) -> bool:
         # What continue-as-new carries is one event's payload (2 MiB hard limit): bound it by
         # bytes, not by count, so a burst is carried over rather than flushed first.
-        return self._buffer.bytes >= self.config.max_batch_bytes or notices > MAX_NOTICES_PER_FLUSH
+        return self._buffer.bytes >= self.config.max_batch_bytes
 
-    def _due(self, now: float, notices: int) -> bool:
-        deadline = self.next_deadline(now, notices)
+    def _due(self, now: float) -> bool:
+        deadline = self.next_deadline(now)
         if deadline is None:
             return False
         if self.config.mode == "adaptive" or now < self._pacer.held_until:

@@ -47,6 +47,6 @@ def build_worker(
         max_concurrent_activities=max_concurrent_activities,
         # Only for clients built without them: the client's interceptors already apply.
         interceptors=list(interceptors),
-        # A flush in progress finishes its statement and acks before the process exits.
+        # A flush in progress finishes its statement before the process exits.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

@@ -1,4 +1,4 @@
-"""The batcher workflow: buffers write requests from signals and flushes them in bulk."""
+"""The batcher workflow: buffers write requests from signals, flushes them in bulk, holds acks."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ with workflow.unsafe.imports_passed_through():
     from batcher_service.buffer import RequestBuffer, Seen
     from batcher_service.flush_options import FLUSH_RETRY, LOOKUP_TIMEOUT, reject_all
     from batcher_service.pacing import FlushPacer
-    from batcher_service.policy import MAX_NOTICES_PER_FLUSH, FlushPolicy
+    from batcher_service.policy import FlushPolicy
+    from batcher_service.settled import SettledAcks
     from batcher_service.withdrawals import Withdrawals
     from shared import errors, names
     from shared.payloads import (
-        AddressedAck,
+        AckQuery,
+        AckReport,
         BatcherConfig,
         BatcherState,
         BatcherStats,
@@ -52,7 +54,7 @@ class WriteBatcherWorkflow:
         self._buffer = RequestBuffer(
             state.pending, state.recent_request_ids, self._config.dedup_window
         )
-        self._notices = list(state.notices)
+        self._settled = SettledAcks(state.settled)
         self._withdrawals = Withdrawals(state.withdrawn, state.in_doubt)
         self._stats = state.stats
         self._stats.signals_this_run = 0
@@ -77,7 +79,18 @@ class WriteBatcherWorkflow:
         for request in batch.requests:
             ack = self._accept(request)
             if ack is not None:
-                self._notices.append(AddressedAck(request.caller_workflow_id, ack))
+                self._settled.add(ack, self._now())
+
+    @workflow.query(name=names.ACKS_QUERY)
+    def acks(self, query: AckQuery) -> AckReport:
+        """What became of these requests: their acks, or still to be written; others unknown."""
+        report = AckReport()
+        for rid in query.request_ids:
+            if self._buffer.seen(rid) in (Seen.PENDING, Seen.INFLIGHT):
+                report.pending.append(rid)
+            elif (ack := self._settled.get(rid)) is not None:
+                report.acks.append(ack)
+        return report
 
     def _accept(self, request: WriteRequest) -> WriteAck | None:
         """Buffers a request; returns the answer owed at once when it is not buffered."""
@@ -91,24 +104,24 @@ class WriteBatcherWorkflow:
                 error_message="withdrawn by its caller after its deadline; not written",
             )
         seen = self._buffer.seen(rid)
-        if seen in (Seen.PENDING, Seen.INFLIGHT):
-            # The original is still to be acked; the caller accepts either copy's ack.
+        settled = self._settled.get(rid)
+        # A rejected request sent again is written again: its cause may have been fixed.
+        if settled is not None and settled.outcome is WriteOutcome.REJECTED:
+            settled = None
+        if seen in (Seen.PENDING, Seen.INFLIGHT, Seen.WRITTEN) or settled is not None:
             self._stats.duplicates_dropped += 1
             self._metrics.dropped("duplicate")
-            return None
-        if seen is Seen.WRITTEN:
-            self._stats.duplicates_dropped += 1
-            self._metrics.dropped("duplicate")
-            return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN)
+            if seen in (Seen.PENDING, Seen.INFLIGHT):
+                # The original's answer, still to come, is the answer to both.
+                return None
+            batch_id = settled.batch_id if settled is not None else None
+            return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN, batch_id)
         if len(self._buffer) >= self._config.max_pending or self._buffer.bytes >= MAX_CARRY_BYTES:
+            # Not taken, and no answer: to its caller's worker the request is unknown here,
+            # so it sends it again, backing off, until the caller's deadline.
             self._stats.overloaded_rejections += 1
             self._metrics.dropped("overloaded")
-            return WriteAck(
-                rid,
-                WriteOutcome.REJECTED,
-                error_type=errors.BATCHER_OVERLOADED,
-                error_message=f"batcher holds {len(self._buffer)} pending requests",
-            )
+            return None
         self._buffer.add(request, self._now())
         self._pacer.arrived()
         self._metrics.pending(len(self._buffer))
@@ -133,6 +146,9 @@ class WriteBatcherWorkflow:
         if seen is Seen.PENDING and not self._withdrawals.in_doubt(rid):
             self._buffer.withdraw(rid)
             return self._withdrawn_now(rid)
+        settled = self._settled.get(rid)
+        if seen is not Seen.PENDING and settled is not None:
+            return settled
         # Only the request table knows: written long ago, in a commit in doubt, or never.
         held = self._buffer.withdraw(rid) if seen is Seen.PENDING else None
         try:
@@ -222,7 +238,7 @@ class WriteBatcherWorkflow:
                 return
             if self._inflight == 0:
                 # Only the clock or a new message can make a flush due: never spin on it.
-                wait = self._policy.carry_time(self._now(), len(self._notices)) - self._now()
+                wait = self._policy.carry_time(self._now()) - self._now()
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
                         lambda: self._flushable(policy), timeout=timedelta(seconds=max(wait, 0.01))
@@ -246,15 +262,13 @@ class WriteBatcherWorkflow:
         )
 
     def _wants_flush(self, policy: str, *, ignore_clock: bool = False) -> bool:
-        return self._policy.wants(
-            policy, self._now(), len(self._notices), ignore_clock=ignore_clock
-        )
+        return self._policy.wants(policy, self._now(), ignore_clock=ignore_clock)
 
     def _flushable(self, policy: str) -> bool:
         return self._inflight < self._config.max_inflight_flushes and self._wants_flush(policy)
 
     async def _wait_for_work(self) -> None:
-        deadline = self._policy.next_deadline(self._now(), len(self._notices))
+        deadline = self._policy.next_deadline(self._now())
         slots_full = self._inflight >= self._config.max_inflight_flushes
         inflight = self._inflight
 
@@ -272,7 +286,7 @@ class WriteBatcherWorkflow:
             # is due starts it.
             if deadline is not None and self._now() >= deadline:
                 return True
-            return self._policy.next_deadline(self._now(), len(self._notices)) != deadline
+            return self._policy.next_deadline(self._now()) != deadline
 
         timeout = None
         if deadline is not None and not slots_full:
@@ -295,16 +309,12 @@ class WriteBatcherWorkflow:
     def _start_flush(self) -> None:
         batch = self._buffer.take(self._config.max_batch_size, self._config.max_batch_bytes)
         self._metrics.pending(len(self._buffer))
-        notices, self._notices = (
-            self._notices[:MAX_NOTICES_PER_FLUSH],
-            self._notices[MAX_NOTICES_PER_FLUSH:],
-        )
         self._batch_seq += 1
         info = workflow.info()
         batch_id = f"{info.workflow_id}/{info.run_id[:8]}/{self._batch_seq}"
         self._inflight += 1
         self._pacer.flush_started(self._now())
-        flush = FlushInput(batch_id=batch_id, requests=batch, notices=notices)
+        flush = FlushInput(batch_id=batch_id, requests=batch)
         record_span(
             "StartFlush",
             {"write_batcher.batch_id": batch_id, "write_batcher.request_count": len(batch)},
@@ -338,21 +348,14 @@ class WriteBatcherWorkflow:
         kind = cause.type if isinstance(cause, ApplicationError) else None
         if kind == errors.BAD_BATCH:
             # A fault in the flush itself, not the database: every request gets an answer.
-            result = reject_all(flush, err)
-            self._notices.extend(
-                AddressedAck(r.caller_workflow_id, a)
-                for r, a in zip(flush.requests, result.exceptions, strict=True)
-            )
-            self._notices.extend(flush.notices)
-            self._record(flush, result)
+            self._record(flush, reject_all(flush, err))
             return
         # The database could not take it within the flush timeout: nothing is lost, the
-        # requests are pending again (and withdrawable), the notices owed again.
+        # requests are pending again (and withdrawable).
         workflow.logger.warning("flush %s ended without writing: %s", flush.batch_id, cause)
         self._buffer.requeue(flush.requests, self._now())
         if kind == errors.FLUSH_IN_DOUBT:
             self._withdrawals.doubt(r.request_id for r in flush.requests)
-        self._notices[:0] = flush.notices
         self._failed_in_a_row += 1
         self._stats.flushes_failed += 1
         self._pacer.failed(self._now(), self._failed_in_a_row)
@@ -371,9 +374,15 @@ class WriteBatcherWorkflow:
         stats.rows_rejected += result.rejected
         stats.rows_dead_lettered += result.dead_lettered
         stats.dead_letter_failures += result.dead_letter_failures
-        stats.acks_sent += result.acks_sent
-        stats.acks_failed += result.acks_failed
         stats.largest_batch = max(stats.largest_batch, len(flush.requests))
+        # Every request's ack, held for its caller's worker: the plain "written by this batch"
+        # ones are implied by the result, the rest listed.
+        now = self._now()
+        exceptions = {a.request_id: a for a in result.exceptions}
+        for request in flush.requests:
+            rid = request.request_id
+            ack = exceptions.get(rid) or WriteAck(rid, WriteOutcome.WRITTEN, flush.batch_id)
+            self._settled.add(ack, now)
         self._buffer.settle(flush.requests, result.rejected_ids)
         self._withdrawals.settled(r.request_id for r in flush.requests)
         self._metrics.flushed(flush, result)
@@ -382,7 +391,7 @@ class WriteBatcherWorkflow:
         return BatcherState(
             pending=self._buffer.pending(),
             recent_request_ids=self._buffer.recent(),
-            notices=self._notices,
+            settled=self._settled.carry(self._now()),
             withdrawn=self._withdrawals.withdrawn(),
             stats=self._stats,
             last_flush_started_at=self._pacer.last_flush_started_at,

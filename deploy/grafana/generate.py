@@ -164,11 +164,11 @@ def write_batching() -> dict[str, Any]:
             "A database outage shows here within one flush timeout (BATCH_FLUSH_TIMEOUT_SECONDS)",
         ),
         panel(
-            "Rejections, withdrawals, ack failures, confirmation timeouts (/s)",
+            "Rejections, withdrawals, resends, confirmation timeouts (/s)",
             {
                 "rows rejected": rate(rows, where='outcome="rejected"'),
                 "rows withdrawn": rate(rows, where='outcome="withdrawn"'),
-                "acks failed": rate("write_batcher_acks_total", where='result="failed"'),
+                "writes resent": rate("write_batcher_caller_resends_total"),
                 "confirmation timeouts": rate("write_batcher_confirmation_timeouts_total"),
             },
             "ops",
