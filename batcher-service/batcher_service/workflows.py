@@ -203,7 +203,7 @@ class WriteBatcherWorkflow:
 
     @workflow.run
     async def run(self, state: BatcherState | None = None) -> BatcherStats:
-        self._config = await workflow.execute_local_activity_method(
+        self._config = await workflow.execute_activity_method(
             BatcherActivities.load_config, start_to_close_timeout=timedelta(seconds=10)
         )
         self._buffer.window = self._config.dedup_window

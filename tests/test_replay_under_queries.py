@@ -1,0 +1,60 @@
+"""A batcher queried all the time (callers' workers collect acks by query) replays its history.
+
+A query that reaches a workflow while one of its local activities runs moved the time the
+workflow saw when the activity resolved; on replay it sees the workflow task's time instead,
+so a batcher whose pacing reads ``workflow.now()`` took other decisions and failed for good on
+its next replay (a continue-as-new racing a signal forces one). The batcher therefore runs no
+local activity; this holds it to that under a stream of queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from batcher_service.workflows import WriteBatcherWorkflow
+from shared.names import ACKS_QUERY, STATS_QUERY
+from shared.payloads import AckQuery, AckReport, BatcherConfig
+from tests.harness import Queues, payment, running_workers
+
+
+async def test_a_batcher_queried_while_it_works_replays_its_history(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    client = temporal_env.client
+    async with running_workers(client, db_pool, queues, BatcherConfig()) as h:
+        batcher = client.get_workflow_handle(queues.batcher_id(0))
+        done = asyncio.Event()
+
+        async def ask(n: int) -> None:
+            while not done.is_set():
+                try:
+                    if n % 2:
+                        await batcher.query(STATS_QUERY)
+                    else:
+                        await batcher.query(ACKS_QUERY, AckQuery(["x"]), result_type=AckReport)
+                except Exception:  # not started yet, or the server's buffered-query limit
+                    pass
+                await asyncio.sleep(0.005)
+
+        askers = [asyncio.create_task(ask(n)) for n in range(4)]
+        slots = asyncio.Semaphore(100)
+
+        async def pay(i: int) -> None:
+            async with slots:
+                await (await h.start_payment(f"rq-{i}", payment(i))).result()
+
+        try:
+            await asyncio.wait_for(asyncio.gather(*(pay(i) for i in range(400))), timeout=180)
+        finally:
+            done.set()
+            await asyncio.gather(*askers)
+        history = await batcher.fetch_history()
+    replayed = await Replayer(workflows=[WriteBatcherWorkflow]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert replayed.replay_failure is None, replayed.replay_failure
+    assert len(history.events) > 100
