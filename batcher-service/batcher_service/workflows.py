@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from batcher_service.batcher_metrics import BatcherMetrics
     from batcher_service.buffer import RequestBuffer, Seen
     from batcher_service.flush_options import FLUSH_RETRY, LOOKUP_TIMEOUT, reject_all
+    from batcher_service.ledger import RequestLedger
     from batcher_service.pacing import FlushPacer
     from batcher_service.policy import FlushPolicy
     from batcher_service.settled import SettledAcks
@@ -26,11 +27,9 @@ with workflow.unsafe.imports_passed_through():
         BatcherState,
         BatcherStats,
         FlushInput,
-        FlushResult,
         WithdrawRequest,
         WriteAck,
         WriteOutcome,
-        WriteRequest,
         WriteRequestBatch,
     )
     from shared.workflow_spans import record_span
@@ -38,9 +37,6 @@ with workflow.unsafe.imports_passed_through():
 # Short runs: a signal racing the continue-as-new makes the SDK replay the whole run before
 # it can try again; the server would only suggest it at 4,096 events.
 MAX_HISTORY_EVENTS = 1_000
-# What a run may carry into the next (one event; Temporal's hard limit is 2 MiB): past it
-# new writes are refused as overloaded, and the callers back off.
-MAX_CARRY_BYTES = 1_500_000
 
 
 @workflow.defn(name=names.BATCHER_WORKFLOW)
@@ -54,7 +50,6 @@ class WriteBatcherWorkflow:
         self._buffer = RequestBuffer(
             state.pending, state.recent_request_ids, self._config.dedup_window
         )
-        self._settled = SettledAcks(state.settled)
         self._withdrawals = Withdrawals(state.withdrawn, state.in_doubt)
         self._stats = state.stats
         self._stats.signals_this_run = 0
@@ -71,66 +66,28 @@ class WriteBatcherWorkflow:
         self._tasks: set[asyncio.Task[None]] = set()
         self._metrics = BatcherMetrics(workflow.metric_meter(), workflow.info().workflow_id)
         self._metrics.pending(len(self._buffer))
+        self._ledger = RequestLedger(
+            self._config,
+            buffer=self._buffer,
+            settled=SettledAcks(state.settled),
+            withdrawals=self._withdrawals,
+            stats=self._stats,
+            pacer=self._pacer,
+            metrics=self._metrics,
+        )
 
     @workflow.signal(name=names.SUBMIT_SIGNAL)
     def submit(self, batch: WriteRequestBatch) -> None:
         """Only buffers: all I/O happens in the main loop's flushes."""
         self._stats.signals_this_run += 1
+        now = self._now()
         for request in batch.requests:
-            ack = self._accept(request)
-            if ack is not None:
-                self._settled.add(ack, self._now())
+            self._ledger.accept(request, now)
 
     @workflow.query(name=names.ACKS_QUERY)
     def acks(self, query: AckQuery) -> AckReport:
         """What became of these requests: their acks, or still to be written; others unknown."""
-        report = AckReport()
-        for rid in query.request_ids:
-            if self._buffer.seen(rid) in (Seen.PENDING, Seen.INFLIGHT):
-                report.pending.append(rid)
-            elif (ack := self._settled.get(rid)) is not None:
-                report.acks.append(ack)
-        return report
-
-    def _accept(self, request: WriteRequest) -> WriteAck | None:
-        """Buffers a request; returns the answer owed at once when it is not buffered."""
-        rid = request.request_id
-        if rid in self._withdrawals:
-            self._metrics.dropped("withdrawn")
-            return WriteAck(
-                rid,
-                WriteOutcome.REJECTED,
-                error_type=errors.WRITE_WITHDRAWN,
-                error_message="withdrawn by its caller after its deadline; not written",
-            )
-        seen = self._buffer.seen(rid)
-        settled = self._settled.get(rid)
-        # A rejected request sent again is written again: its cause may have been fixed.
-        if settled is not None and settled.outcome is WriteOutcome.REJECTED:
-            settled = None
-        if seen in (Seen.PENDING, Seen.INFLIGHT, Seen.WRITTEN) or settled is not None:
-            self._stats.duplicates_dropped += 1
-            self._metrics.dropped("duplicate")
-            if seen in (Seen.PENDING, Seen.INFLIGHT):
-                # The original's answer, still to come, is the answer to both.
-                return None
-            batch_id = settled.batch_id if settled is not None else None
-            return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN, batch_id)
-        if len(self._buffer) >= self._config.max_pending or self._buffer.bytes >= MAX_CARRY_BYTES:
-            # Not taken, and no answer: to its caller's worker the request is unknown here,
-            # so it sends it again, backing off, until the caller's deadline.
-            self._stats.overloaded_rejections += 1
-            self._metrics.dropped("overloaded")
-            return None
-        self._buffer.add(request, self._now())
-        self._pacer.arrived()
-        self._metrics.pending(len(self._buffer))
-        # A span (not a log line) so the write's trace shows which batcher took it.
-        record_span(
-            "BufferWrite",
-            {"write_batcher.request_id": rid, "write_batcher.pending": len(self._buffer)},
-        )
-        return None
+        return self._ledger.report(query.request_ids)
 
     @workflow.update(name=names.WITHDRAW_UPDATE)
     async def withdraw(self, request: WithdrawRequest) -> WriteAck:
@@ -146,7 +103,7 @@ class WriteBatcherWorkflow:
         if seen is Seen.PENDING and not self._withdrawals.in_doubt(rid):
             self._buffer.withdraw(rid)
             return self._withdrawn_now(rid)
-        settled = self._settled.get(rid)
+        settled = self._ledger.held_ack(rid)
         if seen is not Seen.PENDING and settled is not None:
             return settled
         # Only the request table knows: written long ago, in a commit in doubt, or never.
@@ -209,6 +166,7 @@ class WriteBatcherWorkflow:
         self._buffer.window = self._config.dedup_window
         self._pacer.config = self._config
         self._policy.config = self._config
+        self._ledger.config = self._config
         while not self._shutdown and not self._should_continue_as_new():
             await self._wait_for_work()
             self._start_flushes()
@@ -339,7 +297,7 @@ class WriteBatcherWorkflow:
         else:
             self._failed_in_a_row = 0
             self._pacer.held_until = float("-inf")
-            self._record(flush, result)
+            self._ledger.record(flush, result, self._now())
         finally:
             self._inflight -= 1
 
@@ -348,7 +306,7 @@ class WriteBatcherWorkflow:
         kind = cause.type if isinstance(cause, ApplicationError) else None
         if kind == errors.BAD_BATCH:
             # A fault in the flush itself, not the database: every request gets an answer.
-            self._record(flush, reject_all(flush, err))
+            self._ledger.record(flush, reject_all(flush, err), self._now())
             return
         # The database could not take it within the flush timeout: nothing is lost, the
         # requests are pending again (and withdrawable).
@@ -364,34 +322,11 @@ class WriteBatcherWorkflow:
         if self._closing:
             self._failed_while_closing = True
 
-    def _record(self, flush: FlushInput, result: FlushResult) -> None:
-        stats = self._stats
-        stats.batches += 1
-        stats.rows_written += result.written
-        stats.rows_already_written += result.already_written
-        stats.rows_key_exists += result.key_exists
-        stats.rows_superseded += result.superseded
-        stats.rows_rejected += result.rejected
-        stats.rows_dead_lettered += result.dead_lettered
-        stats.dead_letter_failures += result.dead_letter_failures
-        stats.largest_batch = max(stats.largest_batch, len(flush.requests))
-        # Every request's ack, held for its caller's worker: the plain "written by this batch"
-        # ones are implied by the result, the rest listed.
-        now = self._now()
-        exceptions = {a.request_id: a for a in result.exceptions}
-        for request in flush.requests:
-            rid = request.request_id
-            ack = exceptions.get(rid) or WriteAck(rid, WriteOutcome.WRITTEN, flush.batch_id)
-            self._settled.add(ack, now)
-        self._buffer.settle(flush.requests, result.rejected_ids)
-        self._withdrawals.settled(r.request_id for r in flush.requests)
-        self._metrics.flushed(flush, result)
-
     def _carry_state(self) -> BatcherState:
         return BatcherState(
             pending=self._buffer.pending(),
             recent_request_ids=self._buffer.recent(),
-            settled=self._settled.carry(self._now()),
+            settled=self._ledger.carried_acks(self._now()),
             withdrawn=self._withdrawals.withdrawn(),
             stats=self._stats,
             last_flush_started_at=self._pacer.last_flush_started_at,
