@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -102,10 +102,10 @@ async def _settle(target_url: str, table: str) -> None:
     await conn.close()
 
 
-async def _raw_copy(source_url: str, target_url: str) -> float:
-    """COPY TO STDOUT streamed into COPY FROM STDIN: the ceiling for moving these rows."""
-    src, dst = await asyncpg.connect(source_url), await asyncpg.connect(target_url)
-    await dst.execute(DDL.format(name="raw_copy"))
+async def stream_copy(
+    src: asyncpg.Connection, dst: asyncpg.Connection, table: str, fmt: Literal["text", "binary"]
+) -> None:
+    """COPY TO STDOUT of the source's items streamed into COPY FROM STDIN of ``table``."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
 
     async def put(chunk: bytes) -> None:
@@ -116,11 +116,18 @@ async def _raw_copy(source_url: str, target_url: str) -> float:
             yield chunk
 
     async def produce() -> None:
-        await src.copy_from_query("SELECT * FROM items ORDER BY id", output=put, format="text")
+        await src.copy_from_query("SELECT * FROM items ORDER BY id", output=put, format=fmt)
         await queue.put(None)
 
+    await asyncio.gather(produce(), dst.copy_to_table(table, source=chunks(), format=fmt))
+
+
+async def _raw_copy(source_url: str, target_url: str) -> float:
+    """COPY TO STDOUT streamed into COPY FROM STDIN: the ceiling for moving these rows."""
+    src, dst = await asyncpg.connect(source_url), await asyncpg.connect(target_url)
+    await dst.execute(DDL.format(name="raw_copy"))
     began = time.monotonic()
-    await asyncio.gather(produce(), dst.copy_to_table("raw_copy", source=chunks(), format="text"))
+    await stream_copy(src, dst, "raw_copy", "text")
     seconds = time.monotonic() - began
     await src.close()
     await dst.close()

@@ -9,13 +9,13 @@ import json
 import os
 import resource
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import asyncpg
 
 from batcher_service.backfill import copier
-from bench.backfill_bench import DDL, _make_source
+from bench.backfill_bench import DDL, _make_source, stream_copy
 from shared.backfill_payloads import BackfillProgress, CopyPartitionInput, KeyRange, SourceSpec
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -49,22 +49,9 @@ async def _raw(source_url: str, target_url: str, fmt: Literal["text", "binary"])
     src, dst = await asyncpg.connect(source_url), await asyncpg.connect(target_url)
     await dst.execute(DDL.format(name="profile_raw"))
     pids = (src.get_server_pid(), dst.get_server_pid())
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
-
-    async def put(chunk: bytes) -> None:
-        await queue.put(chunk)
-
-    async def chunks() -> AsyncIterator[bytes]:
-        while (chunk := await queue.get()) is not None:
-            yield chunk
-
-    async def produce() -> None:
-        await src.copy_from_query("SELECT * FROM items ORDER BY id", output=put, format=fmt)
-        await queue.put(None)
-
     before = [_cpu(pids[0]), _cpu(pids[1]), _cpu()]
     began = time.monotonic()
-    await asyncio.gather(produce(), dst.copy_to_table("profile_raw", source=chunks(), format=fmt))
+    await stream_copy(src, dst, "profile_raw", fmt)
     wall = time.monotonic() - began
     after = [_cpu(pids[0]), _cpu(pids[1]), _cpu()]
     await dst.execute("DROP TABLE profile_raw")
