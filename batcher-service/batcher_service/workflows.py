@@ -187,6 +187,13 @@ class WriteBatcherWorkflow:
         """
         self._closing = True
         policy = "drain" if self._shutdown else "carry"
+
+        def may_flush() -> bool:
+            # Once a flush failed while closing no other starts: the rest is handed over.
+            return not self._failed_while_closing and self._flushable(policy)
+
+        # Each pass starts a flush or waits on a condition that is false when the wait begins:
+        # the loop never spins within one workflow task.
         while True:
             if not self._failed_while_closing:
                 self._start_flushes(policy)
@@ -195,16 +202,18 @@ class WriteBatcherWorkflow:
             ):
                 return
             if self._inflight == 0:
-                # Only the clock or a new message can make a flush due: never spin on it.
+                # Only the clock or a new message can make a flush due.
                 wait = self._policy.carry_time(self._now()) - self._now()
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        lambda: self._flushable(policy), timeout=timedelta(seconds=max(wait, 0.01))
+                        may_flush, timeout=timedelta(seconds=max(wait, 0.01))
                     )
             else:
-                await workflow.wait_condition(
-                    lambda: self._inflight == 0 or self._flushable(policy)
-                )
+
+                def flush_ended(inflight: int = self._inflight) -> bool:
+                    return self._inflight < inflight or may_flush()
+
+                await workflow.wait_condition(flush_ended)
 
     # -- deciding when to flush -------------------------------------------------------------
 
@@ -238,7 +247,12 @@ class WriteBatcherWorkflow:
             # Everything pending waits for keys a flush holds: its end frees them.
             if deadline is None and inflight and self._inflight != inflight:
                 return True
-            if self._config.mode == "fixed" and self._policy.size_due() and self._buffer.takeable():
+            if (
+                self._config.mode == "fixed"
+                and self._policy.size_due()
+                and self._buffer.takeable()
+                and self._now() >= self._pacer.held_until
+            ):
                 return True
             # The server fires sub-second timers late: a message that arrives once the flush
             # is due starts it.

@@ -1,0 +1,81 @@
+"""A database outage with a full shard, signals still arriving and continue-as-new due.
+
+Reproduces issue 23 item 0: a flush failing while the closing run had other flushes in flight
+made the shard's workflow code spin (TMPRL1101 deadlock), and every workflow task of the shard
+failed from then on. The shard must instead hand over and write every accepted request once
+PostgreSQL is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from shared.names import REQUEST_TABLE
+from shared.payloads import BatcherConfig, WriteRequest
+from tests.batcher_support import shard
+from tests.harness import eventually
+from tests.test_outage_settles import StoppablePostgres, pg  # noqa: F401 (fixture)
+
+# Each request is ~170 bytes by the buffer's estimate: a few make a batch "too big to carry".
+NOTE = "n" * 60
+
+
+def request(index: int) -> WriteRequest:
+    row = {"account_id": f"full-{index:05d}", "balance": index, "note": NOTE}
+    return WriteRequest(f"full-{index}", "accounts", "nobody", f"full-{index:05d}", row)
+
+
+@pytest.mark.parametrize(
+    ("mode", "signals_per_run"), [("adaptive", 12), ("fixed", 12), ("fixed", 10_000)]
+)
+async def test_a_full_shard_survives_an_outage(
+    mode: str,
+    signals_per_run: int,
+    temporal_env: WorkflowEnvironment,
+    pg: StoppablePostgres,  # noqa: F811 (fixture)
+) -> None:
+    # Adaptive: flushes start a second apart and fail after six; the first failure of a
+    # closing run holds the shard back half a second, and signals arriving after that, with
+    # two flushes still in flight, made the closing run spin. Fixed, in one long run: a buffer
+    # past the batch size while flushes were held back after a failure made the main loop spin.
+    config = BatcherConfig(
+        mode=mode,
+        max_wait_seconds=1.0,
+        flush_timeout_seconds=6.0,
+        max_inflight_flushes=3,
+        max_batch_bytes=2_000,
+        max_pending=300,
+        max_signals_per_run=signals_per_run,
+        min_interval_seconds=1.0,
+        max_interval_seconds=1.0,
+    )
+    async with shard(temporal_env.client, pg.pool, config) as s:
+        pg.server.stop()
+        began = time.monotonic()
+        sent = 0
+        # Signals keep arriving while the runs close with flushes failing one after another.
+        while time.monotonic() - began < 25:
+            await s.signal(*(request(sent + i) for i in range(20)))
+            sent += 20
+            await asyncio.sleep(0.25)
+        stats = await asyncio.wait_for(s.stats(), 10)
+        accepted = sent - stats.overloaded_rejections - stats.duplicates_dropped
+        assert stats.flushes_failed >= 2, stats
+        assert stats.runs >= 2 or signals_per_run > stats.signals_this_run, stats
+        assert stats.overloaded_rejections > 0, "the shard never reached its cap"
+        assert pg.server.start() == pg.url
+
+        async def all_written() -> bool:
+            return (await s.stats()).rows_written >= accepted
+
+        await eventually(all_written, within=60)
+        final = await s.stats()
+    rows = await pg.count("SELECT count(*) FROM accounts")
+    distinct = await pg.count("SELECT count(DISTINCT account_id) FROM accounts")
+    recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE}")
+    assert final.rows_written == accepted, (final, accepted)
+    assert (rows, distinct, recorded) == (accepted, accepted, accepted)
