@@ -10,9 +10,9 @@ SYSTEM_TOOLS := promtool docker-compose
 .PHONY: venv demo test lint tools bench chart-dashboards chart-rules chart-files images version clean
 
 # Creates .venv from uv.lock (installing uv itself first when it is missing).
-$(VENV)/.installed: pyproject.toml uv.lock
+$(VENV)/.installed: pyproject.toml */pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --all-extras
+	$(UV) sync --frozen
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -57,7 +57,7 @@ chart-rules:
 
 chart-files: chart-dashboards chart-rules
 	mkdir -p deploy/helm/write-batcher/files
-	cp main-service/tables.yaml deploy/helm/write-batcher/files/tables.yaml
+	cp main-service/main_service/tables.yaml deploy/helm/write-batcher/files/tables.yaml
 
 # One version for the package, the images and the chart's appVersion (tests check they agree).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)

@@ -18,7 +18,7 @@ from devstack.postgres import EmbeddedPostgres
 from devstack.schema import MAIN_SCHEMA
 from devstack.stack import Stack
 from loadtest.dbstats import pause_autovacuum
-from shared.lifecycle import exit_process, stop_children_on_sigterm
+from write_batcher_kit.lifecycle import exit_process, stop_children_on_sigterm
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from temporalio import activity
 
-from shared.tables import TableSpec
+from write_batcher import TableSpec
 
 
 class NaiveWriter:

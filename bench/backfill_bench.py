@@ -19,10 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from batcher_service.backfill.payloads import BackfillInput, BackfillResult
+from batcher_service.names import BACKFILL_WORKFLOW
 from devstack.stack import Stack
-from shared.backfill_payloads import BackfillInput, BackfillResult
-from shared.client import connect
-from shared.names import BACKFILL_WORKFLOW, BATCHER_TASK_QUEUE
+from write_batcher.contract import BATCHER_TASK_QUEUE
+from write_batcher_kit.client import connect
 
 _TICK = os.sysconf("SC_CLK_TCK")
 RESULTS = Path(__file__).resolve().parent / "results" / "backfill.json"

@@ -15,8 +15,13 @@ from typing import Any, Literal
 import asyncpg
 
 from batcher_service.backfill import copier
+from batcher_service.backfill.payloads import (
+    BackfillProgress,
+    CopyPartitionInput,
+    KeyRange,
+    SourceSpec,
+)
 from bench.backfill_bench import DDL, _make_source, stream_copy
-from shared.backfill_payloads import BackfillProgress, CopyPartitionInput, KeyRange, SourceSpec
 
 _TICK = os.sysconf("SC_CLK_TCK")
 _SPEC = SourceSpec(

@@ -21,7 +21,7 @@ from loadtest.progress import Progress, render
 from loadtest.temporal_stats import batcher_history_events, sampled_history_events
 from main_service.names import LEDGER_TABLE, MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
 from main_service.starter import latency_summary, steady_rate
-from shared.client import connect
+from write_batcher_kit.client import connect
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import asyncpg
 import yaml
 
 from devstack.schema import MAIN_TABLES_FILE
-from shared.table_files import table_specs_from_dict
+from write_batcher import table_specs_from_dict
 
 BENCH_DIR = Path(__file__).resolve().parent
 BENCH_TABLES_FILE = BENCH_DIR / "tables.yaml"

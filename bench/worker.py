@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from temporalio.worker import Worker
 
-from batcher_service.db import create_pool
+from batcher_service.postgres.pool import create_pool
 from bench.activities import NaiveWriter
 from bench.workflows import (
     EmptyWorkflow,
@@ -18,11 +18,11 @@ from bench.workflows import (
 )
 from main_service.activities import PaymentActivities
 from main_service.names import LEDGER_TABLE
-from shared.client import connect
-from shared.lifecycle import configure_logging, exit_process, wait_for_stop_signal
-from shared.plugin import WriteBatchingPlugin
-from shared.settings import MainSettings
-from shared.telemetry import setup_telemetry
+from main_service.settings import MainSettings
+from write_batcher import WriteBatchingPlugin
+from write_batcher_kit.client import connect
+from write_batcher_kit.lifecycle import configure_logging, exit_process, wait_for_stop_signal
+from write_batcher_kit.telemetry import setup_telemetry
 
 BENCH_TASK_QUEUE = "write-batching-bench"
 

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from main_service.activities import PaymentActivities
     from main_service.names import LEDGER_TABLE
     from main_service.payments import PaymentRequest, ledger_row
-    from shared.workflow import write
+    from write_batcher import write
 
 EMPTY_WORKFLOW = "BenchEmptyWorkflow"
 CEILING_WORKFLOW = "BenchPaymentWithoutWriteWorkflow"

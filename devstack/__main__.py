@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from devstack.demo import run_demo
-from shared.lifecycle import exit_process
+from write_batcher_kit.lifecycle import exit_process
 
 
 def main() -> int:

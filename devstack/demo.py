@@ -15,8 +15,8 @@ from pathlib import Path
 from devstack.stack import Stack
 from devstack.verify import verify_writes
 from main_service.starter import StarterReport, run_payments
-from shared.client import connect
-from shared.lifecycle import stop_children_on_sigterm
+from write_batcher_kit.client import connect
+from write_batcher_kit.lifecycle import stop_children_on_sigterm
 
 
 def _parser() -> argparse.ArgumentParser:

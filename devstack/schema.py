@@ -10,12 +10,12 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.lifecycle import exit_process
+from main_service.files import SCHEMA_FILE, TABLES_FILE
+from write_batcher_kit.lifecycle import exit_process
 
-REPO = Path(__file__).resolve().parent.parent
 # The payment demo's table spec and DDL: what the batcher and the main worker are started with.
-MAIN_TABLES_FILE = REPO / "main-service" / "tables.yaml"
-MAIN_SCHEMA = REPO / "main-service" / "schema.sql"
+MAIN_TABLES_FILE = TABLES_FILE
+MAIN_SCHEMA = SCHEMA_FILE
 
 
 async def apply_schemas(database_url: str, paths: Sequence[Path]) -> None:

@@ -87,7 +87,7 @@ class Stack:
     def migrate(self) -> None:
         """The batcher's own tables (its migration), then the app's tables (its DDL)."""
         subprocess.run(
-            [sys.executable, "-m", "batcher_service.migrate"], env=self.env(), check=True
+            [sys.executable, "-m", "batcher_service", "migrate"], env=self.env(), check=True
         )
         if self.schemas:
             subprocess.run(

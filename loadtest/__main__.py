@@ -26,10 +26,10 @@ from loadtest.temporal_stats import (
     sampled_history_events,
 )
 from main_service.names import MAIN_TASK_QUEUE
-from shared.client import connect
-from shared.lifecycle import exit_process, stop_children_on_sigterm
-from shared.names import BATCHER_TASK_QUEUE
-from shared.settings import CommonSettings, SettingsError
+from write_batcher.contract import BATCHER_TASK_QUEUE
+from write_batcher_kit.client import connect
+from write_batcher_kit.lifecycle import exit_process, stop_children_on_sigterm
+from write_batcher_kit.settings import CommonSettings, SettingsError
 
 
 async def _drive(

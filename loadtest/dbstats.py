@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
+from batcher_service.names import REQUEST_TABLE
 from main_service.names import LEDGER_TABLE
 from main_service.starter import percentile
-from shared.names import REQUEST_TABLE
 
 # PostgreSQL (15+) publishes a busy backend's counters at most once a second and an idle one's
 # within PGSTAT_IDLE_INTERVAL (10 s); a backend that exits publishes at once.

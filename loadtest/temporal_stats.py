@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from shared.names import BATCHER_WORKFLOW, STATS_QUERY
-from shared.payloads import BatcherStats
+from batcher_service.names import STATS_QUERY
+from batcher_service.shard.state import BatcherStats
+from write_batcher.contract import BATCHER_WORKFLOW
 
 HISTORY_SAMPLE = 100
 _RUNNING_BATCHERS = f"WorkflowType = '{BATCHER_WORKFLOW}' AND ExecutionStatus = 'Running'"

@@ -15,10 +15,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from batcher_service.backfill.activities import BackfillActivities
+from batcher_service.backfill.payloads import BackfillInput, BackfillProgress, BackfillResult
 from batcher_service.backfill.sources import BackfillSources
 from batcher_service.backfill.workflows import BackfillWorkflow
-from shared.backfill_payloads import BackfillInput, BackfillProgress, BackfillResult
-from shared.names import BACKFILL_WORKFLOW
+from batcher_service.names import BACKFILL_WORKFLOW
 from tests.conftest import scratch_database
 
 # Passwords no history may hold: every source's, and the ones tests hand to dead sources.

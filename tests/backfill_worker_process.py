@@ -7,10 +7,10 @@ import asyncio
 import os
 
 from batcher_service.backfill.sources import BackfillSources
-from batcher_service.db import create_pool
-from shared.client import connect
-from shared.lifecycle import wait_for_stop_signal
+from batcher_service.postgres.pool import create_pool
 from tests.backfill_helpers import backfill_only_worker
+from write_batcher_kit.client import connect
+from write_batcher_kit.lifecycle import wait_for_stop_signal
 
 
 async def main() -> None:

@@ -12,13 +12,13 @@ import asyncpg
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
+from batcher_service.names import STATS_QUERY
+from batcher_service.shard.state import BatcherConfig, BatcherStats
 from batcher_service.worker import build_worker as build_batcher_worker
-from shared.names import BATCHER_WORKFLOW, STATS_QUERY, SUBMIT_SIGNAL
-from shared.payloads import BatcherConfig, BatcherStats, WriteRequest, WriteRequestBatch
-from shared.plugin import WriteBatchingPlugin
-from shared.workflow import WriteResult
 from tests.write_workflows import WriteCall, WriteOne
 from tests.writer_tables import SPECS
+from write_batcher import WriteBatchingPlugin, WriteResult
+from write_batcher.contract import BATCHER_WORKFLOW, SUBMIT_SIGNAL, WriteRequest, WriteRequestBatch
 
 
 @dataclass

@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from batcher_service.db import create_pool
-from batcher_service.migrate import migrate
+from batcher_service.postgres.migrate import migrate
+from batcher_service.postgres.pool import create_pool
 from devstack.postgres import EmbeddedPostgres
 from tests.queues import Queues
 

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy" / "helm" / "write-batcher"
 FULL_VALUES = CHART / "ci" / "full-values.yaml"
 COMPOSE = ROOT / "docker-compose.yml"
-CODE_DIRS = ("shared", "main-service", "batcher-service")
-TABLES_FILE = ROOT / "main-service" / "tables.yaml"
+CODE_DIRS = ("shared", "service-kit", "main-service", "batcher-service")
+TABLES_FILE = ROOT / "main-service" / "main_service" / "tables.yaml"
 
 # Read by the SDKs rather than by our code (Temporal's envconfig, OpenTelemetry), or a family
 # of names: one named backfill source each (BACKFILL_SOURCE_<NAME>).
@@ -31,9 +31,10 @@ _GETTER = re.compile(
 
 def code_env_names() -> set[str]:
     """Env var names the code reads: the settings models' variables, plus scanned getters."""
-    from shared.settings import variable_names  # noqa: PLC0415
+    from batcher_service.settings import batcher_variable_names  # noqa: PLC0415
+    from main_service.settings import main_variable_names  # noqa: PLC0415
 
-    names: set[str] = set(variable_names())
+    names: set[str] = set(batcher_variable_names() | main_variable_names())
     for top in CODE_DIRS:
         for path in (ROOT / top).rglob("*.py"):
             text = path.read_text(encoding="utf-8")

@@ -11,23 +11,24 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
 
+from batcher_service.names import STATS_QUERY
+from batcher_service.shard.state import BatcherConfig, BatcherStats
 from batcher_service.worker import build_worker as build_batcher_worker
 from devstack.schema import MAIN_SCHEMA, MAIN_TABLES_FILE
 from main_service.names import LEDGER_TABLE, PAYMENT_WORKFLOW
 from main_service.payments import PaymentRequest, PaymentResult
 from main_service.worker import build_worker as build_main_worker
-from shared.names import ACKS_QUERY, BATCHER_WORKFLOW, STATS_QUERY, SUBMIT_SIGNAL
-from shared.payloads import (
+from tests.queues import Queues
+from write_batcher import TableSpec, load_table_specs
+from write_batcher.contract import (
+    ACKS_QUERY,
+    BATCHER_WORKFLOW,
+    SUBMIT_SIGNAL,
     AckQuery,
     AckReport,
-    BatcherConfig,
-    BatcherStats,
     WriteRequest,
     WriteRequestBatch,
 )
-from shared.table_files import load_table_specs
-from shared.tables import TableSpec
-from tests.queues import Queues
 
 __all__ = ["Harness", "Queues", "eventually", "payment", "running_workers"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from shared.names import SHUTDOWN_SIGNAL
+from batcher_service.names import SHUTDOWN_SIGNAL
 
 HISTORIES = Path(__file__).parent / "histories"
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import asyncpg
 from temporalio.client import Client, WorkflowFailureError
 
-from batcher_service.db import create_pool
-from batcher_service.migrate import migrate
+from batcher_service.names import SHUTDOWN_SIGNAL
+from batcher_service.postgres.migrate import migrate
+from batcher_service.postgres.pool import create_pool
+from batcher_service.shard.state import BatcherConfig
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
-from shared.names import SHUTDOWN_SIGNAL
-from shared.payloads import BatcherConfig
 from tests.conftest import start_dev_server
 from tests.harness import Queues, payment, running_workers
 from tests.histories_io import HISTORIES, save, save_chain

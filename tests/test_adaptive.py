@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from batcher_service.pacing import FlushPacer
-from shared.payloads import BatcherConfig
+from batcher_service.shard.pacing import FlushPacer
+from batcher_service.shard.state import BatcherConfig
 from tests.harness import Queues, payment, running_workers
 
 

@@ -11,7 +11,7 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from shared import errors
+from batcher_service import errors
 from tests.backfill_helpers import (
     Source,
     backfill_worker,
@@ -30,7 +30,8 @@ async def _cli(address: str, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "batcher_service.backfill",
+        "batcher_service",
+        "backfill",
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,

@@ -10,7 +10,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 
-from shared.backfill_payloads import BackfillInput, BackfillResult
+from batcher_service.backfill.payloads import BackfillInput, BackfillResult
 from tests.backfill_helpers import (
     Source,
     backfill_worker,

@@ -12,8 +12,8 @@ from pathlib import Path
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
+from batcher_service.backfill.payloads import BackfillInput, BackfillResult
 from devstack.processes import ManagedProcess
-from shared.backfill_payloads import BackfillInput, BackfillResult
 from tests.backfill_helpers import (
     Source,
     count_inserts,

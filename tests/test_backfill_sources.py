@@ -10,10 +10,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from batcher_service import errors
+from batcher_service.backfill.payloads import BackfillInput, BackfillResult
 from batcher_service.backfill.sources import BackfillSources, source_name_problem
-from shared import errors
-from shared.backfill_payloads import BackfillInput, BackfillResult
-from shared.settings import SettingsError
 from tests.backfill_helpers import (
     Source,
     backfill_worker,
@@ -23,6 +22,7 @@ from tests.backfill_helpers import (
     source,  # noqa: F401  (fixture)
     start_backfill,
 )
+from write_batcher_kit.settings import SettingsError
 
 CRM = "postgresql://reader:pw-crm@crm.internal:5432/crm"
 

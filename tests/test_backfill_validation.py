@@ -9,9 +9,9 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from batcher_service import errors
+from batcher_service.backfill.payloads import BackfillInput
 from devstack.ports import free_port
-from shared import errors
-from shared.backfill_payloads import BackfillInput
 from tests.backfill_helpers import (
     Source,
     backfill_worker,

@@ -9,11 +9,12 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from batcher_service.shard.state import BatcherConfig
 from main_service.payments import PaymentResult
-from shared.payloads import BatcherConfig, WriteOutcome, WriteRequest
 from tests.conftest import start_dev_server
 from tests.faults import record, verify_payment_ids
 from tests.harness import Queues, eventually, payment, running_workers
+from write_batcher.contract import WriteOutcome, WriteRequest
 
 
 async def _pay_all(h, count: int, prefix: str) -> list[PaymentResult]:  # type: ignore[no-untyped-def]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batcher_service.buffer import RequestBuffer, Seen
-from shared.payloads import WriteRequest
+from batcher_service.shard.buffer import RequestBuffer, Seen
+from write_batcher.contract import WriteRequest
 
 OPS = st.lists(
     st.tuples(

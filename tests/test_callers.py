@@ -11,13 +11,13 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from shared import errors
-from shared.names import STATS_QUERY
-from shared.payloads import BatcherConfig, BatcherStats, WriteOutcome
-from shared.plugin import WriteBatchingPlugin
+from batcher_service.names import STATS_QUERY
+from batcher_service.shard.state import BatcherConfig, BatcherStats
 from tests.test_write_batcher import DDL, TABLES, workers
 from tests.write_support import CALLER_WORKFLOWS, failure
 from tests.write_workflows import WriteCall
+from write_batcher import WriteBatchingPlugin, errors
+from write_batcher.contract import WriteOutcome
 
 
 @pytest.fixture
@@ -76,4 +76,4 @@ async def test_no_batcher_worker_at_the_deadline_is_outcome_unknown(
             )
     err = failure(failed.value)
     assert err.type == errors.WRITE_OUTCOME_UNKNOWN
-    assert "python -m batcher_service.requests lookup" in err.message
+    assert "python -m batcher_service.cli.requests lookup" in err.message

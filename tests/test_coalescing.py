@@ -10,10 +10,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from shared._coalescer import MAX_SIGNAL_BYTES, MAX_SIGNAL_REQUESTS, WriteCoalescer, _Waiting
-from shared.payloads import WriteOutcome, WriteRequest
 from tests.write_support import rig, write_env
 from tests.write_workflows import FAKE_STATE_QUERY, FakeState, WriteCall
+from write_batcher._coalescer import MAX_SIGNAL_BYTES, MAX_SIGNAL_REQUESTS, WriteCoalescer, _Waiting
+from write_batcher.contract import WriteOutcome, WriteRequest
 
 __all__ = ["write_env"]
 

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from shared import WriteBatchingPlugin
-from shared._ids import (
+from batcher_service.settings import BatcherSettings
+from main_service.settings import MainSettings
+from tests.write_support import SPECS
+from write_batcher import TableSpecError, WriteBatchingPlugin
+from write_batcher._ids import (
     MAX_REQUEST_ID_CHARS,
     InvalidRowError,
     canonical_json,
@@ -16,12 +19,14 @@ from shared._ids import (
     keyed_request_id,
     request_id,
 )
-from shared.routing import shard_for
-from shared.settings import BatcherSettings, MainSettings, SettingsError
-from shared.tables import TableSpecError
-from tests.write_support import SPECS
+from write_batcher._routing import shard_for
+from write_batcher_kit.settings import SettingsError
 
-TABLES = {"WRITE_TABLES_FILE": str(Path(__file__).parent.parent / "main-service" / "tables.yaml")}
+TABLES = {
+    "WRITE_TABLES_FILE": str(
+        Path(__file__).parent.parent / "main-service" / "main_service" / "tables.yaml"
+    )
+}
 DB = {**TABLES, "DATABASE_URL": "postgresql://u@localhost/db"}
 
 

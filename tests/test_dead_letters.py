@@ -8,14 +8,13 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from batcher_service.dead_letters import list_dead_letters, resubmit
-from batcher_service.requests import lookup
-from shared import errors
-from shared.payloads import BatcherConfig
-from shared.workflow import WriteResult
+from batcher_service.cli.dead_letters import list_dead_letters, resubmit
+from batcher_service.cli.requests import lookup
+from batcher_service.shard.state import BatcherConfig
 from tests.batcher_support import shard
 from tests.harness import eventually
 from tests.writer_tables import create_tables
+from write_batcher import WriteResult, errors
 
 
 @pytest.fixture

@@ -145,7 +145,7 @@ def _tables_of(objs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_default_table_spec_is_the_demos_and_every_worker_reads_it() -> None:
-    from shared.table_files import load_table_specs, table_specs_from_dict  # noqa: PLC0415
+    from write_batcher import load_table_specs, table_specs_from_dict  # noqa: PLC0415
 
     def by_column_name(specs: dict[str, Any]) -> dict[str, Any]:
         # Helm values are Go maps: keys come out sorted, so column order is not kept.
@@ -169,7 +169,7 @@ def test_default_table_spec_is_the_demos_and_every_worker_reads_it() -> None:
 
 
 def test_table_spec_from_values_or_an_existing_config_map() -> None:
-    from shared.table_files import table_specs_from_dict  # noqa: PLC0415
+    from write_batcher import table_specs_from_dict  # noqa: PLC0415
 
     full = _objects(load_full_values())
     assert set(table_specs_from_dict(_tables_of(full))) == {"orders"}
@@ -235,7 +235,7 @@ def test_hooks_do_not_outlive_uninstall_nor_block_upgrades(values: str | None) -
 
 def test_keda_scales_each_worker_on_its_task_queue() -> None:
     from main_service.names import MAIN_TASK_QUEUE  # noqa: PLC0415
-    from shared.names import BATCHER_TASK_QUEUE  # noqa: PLC0415
+    from write_batcher.contract import BATCHER_TASK_QUEUE  # noqa: PLC0415
 
     values = {"main": {"keda": {"enabled": True}}, "batcher": {"keda": {"enabled": True}}}
     scaled = _by_kind(_objects(values), "ScaledObject")

@@ -81,7 +81,8 @@ def test_one_job_name_per_component_everywhere() -> None:
             env = {e["name"]: e.get("value") for e in ds.containers(obj)[0]["env"]}
             assert env["OTEL_SERVICE_NAME"] == jobs[component]
     # The workers' own default service names (used when OTEL_SERVICE_NAME is unset) too.
-    from shared.settings import BatcherSettings, MainSettings  # noqa: PLC0415
+    from batcher_service.settings import BatcherSettings  # noqa: PLC0415
+    from main_service.settings import MainSettings  # noqa: PLC0415
 
     tables = {"WRITE_TABLES_FILE": str(ds.TABLES_FILE)}
     main = MainSettings.from_env(tables)

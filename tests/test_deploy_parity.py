@@ -45,6 +45,10 @@ def assert_runnable(command: list[str]) -> None:
     else:
         source = spec.loader.get_source(module) if spec.loader else ""  # type: ignore[attr-defined]
         assert "__main__" in (source or ""), f"{module} does not run as a script"
+    if module == "batcher_service" and len(command) > 3:
+        from batcher_service.cli.main import COMMANDS  # noqa: PLC0415
+
+        assert command[3] in COMMANDS, command
 
 
 def test_scan_finds_the_code_settings() -> None:
@@ -107,10 +111,10 @@ def test_compose_workers_read_the_demo_table_spec() -> None:
         env = services[name]["environment"]
         path = env["WRITE_TABLES_FILE"]
         mounts = {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"]}
-        assert mounts[path] == "./main-service/tables.yaml", name
+        assert mounts[path] == "./main-service/main_service/tables.yaml", name
     doc = yaml.safe_load(ds.COMPOSE.read_text(encoding="utf-8"))["services"]
     schema = doc["demo-schema"]
-    assert "./main-service/schema.sql:/schema.sql:ro" in schema["volumes"]
+    assert "./main-service/main_service/schema.sql:/schema.sql:ro" in schema["volumes"]
     assert doc["batcher"]["depends_on"]["demo-schema"] == {
         "condition": "service_completed_successfully"
     }
@@ -131,7 +135,7 @@ def test_commands_exist() -> None:
             commands.append([str(part) for part in entry])
     for obj in rendered_workloads():
         commands += [c["command"] for c in ds.containers(obj) if "command" in c]
-    assert ["python", "-m", "batcher_service.migrate"] in commands
+    assert ["python", "-m", "batcher_service", "migrate"] in commands
     for command in commands:
         assert_runnable(command)
 

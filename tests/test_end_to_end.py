@@ -30,8 +30,8 @@ from main_service.names import (
 )
 from main_service.payments import PaymentRequest, PaymentResult
 from main_service.starter import run_payments
-from shared import errors
-from shared.client import connect
+from write_batcher import errors
+from write_batcher_kit.client import connect
 
 
 async def test_payments_flow_through_both_worker_processes(

@@ -12,12 +12,13 @@ from typing import Any
 import asyncpg
 import pytest
 
+from batcher_service.names import REQUEST_TABLE, STATS_QUERY
+from batcher_service.shard.state import BatcherStats
 from devstack.stack import Stack
 from devstack.verify import Verification
-from shared.client import connect
-from shared.names import REQUEST_TABLE, STATS_QUERY, batcher_workflow_id
-from shared.payloads import BatcherStats
 from tests.faults import record
+from write_batcher.contract import batcher_workflow_id
+from write_batcher_kit.client import connect
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DIR = REPO / "examples" / "orders"

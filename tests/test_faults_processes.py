@@ -14,11 +14,11 @@ from devstack.stack import Stack
 from devstack.temporal_server import TemporalDevServer
 from devstack.verify import verify_writes
 from main_service.names import LEDGER_TABLE, MAIN_TASK_QUEUE
-from shared.client import connect
-from shared.names import batcher_workflow_id
 from tests.faults import collect, record, start_payments
 from tests.harness import eventually
 from tests.histories_io import record_if_asked
+from write_batcher.contract import batcher_workflow_id
+from write_batcher_kit.client import connect
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,13 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from batcher_service.shard.state import BatcherConfig
 from main_service.names import LEDGER_TABLE
-from shared.payloads import BatcherConfig, WriteRequest
 from tests.conftest import start_dev_server
 from tests.faults import record, verify_payment_ids
 from tests.harness import Harness, Queues, eventually, payment, running_workers
 from tests.histories_io import record_if_asked
+from write_batcher.contract import WriteRequest
 
 pytestmark = pytest.mark.slow
 

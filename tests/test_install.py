@@ -10,17 +10,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+TABLES = ROOT / "main-service" / "main_service" / "tables.yaml"
 
 # Run in the fresh environment: the public API imports and works without the services' deps.
 PROBE = f"""
 import importlib.util, sys
 for absent in ("asyncpg", "opentelemetry", "prometheus_client", "pydantic_settings", "rich"):
     assert importlib.util.find_spec(absent) is None, absent + " is installed"
-import shared
-from shared.workflow import WriteResult, write
-from shared.plugin import StrictInputsPlugin, WriteBatchingPlugin
-from shared import errors, load_table_specs, strict_data_converter
-plugin = WriteBatchingPlugin({str(ROOT / "main-service" / "tables.yaml")!r}, shards=2)
+import write_batcher as shared
+from write_batcher import WriteResult, write
+from write_batcher import StrictInputsPlugin, WriteBatchingPlugin
+from write_batcher import errors
+from write_batcher import load_table_specs
+from write_batcher import strict_data_converter
+plugin = WriteBatchingPlugin({str(TABLES)!r}, shards=2)
 assert sorted(plugin.tables), plugin.tables
 assert shared.__file__.startswith(sys.prefix), shared.__file__
 assert set(shared.__all__) >= {{"write", "WriteResult", "WriteBatchingPlugin", "errors"}}

@@ -16,8 +16,8 @@ from loadtest.dbstats import size_distribution
 from loadtest.options import parse, worker_settings
 from main_service.names import LEDGER_TABLE
 from main_service.starter import steady_rate
-from shared.table_files import load_table_specs
-from shared.tables import WriteMode
+from write_batcher import load_table_specs
+from write_batcher.tables import WriteMode
 
 
 def test_embedded_loadtest_acks_every_write_exactly_once(tmp_path: Path) -> None:

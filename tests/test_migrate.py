@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from batcher_service.migrate import LEDGER, migrate, migrations
+from batcher_service.postgres.migrate import LEDGER, migrate, migrations
 from tests.conftest import scratch_database
 
 

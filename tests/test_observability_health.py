@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from batcher_service.db_observability import database_ready, register_pool_metrics
-from shared.http_server import HealthServer
+from batcher_service.postgres.observability import database_ready, register_pool_metrics
 from tests.promql import exposed_names, http_get
+from write_batcher_kit.http_server import HealthServer
 
 
 async def _failing() -> None:

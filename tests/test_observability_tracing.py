@@ -9,11 +9,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from batcher_service.shard.state import BatcherConfig
 from main_service.payments import PaymentResult
-from shared.names import ACKS_QUERY, BATCHER_WORKFLOW, SUBMIT_SIGNAL, WRITE_ACTIVITY
-from shared.payloads import BatcherConfig
-from shared.telemetry import tracing_interceptor
 from tests.harness import Queues, payment, running_workers
+from write_batcher.contract import ACKS_QUERY, BATCHER_WORKFLOW, SUBMIT_SIGNAL, WRITE_ACTIVITY
+from write_batcher_kit.telemetry import tracing_interceptor
 
 
 def _named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:

@@ -14,8 +14,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from devstack.stack import Stack
-from shared import errors
-from shared.client import connect
+from write_batcher import errors
+from write_batcher_kit.client import connect
 
 REPO = Path(__file__).resolve().parent.parent
 # What the README's "Use it in your own app" shows (tests/test_readme_example.py checks it).

@@ -14,11 +14,12 @@ import time
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from shared.names import REQUEST_TABLE
-from shared.payloads import BatcherConfig, WriteRequest
+from batcher_service.names import REQUEST_TABLE
+from batcher_service.shard.state import BatcherConfig
 from tests.batcher_support import shard
 from tests.harness import eventually
 from tests.test_outage_settles import StoppablePostgres, pg  # noqa: F401 (fixture)
+from write_batcher.contract import WriteRequest
 
 # Each request is ~170 bytes by the buffer's estimate: a few make a batch "too big to carry".
 NOTE = "n" * 60

@@ -12,17 +12,17 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from batcher_service.migrate import migrate
+from batcher_service.names import REQUEST_TABLE
+from batcher_service.postgres.migrate import migrate
+from batcher_service.shard.state import BatcherConfig
 from devstack.postgres import EmbeddedPostgres
 from devstack.verify import Verification
-from shared import errors
-from shared.names import REQUEST_TABLE
-from shared.payloads import BatcherConfig, WriteOutcome, WriteRequest
-from shared.workflow import WriteResult
 from tests.batcher_support import shard
 from tests.faults import record
 from tests.harness import eventually
 from tests.writer_tables import create_tables
+from write_batcher import WriteResult, errors
+from write_batcher.contract import WriteOutcome, WriteRequest
 
 
 @dataclass

@@ -14,16 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client
 
+from batcher_service.names import DEAD_LETTER_TABLE, REQUEST_TABLE
+from batcher_service.shard.state import BatcherConfig
 from devstack.verify import Verification
-from shared import errors
-from shared.names import DEAD_LETTER_TABLE, REQUEST_TABLE
-from shared.payloads import BatcherConfig, WriteOutcome, WriteRequest
-from shared.tables import RowValidationError
-from shared.workflow import WriteResult
 from tests.batcher_support import shard
 from tests.conftest import start_dev_server
 from tests.faults import record
 from tests.writer_tables import SPECS, create_tables
+from write_batcher import RowValidationError, WriteResult, errors
+from write_batcher.contract import WriteOutcome, WriteRequest
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from batcher_service.workflows import WriteBatcherWorkflow
+from batcher_service.shard.workflow import WriteBatcherWorkflow
 from main_service.workflows import PaymentWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))

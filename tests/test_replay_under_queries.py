@@ -15,10 +15,11 @@ import asyncpg
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from batcher_service.workflows import WriteBatcherWorkflow
-from shared.names import ACKS_QUERY, STATS_QUERY
-from shared.payloads import AckQuery, AckReport, BatcherConfig
+from batcher_service.names import STATS_QUERY
+from batcher_service.shard.state import BatcherConfig
+from batcher_service.shard.workflow import WriteBatcherWorkflow
 from tests.harness import Queues, payment, running_workers
+from write_batcher.contract import ACKS_QUERY, AckQuery, AckReport
 
 
 async def test_a_batcher_queried_while_it_works_replays_its_history(

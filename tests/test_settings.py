@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import BatcherSettings, CommonSettings, MainSettings, SettingsError
+from batcher_service.settings import BatcherSettings
+from main_service.settings import MainSettings
+from write_batcher_kit.settings import CommonSettings, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = {"WRITE_TABLES_FILE": str(ROOT / "main-service" / "tables.yaml")}
+TABLES = {"WRITE_TABLES_FILE": str(ROOT / "main-service" / "main_service" / "tables.yaml")}
 DB = {**TABLES, "DATABASE_URL": "postgresql://u:s3cret-pw@localhost:5432/db"}
 
 

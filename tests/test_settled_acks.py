@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batcher_service import settled as settled_module
-from batcher_service.settled import CARRY_SECONDS, HOLD_SECONDS, SettledAcks
-from shared.payloads import WriteAck, WriteOutcome
+from batcher_service.shard.settled import CARRY_SECONDS, HOLD_SECONDS, SettledAcks
+from write_batcher.contract import WriteAck, WriteOutcome
 
 OPS = st.lists(
     st.tuples(st.integers(0, 40), st.floats(0, 30, allow_nan=False), st.booleans()),

@@ -10,11 +10,11 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from batcher_service.shard.state import BatcherConfig
 from main_service.names import PAYMENT_WORKFLOW
-from shared import errors
-from shared.names import BATCHER_WORKFLOW, SUBMIT_SIGNAL
-from shared.payloads import BatcherConfig, WriteOutcome
 from tests.harness import Queues, eventually, payment, running_workers
+from write_batcher import errors
+from write_batcher.contract import BATCHER_WORKFLOW, SUBMIT_SIGNAL, WriteOutcome
 
 
 def _typed(err: WorkflowFailureError) -> ApplicationError:

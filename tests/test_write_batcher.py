@@ -14,13 +14,13 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from batcher_service.names import REQUEST_TABLE
+from batcher_service.shard.state import BatcherConfig
 from batcher_service.worker import build_worker as build_batcher_worker
-from shared import errors
-from shared.names import REQUEST_TABLE
-from shared.payloads import BatcherConfig, WriteOutcome
-from shared.plugin import WriteBatchingPlugin
 from tests.write_support import CALLER_WORKFLOWS, SPECS, failure
 from tests.write_workflows import WriteCall
+from write_batcher import WriteBatchingPlugin, errors
+from write_batcher.contract import WriteOutcome
 
 TABLES = {name: SPECS[name] for name in ("orders", "order_events", "strict")}
 DDL = """

@@ -8,10 +8,10 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from shared import errors
-from shared.payloads import WriteOutcome
 from tests.write_support import failure, rig, write_env
 from tests.write_workflows import FAKE_STATE_QUERY, FakeState, WriteCall
+from write_batcher import errors
+from write_batcher.contract import WriteOutcome
 
 __all__ = ["write_env"]
 
@@ -133,7 +133,7 @@ async def test_unreachable_batcher_gives_outcome_unknown_with_the_lookup(
     assert err.type == errors.WRITE_OUTCOME_UNKNOWN and err.non_retryable
     request_id, batcher_id = err.details
     assert batcher_id == r.batcher_id()
-    assert f"batcher_service.requests lookup {request_id}" in err.message
+    assert f"batcher_service.cli.requests lookup {request_id}" in err.message
 
 
 async def test_a_new_run_writes_again_but_an_idempotency_key_is_one_write(

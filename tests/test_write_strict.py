@@ -13,13 +13,11 @@ from hypothesis import strategies as st
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from shared import errors
-from shared._converter import InvalidInputError, strict_data_converter
-from shared._submit import WriteInput
-from shared.table_files import table_spec_from_dict
-from shared.tables import RowValidationError
 from tests.write_support import failure, rig, write_env
 from tests.write_workflows import FAKE_STATE_QUERY, FakeState, WriteCall
+from write_batcher import InvalidInputError, RowValidationError, errors, strict_data_converter
+from write_batcher._submit import WriteInput
+from write_batcher._table_files import table_spec_from_dict
 
 __all__ = ["write_env"]
 

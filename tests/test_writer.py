@@ -7,16 +7,15 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from batcher_service.catalog import TableSpecMismatch, check_specs
-from batcher_service.dead_letter_store import decode_request
-from batcher_service.retention import prune_once
-from batcher_service.writer import BatchWriter, DatabaseUnavailable
+from batcher_service.names import DEAD_LETTER_TABLE, REQUEST_TABLE
+from batcher_service.postgres.catalog import TableSpecMismatch, check_specs
+from batcher_service.postgres.dead_letter_store import decode_request
+from batcher_service.postgres.retention import prune_once
+from batcher_service.postgres.writer import BatchWriter, DatabaseUnavailable
 from devstack.ports import free_port
-from shared import errors
-from shared.names import DEAD_LETTER_TABLE, REQUEST_TABLE
-from shared.payloads import WriteOutcome, WriteRequest
-from shared.table_files import table_specs_from_dict
 from tests.writer_tables import SPECS, create_tables
+from write_batcher import errors, table_specs_from_dict
+from write_batcher.contract import WriteOutcome, WriteRequest
 
 
 @pytest.fixture

@@ -16,9 +16,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from shared.plugin import StrictInputsPlugin, WriteBatchingPlugin
-from shared.table_files import table_specs_from_dict
-from shared.tables import TableSpec
 from tests.write_workflows import (
     FakeBatcher,
     TypedPayment,
@@ -26,6 +23,7 @@ from tests.write_workflows import (
     WriteOne,
     WriteOrder,
 )
+from write_batcher import StrictInputsPlugin, TableSpec, WriteBatchingPlugin, table_specs_from_dict
 
 _KEYED = {"columns": {"id": "text", "n": "int8"}, "key": ["id"]}
 SPECS: dict[str, TableSpec] = table_specs_from_dict(

@@ -15,8 +15,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from shared import errors, names
-    from shared.payloads import (
+    from write_batcher import WriteResult, contract, errors, write
+    from write_batcher.contract import (
         AckQuery,
         AckReport,
         WithdrawRequest,
@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         WriteRequest,
         WriteRequestBatch,
     )
-    from shared.workflow import WriteResult, write
 
 FAKE_STATE_QUERY = "fake_state"
 
@@ -96,7 +95,7 @@ class TypedPayment:
         return payment.amount_cents
 
 
-@workflow.defn(name=names.BATCHER_WORKFLOW)
+@workflow.defn(name=contract.BATCHER_WORKFLOW)
 class FakeBatcher:
     def __init__(self) -> None:
         self._state = FakeState()
@@ -113,7 +112,7 @@ class FakeBatcher:
     def state(self) -> FakeState:
         return self._state
 
-    @workflow.signal(name=names.SUBMIT_SIGNAL)
+    @workflow.signal(name=contract.SUBMIT_SIGNAL)
     def submit(self, batch: WriteRequestBatch) -> None:
         self._state.signals += 1
         for request in batch.requests:
@@ -122,7 +121,7 @@ class FakeBatcher:
             if ack is not None:
                 self._acks[request.request_id] = ack
 
-    @workflow.query(name=names.ACKS_QUERY)
+    @workflow.query(name=contract.ACKS_QUERY)
     def acks(self, query: AckQuery) -> AckReport:
         ids = query.request_ids
         return AckReport(
@@ -155,7 +154,7 @@ class FakeBatcher:
         self._state.written.append(rid)
         return ack
 
-    @workflow.update(name=names.WITHDRAW_UPDATE)
+    @workflow.update(name=contract.WITHDRAW_UPDATE)
     async def withdraw(self, req: WithdrawRequest) -> WriteAck:
         rid = req.request_id
         # An update handler that waits a little, like a batcher finishing a flush.

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.table_files import table_specs_from_dict
-from shared.tables import TableSpec
+from write_batcher import TableSpec, table_specs_from_dict
 
 SPECS: dict[str, TableSpec] = table_specs_from_dict(
     {

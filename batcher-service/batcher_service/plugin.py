@@ -10,16 +10,16 @@ import asyncpg
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkerConfig
 
-from batcher_service.activities import BatcherActivities
 from batcher_service.backfill.activities import BackfillActivities
 from batcher_service.backfill.sources import BackfillSources
 from batcher_service.backfill.workflows import BackfillWorkflow
 from batcher_service.background import running_beside
-from batcher_service.retention import prune_forever
-from batcher_service.workflows import WriteBatcherWorkflow
-from batcher_service.writer import BatchWriter
-from shared.payloads import BatcherConfig
-from shared.tables import TableSpec
+from batcher_service.postgres.retention import prune_forever
+from batcher_service.postgres.writer import BatchWriter
+from batcher_service.shard.activities import BatcherActivities
+from batcher_service.shard.state import BatcherConfig
+from batcher_service.shard.workflow import WriteBatcherWorkflow
+from write_batcher import TableSpec
 
 # How long the batcher's request table keeps ids by default: callers' resends come within
 # minutes; a week leaves room for a dead letter fixed and resubmitted days later.

@@ -11,10 +11,9 @@ from temporalio.worker import Interceptor, Worker
 
 from batcher_service.backfill.sources import BackfillSources
 from batcher_service.plugin import DEFAULT_RETENTION_HOURS, WriteBatcherPlugin
-from shared.names import BATCHER_TASK_QUEUE
-from shared.payloads import BatcherConfig
-from shared.plugin import StrictInputsPlugin
-from shared.tables import TableSpec
+from batcher_service.shard.state import BatcherConfig
+from write_batcher import StrictInputsPlugin, TableSpec
+from write_batcher.contract import BATCHER_TASK_QUEUE
 
 
 def build_worker(

@@ -7,11 +7,12 @@ import logging
 import os
 import sys
 
+from main_service.settings import MainSettings
 from main_service.worker import build_worker
-from shared.client import TemporalUnreachableError, connect
-from shared.lifecycle import configure_logging, exit_process, wait_for_stop_signal
-from shared.settings import MainSettings, SettingsError
-from shared.telemetry import setup_telemetry, temporal_ready
+from write_batcher_kit.client import TemporalUnreachableError, connect
+from write_batcher_kit.lifecycle import configure_logging, exit_process, wait_for_stop_signal
+from write_batcher_kit.settings import SettingsError
+from write_batcher_kit.telemetry import setup_telemetry, temporal_ready
 
 log = logging.getLogger("main_service")
 

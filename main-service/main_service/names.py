@@ -5,7 +5,7 @@ from typing import Final
 MAIN_TASK_QUEUE: Final = "write-batching-main"
 PAYMENT_WORKFLOW: Final = "PaymentWorkflow"
 
-# In main-service/tables.yaml; the batcher learns it from the same file (WRITE_TABLES_FILE).
+# In main_service/tables.yaml; the batcher learns it from the same file (WRITE_TABLES_FILE).
 LEDGER_TABLE: Final = "ledger_entries"
 
 # ApplicationError types a payment fails with; callers branch on them.

@@ -9,7 +9,7 @@ from typing import Any
 from temporalio.exceptions import ApplicationError
 
 from main_service.names import INVALID_PAYMENT
-from shared.payloads import WriteOutcome
+from write_batcher.contract import WriteOutcome
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -62,7 +62,7 @@ def check_payment(payment: PaymentRequest) -> None:
 
 
 def ledger_row(payment: PaymentRequest, auth_code: str) -> dict[str, Any]:
-    """The payment's single ledger row (columns of main-service/tables.yaml)."""
+    """The payment's single ledger row (columns of main-service/main_service/tables.yaml)."""
     return {
         "payment_id": payment.payment_id,
         "account_id": payment.account_id,

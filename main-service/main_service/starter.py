@@ -18,9 +18,9 @@ from temporalio.exceptions import ApplicationError
 
 from main_service.names import MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
 from main_service.payments import PaymentRequest
-from shared.client import connect
-from shared.lifecycle import exit_process
-from shared.settings import CommonSettings, SettingsError
+from write_batcher_kit.client import connect
+from write_batcher_kit.lifecycle import exit_process
+from write_batcher_kit.settings import CommonSettings, SettingsError
 
 
 @dataclass

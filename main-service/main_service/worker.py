@@ -10,14 +10,11 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
 from main_service.activities import PaymentActivities
+from main_service.files import TABLES_FILE
 from main_service.names import MAIN_TASK_QUEUE
 from main_service.workflows import PaymentWorkflow
-from shared.names import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE
-from shared.plugin import WriteBatchingPlugin
-from shared.tables import TableSpec
-
-# The demo's table spec, beside the package; WRITE_TABLES_FILE names another.
-TABLES_FILE = Path(__file__).resolve().parent.parent / "tables.yaml"
+from write_batcher import TableSpec, WriteBatchingPlugin
+from write_batcher.contract import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE
 
 
 def build_worker(

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         check_payment,
         ledger_row,
     )
-    from shared.workflow import write
+    from write_batcher import write
 
 _BUSINESS_FAILURES = (INVALID_PAYMENT, PAYMENT_DECLINED)
 

@@ -12,9 +12,7 @@ from temporalio import activity
 
 from batcher_service.backfill.copier import PartitionCopier
 from batcher_service.backfill.inspect import connect_source, inspect
-from batcher_service.backfill.sources import BackfillSources
-from batcher_service.backfill.sql import quote_ident, quote_qualified, redact_url
-from shared.backfill_payloads import (
+from batcher_service.backfill.payloads import (
     BackfillInput,
     BackfillPlan,
     BackfillProgress,
@@ -24,6 +22,8 @@ from shared.backfill_payloads import (
     PlanInput,
     SourceSpec,
 )
+from batcher_service.backfill.sources import BackfillSources
+from batcher_service.backfill.sql import quote_ident, quote_qualified, redact_url
 
 log = logging.getLogger(__name__)
 

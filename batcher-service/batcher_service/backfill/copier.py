@@ -11,7 +11,9 @@ from typing import Literal
 import asyncpg
 from temporalio.exceptions import ApplicationError
 
+from batcher_service import errors
 from batcher_service.backfill.inspect import Conn
+from batcher_service.backfill.payloads import BackfillProgress, CopyPartitionInput
 from batcher_service.backfill.sql import (
     last_key_binary,
     last_key_text,
@@ -19,8 +21,6 @@ from batcher_service.backfill.sql import (
     quote_ident,
     quote_qualified,
 )
-from shared import errors
-from shared.backfill_payloads import BackfillProgress, CopyPartitionInput
 
 log = logging.getLogger(__name__)
 

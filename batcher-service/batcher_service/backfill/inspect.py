@@ -8,9 +8,9 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from temporalio.exceptions import ApplicationError
 
+from batcher_service import errors
+from batcher_service.backfill.payloads import BackfillInput, SourceSpec
 from batcher_service.backfill.sql import quote_ident, quote_qualified, redact_url, source_from
-from shared import errors
-from shared.backfill_payloads import BackfillInput, SourceSpec
 
 log = logging.getLogger(__name__)
 

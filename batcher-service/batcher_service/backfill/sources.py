@@ -8,9 +8,9 @@ from pathlib import Path
 
 from temporalio.exceptions import ApplicationError
 
+from batcher_service import errors
 from batcher_service.backfill.sql import redact_url
-from shared import errors
-from shared.settings import SettingsError
+from write_batcher_kit.settings import SettingsError
 
 ENV_PREFIX = "BACKFILL_SOURCE_"
 DIR_ENV = "BACKFILL_SOURCES_DIR"

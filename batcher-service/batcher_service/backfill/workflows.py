@@ -9,9 +9,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from batcher_service.backfill.sources import source_name_problem
-    from shared import errors
-    from shared.backfill_payloads import (
+    from batcher_service import errors
+    from batcher_service.backfill.payloads import (
         BackfillInput,
         BackfillPlan,
         BackfillResult,
@@ -21,7 +20,8 @@ with workflow.unsafe.imports_passed_through():
         PlanInput,
         SourceSpec,
     )
-    from shared.names import BACKFILL_PROGRESS_QUERY, BACKFILL_WORKFLOW
+    from batcher_service.backfill.sources import source_name_problem
+    from batcher_service.names import BACKFILL_PROGRESS_QUERY, BACKFILL_WORKFLOW
 
 # Bad input is never retried; everything else (a worker crash, a dropped connection) is.
 _NON_RETRYABLE = [

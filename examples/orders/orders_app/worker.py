@@ -10,7 +10,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
-from shared.plugin import WriteBatchingPlugin
+from write_batcher import WriteBatchingPlugin
 
 from .workflows import OrderWorkflow
 

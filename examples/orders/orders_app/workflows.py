@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from shared.workflow import WriteResult, write
+    from write_batcher import WriteResult, write
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The batcher's command line: python -m batcher_service <command>."""

@@ -1,0 +1,1 @@
+"""One shard's batcher workflow: its state, its policy, its activities."""

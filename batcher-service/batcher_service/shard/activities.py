@@ -1,0 +1,176 @@
+"""Batcher activities: its config, one batch's flush, request look-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+from opentelemetry import trace
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from batcher_service import errors as batcher_errors
+from batcher_service.background import running_beside
+from batcher_service.names import REQUEST_TABLE
+from batcher_service.postgres.pool import is_connection_error
+from batcher_service.postgres.writer import (
+    BatchWriter,
+    CommitInDoubt,
+    DatabaseUnavailable,
+    WriteReport,
+)
+from batcher_service.shard.state import BatcherConfig, FlushInput, FlushResult, RequestLookup
+from write_batcher import errors
+from write_batcher.contract import WriteAck, WriteOutcome
+
+# A flush heartbeats so a crashed worker's flush is retried elsewhere in seconds, not minutes.
+HEARTBEAT_EVERY_SECONDS = 2.0
+# Left of the flush's time for the reply once the database work is cut off.
+FLUSH_MARGIN_SECONDS = 3.0
+_OUTCOMES = {o.value: o for o in WriteOutcome}
+
+
+async def _heartbeat_forever() -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+
+
+def _budget() -> float:
+    """Seconds this attempt may spend in the database: it stops before Temporal's timeouts."""
+    info = activity.info()
+    limits = []
+    if info.start_to_close_timeout:
+        limits.append(info.start_to_close_timeout.total_seconds())
+    if info.schedule_to_close_timeout:
+        end = info.scheduled_time + info.schedule_to_close_timeout
+        limits.append((end - datetime.now(UTC)).total_seconds())
+    return max(min(limits, default=60.0) - FLUSH_MARGIN_SECONDS, 0.5)
+
+
+class BatcherActivities:
+    """Activities that own the PostgreSQL pool."""
+
+    def __init__(self, writer: BatchWriter, config: BatcherConfig, pool: asyncpg.Pool) -> None:
+        self._writer = writer
+        self._config = config
+        self._pool = pool
+
+    @activity.defn(name="load_batcher_config")
+    async def load_config(self) -> BatcherConfig:
+        """The batcher's policy comes from this worker's environment, recorded in history."""
+        return self._config
+
+    @activity.defn(name="lookup_requests")
+    async def lookup_requests(self, request_ids: list[str]) -> list[RequestLookup]:
+        """What the request table says of each id: the authority on whether it was written."""
+        try:
+            rows = await self._pool.fetch(
+                f"SELECT request_id, outcome, batch_id, table_name FROM {REQUEST_TABLE} "
+                "WHERE request_id = ANY($1::text[])",
+                request_ids,
+            )
+        except Exception as err:
+            if not is_connection_error(err):
+                raise
+            raise ApplicationError(
+                f"database unreachable: {type(err).__name__}",
+                type=batcher_errors.DATABASE_UNAVAILABLE,
+            ) from err
+        found = {r["request_id"]: r for r in rows}
+        return [
+            RequestLookup(rid, _OUTCOMES[r["outcome"]], r["batch_id"], r["table_name"])
+            if (r := found.get(rid)) is not None
+            else RequestLookup(rid, None)
+            for rid in request_ids
+        ]
+
+    @activity.defn(name="flush_batch")
+    async def flush(self, batch: FlushInput) -> FlushResult:
+        """One batch: one transaction (more statements only around bad rows), its outcomes."""
+        async with running_beside(_heartbeat_forever()):
+            return await self._flush(batch)
+
+    async def _flush(self, batch: FlushInput) -> FlushResult:
+        began = time.monotonic()
+        # The TracingInterceptor's RunActivity span is current: tag it so a trace search by
+        # batch id finds the flush.
+        span = trace.get_current_span()
+        span.set_attribute("write_batcher.batch_id", batch.batch_id)
+        span.set_attribute("write_batcher.request_count", len(batch.requests))
+        report = WriteReport()
+        try:
+            async with asyncio.timeout(_budget()):
+                await self._writer.write(batch.batch_id, batch.requests, report)
+        except (TimeoutError, CommitInDoubt) as err:
+            if isinstance(err, CommitInDoubt) or report.committing:
+                raise ApplicationError(
+                    f"commit of {batch.batch_id} in doubt: {err}",
+                    type=batcher_errors.FLUSH_IN_DOUBT,
+                    non_retryable=True,
+                ) from err
+            raise ApplicationError(
+                "database too slow or unreachable: flush cut off before Temporal's timeout",
+                type=batcher_errors.DATABASE_UNAVAILABLE,
+            ) from err
+        except DatabaseUnavailable as err:
+            # Retryable: Temporal retries the flush until its timeout, then the workflow
+            # hands its requests back to the buffer.
+            raise ApplicationError(
+                f"database unreachable: {err}", type=batcher_errors.DATABASE_UNAVAILABLE
+            ) from err
+        except Exception as err:
+            # Not the database's state and not a row's (those are rejections): a fault of
+            # ours. It ends the flush at once with every request rejected, never a retry loop.
+            raise ApplicationError(
+                f"flush failed: {type(err).__name__}: {err}",
+                type=errors.BAD_BATCH,
+                non_retryable=True,
+            ) from err
+        acks = [report.acks[req.request_id] for req in batch.requests]
+        for ack in acks:
+            if ack.batch_id is None:
+                ack.batch_id = batch.batch_id
+        result = _result(batch.batch_id, acks, report)
+        elapsed = time.monotonic() - began
+        meter = activity.metric_meter()
+        meter.create_histogram_float(
+            "write_batcher_flush_duration_seconds", "Flush activity: the bulk write", "s"
+        ).record(elapsed)
+        dead = meter.create_counter(
+            "write_batcher_dead_letters", "Rejected rows kept in the dead-letter table, by result"
+        )
+        dead.add(report.dead_lettered, {"result": "stored"})
+        dead.add(report.dead_letter_failures, {"result": "failed"})
+        activity.logger.info(
+            "flushed batch %s: %d requests, %d written, %d already, %d rejected in %.3fs",
+            batch.batch_id,
+            len(batch.requests),
+            result.written,
+            result.already_written,
+            result.rejected,
+            elapsed,
+            extra={"batch_id": batch.batch_id},
+        )
+        return result
+
+
+def _result(batch_id: str, acks: list[WriteAck], report: WriteReport) -> FlushResult:
+    outcomes = [a.outcome for a in acks]
+    return FlushResult(
+        batch_id=batch_id,
+        written=outcomes.count(WriteOutcome.WRITTEN),
+        already_written=outcomes.count(WriteOutcome.ALREADY_WRITTEN),
+        rejected=outcomes.count(WriteOutcome.REJECTED),
+        statements=report.statements,
+        key_exists=outcomes.count(WriteOutcome.KEY_EXISTS),
+        superseded=outcomes.count(WriteOutcome.SUPERSEDED),
+        dead_lettered=report.dead_lettered,
+        dead_letter_failures=report.dead_letter_failures,
+        rejected_ids=[a.request_id for a in acks if a.outcome is WriteOutcome.REJECTED],
+        exceptions=[
+            a for a in acks if a.outcome is not WriteOutcome.WRITTEN or a.batch_id != batch_id
+        ],
+    )

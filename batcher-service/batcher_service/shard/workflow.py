@@ -1,0 +1,353 @@
+"""The batcher workflow: buffers write requests from signals, flushes them in bulk, holds acks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from batcher_service import errors as batcher_errors
+    from batcher_service import names
+    from batcher_service.shard.activities import BatcherActivities
+    from batcher_service.shard.buffer import RequestBuffer, Seen
+    from batcher_service.shard.flush_options import FLUSH_RETRY, LOOKUP_TIMEOUT, reject_all
+    from batcher_service.shard.ledger import RequestLedger
+    from batcher_service.shard.metrics import BatcherMetrics
+    from batcher_service.shard.pacing import FlushPacer
+    from batcher_service.shard.policy import FlushPolicy
+    from batcher_service.shard.settled import SettledAcks
+    from batcher_service.shard.state import BatcherConfig, BatcherState, BatcherStats, FlushInput
+    from batcher_service.shard.withdrawals import Withdrawals
+    from write_batcher import contract, errors
+    from write_batcher._spans import record_span
+    from write_batcher.contract import (
+        AckQuery,
+        AckReport,
+        WithdrawRequest,
+        WriteAck,
+        WriteOutcome,
+        WriteRequestBatch,
+    )
+
+# Short runs: a signal racing the continue-as-new makes the SDK replay the whole run before
+# it can try again; the server would only suggest it at 4,096 events.
+MAX_HISTORY_EVENTS = 1_000
+
+
+@workflow.defn(name=contract.BATCHER_WORKFLOW)
+class WriteBatcherWorkflow:
+    """One shard's batcher: size- or time-triggered flushes, one transaction each."""
+
+    @workflow.init
+    def __init__(self, state: BatcherState | None = None) -> None:
+        state = state or BatcherState()
+        self._config = BatcherConfig()
+        self._buffer = RequestBuffer(
+            state.pending, state.recent_request_ids, self._config.dedup_window
+        )
+        self._withdrawals = Withdrawals(state.withdrawn, state.in_doubt)
+        self._stats = state.stats
+        self._stats.signals_this_run = 0
+        self._pacer = FlushPacer(self._config, state.last_flush_started_at, state.arrival_rate)
+        self._failed_in_a_row = state.failed_flushes_in_a_row
+        self._shutdown = state.shutting_down
+        # Leaving the main loop: new withdrawals are refused (their senders retry on the next
+        # run), so every update this run accepted is answered before it ends.
+        self._closing = False
+        self._policy = FlushPolicy(self._config, self._pacer, self._buffer)
+        self._inflight = 0
+        self._failed_while_closing = False
+        self._batch_seq = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._metrics = BatcherMetrics(workflow.metric_meter(), workflow.info().workflow_id)
+        self._metrics.pending(len(self._buffer))
+        self._ledger = RequestLedger(
+            self._config,
+            buffer=self._buffer,
+            settled=SettledAcks(state.settled),
+            withdrawals=self._withdrawals,
+            stats=self._stats,
+            pacer=self._pacer,
+            metrics=self._metrics,
+        )
+
+    @workflow.signal(name=contract.SUBMIT_SIGNAL)
+    def submit(self, batch: WriteRequestBatch) -> None:
+        """Only buffers: all I/O happens in the main loop's flushes."""
+        self._stats.signals_this_run += 1
+        now = self._now()
+        for request in batch.requests:
+            self._ledger.accept(request, now)
+
+    @workflow.query(name=contract.ACKS_QUERY)
+    def acks(self, query: AckQuery) -> AckReport:
+        """What became of these requests: their acks, or still to be written; others unknown."""
+        return self._ledger.report(query.request_ids)
+
+    @workflow.update(name=contract.WITHDRAW_UPDATE)
+    async def withdraw(self, request: WithdrawRequest) -> WriteAck:
+        """Settles a write whose caller's deadline passed: withdrawn, or the outcome it had.
+
+        Waits at most one flush (BATCH_FLUSH_TIMEOUT_SECONDS) when the write is in one.
+        """
+        rid = request.request_id
+        await workflow.wait_condition(lambda: self._buffer.seen(rid) is not Seen.INFLIGHT)
+        if rid in self._withdrawals:
+            return WriteAck(rid, WriteOutcome.WITHDRAWN)
+        seen = self._buffer.seen(rid)
+        if seen is Seen.PENDING and not self._withdrawals.in_doubt(rid):
+            self._buffer.withdraw(rid)
+            return self._withdrawn_now(rid)
+        settled = self._ledger.held_ack(rid)
+        if seen is not Seen.PENDING and settled is not None:
+            return settled
+        # Only the request table knows: written long ago, in a commit in doubt, or never.
+        held = self._buffer.withdraw(rid) if seen is Seen.PENDING else None
+        try:
+            found = await workflow.execute_activity_method(
+                BatcherActivities.lookup_requests,
+                [rid],
+                schedule_to_close_timeout=LOOKUP_TIMEOUT,
+            )
+        except ActivityError as err:
+            if held is not None:
+                self._buffer.requeue([held], self._now())
+            if seen is Seen.WRITTEN:
+                return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN)
+            raise ApplicationError(
+                f"cannot settle {rid}: the request table is unreachable",
+                type=errors.WRITE_OUTCOME_UNKNOWN,
+            ) from err
+        self._withdrawals.settled([rid])
+        lookup = found[0]
+        if lookup.outcome is not None:
+            return WriteAck(rid, lookup.outcome, lookup.batch_id)
+        return self._withdrawn_now(rid)
+
+    @withdraw.validator
+    def admit(self, request: WithdrawRequest) -> None:
+        """Refused without a trace in history; the sender retries and reaches the next run."""
+        if self._closing:
+            raise ApplicationError(
+                "this batcher run is handing over to its next run; send again",
+                type=errors.BATCHER_ROLLING_OVER,
+            )
+
+    def _withdrawn_now(self, rid: str) -> WriteAck:
+        self._withdrawals.add(rid)
+        self._stats.rows_withdrawn += 1
+        self._metrics.withdrawn()
+        self._metrics.pending(len(self._buffer))
+        return WriteAck(rid, WriteOutcome.WITHDRAWN)
+
+    @workflow.signal(name=names.SHUTDOWN_SIGNAL)
+    def shutdown(self) -> None:
+        """Drain everything pending, then complete."""
+        self._shutdown = True
+
+    @workflow.query(name=names.STATS_QUERY)
+    def stats(self) -> BatcherStats:
+        self._stats.pending = len(self._buffer)
+        self._stats.inflight_flushes = self._inflight
+        self._stats.interval_seconds = round(self._pacer.interval(), 3)
+        self._stats.arrival_rate = round(self._pacer.arrival_rate, 2)
+        return self._stats
+
+    @workflow.run
+    async def run(self, state: BatcherState | None = None) -> BatcherStats:
+        self._config = await workflow.execute_activity_method(
+            BatcherActivities.load_config, start_to_close_timeout=timedelta(seconds=10)
+        )
+        self._buffer.window = self._config.dedup_window
+        self._pacer.config = self._config
+        self._policy.config = self._config
+        self._ledger.config = self._config
+        while not self._shutdown and not self._should_continue_as_new():
+            await self._wait_for_work()
+            self._start_flushes()
+        await self._close()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._shutdown and not self._failed_while_closing:
+            return self.stats()
+        self._stats.runs += 1
+        self._metrics.continued_as_new()
+        workflow.continue_as_new(self._carry_state())
+
+    async def _close(self) -> None:
+        """Flush what must not be carried over and wait for every flush in flight.
+
+        Bounded: each flush ends within BATCH_FLUSH_TIMEOUT_SECONDS, and once one fails the
+        run stops flushing and hands everything over (a drain goes on in the next run).
+        Signals are still taken meanwhile; only withdrawals are refused (and resent).
+        """
+        self._closing = True
+        policy = "drain" if self._shutdown else "carry"
+
+        def may_flush() -> bool:
+            # Once a flush failed while closing no other starts: the rest is handed over.
+            return not self._failed_while_closing and self._flushable(policy)
+
+        # Each pass starts a flush or waits on a condition that is false when the wait begins:
+        # the loop never spins within one workflow task.
+        while True:
+            if not self._failed_while_closing:
+                self._start_flushes(policy)
+            if self._inflight == 0 and (
+                self._failed_while_closing or not self._wants_flush(policy, ignore_clock=True)
+            ):
+                return
+            if self._inflight == 0:
+                # Only the clock or a new message can make a flush due.
+                wait = self._policy.carry_time(self._now()) - self._now()
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        may_flush, timeout=timedelta(seconds=max(wait, 0.01))
+                    )
+            else:
+
+                def flush_ended(inflight: int = self._inflight) -> bool:
+                    return self._inflight < inflight or may_flush()
+
+                await workflow.wait_condition(flush_ended)
+
+    # -- deciding when to flush -------------------------------------------------------------
+
+    def _now(self) -> float:
+        return workflow.now().timestamp()
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or self._stats.signals_this_run >= self._config.max_signals_per_run
+            or info.get_current_history_length() >= MAX_HISTORY_EVENTS
+        )
+
+    def _wants_flush(self, policy: str, *, ignore_clock: bool = False) -> bool:
+        return self._policy.wants(policy, self._now(), ignore_clock=ignore_clock)
+
+    def _flushable(self, policy: str) -> bool:
+        return self._inflight < self._config.max_inflight_flushes and self._wants_flush(policy)
+
+    async def _wait_for_work(self) -> None:
+        deadline = self._policy.next_deadline(self._now())
+        slots_full = self._inflight >= self._config.max_inflight_flushes
+        inflight = self._inflight
+
+        def wake() -> bool:
+            if self._shutdown or self._should_continue_as_new():
+                return True
+            if slots_full:
+                return self._inflight < self._config.max_inflight_flushes
+            # Everything pending waits for keys a flush holds: its end frees them.
+            if deadline is None and inflight and self._inflight != inflight:
+                return True
+            if (
+                self._config.mode == "fixed"
+                and self._policy.size_due()
+                and self._buffer.takeable()
+                and self._now() >= self._pacer.held_until
+            ):
+                return True
+            # The server fires sub-second timers late: a message that arrives once the flush
+            # is due starts it.
+            if deadline is not None and self._now() >= deadline:
+                return True
+            return self._policy.next_deadline(self._now()) != deadline
+
+        timeout = None
+        if deadline is not None and not slots_full:
+            timeout = max(deadline - self._now(), 0.0)
+            if timeout == 0.0:
+                return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                wake, timeout=None if timeout is None else timedelta(seconds=timeout)
+            )
+
+    def _start_flushes(self, policy: str = "due") -> None:
+        while self._inflight < self._config.max_inflight_flushes and self._wants_flush(policy):
+            self._start_flush()
+            if self._config.mode == "adaptive" and policy != "drain":
+                return
+
+    # -- flushing -----------------------------------------------------------------------------
+
+    def _start_flush(self) -> None:
+        batch = self._buffer.take(self._config.max_batch_size, self._config.max_batch_bytes)
+        self._metrics.pending(len(self._buffer))
+        self._batch_seq += 1
+        info = workflow.info()
+        batch_id = f"{info.workflow_id}/{info.run_id[:8]}/{self._batch_seq}"
+        self._inflight += 1
+        self._pacer.flush_started(self._now())
+        flush = FlushInput(batch_id=batch_id, requests=batch)
+        record_span(
+            "StartFlush",
+            {"write_batcher.batch_id": batch_id, "write_batcher.request_count": len(batch)},
+        )
+        task = asyncio.create_task(self._flush(flush), name=f"flush {batch_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, flush: FlushInput) -> None:
+        timeout = timedelta(seconds=self._config.flush_timeout_seconds)
+        try:
+            result = await workflow.execute_activity_method(
+                BatcherActivities.flush,
+                flush,
+                start_to_close_timeout=timeout,
+                schedule_to_close_timeout=timeout,
+                heartbeat_timeout=timedelta(seconds=10),
+                retry_policy=FLUSH_RETRY,
+            )
+        except ActivityError as err:
+            self._flush_failed(flush, err)
+        else:
+            self._failed_in_a_row = 0
+            self._pacer.held_until = float("-inf")
+            self._ledger.record(flush, result, self._now())
+        finally:
+            self._inflight -= 1
+
+    def _flush_failed(self, flush: FlushInput, err: ActivityError) -> None:
+        cause = err.cause
+        kind = cause.type if isinstance(cause, ApplicationError) else None
+        if kind == errors.BAD_BATCH:
+            # A fault in the flush itself, not the database: every request gets an answer.
+            self._ledger.record(flush, reject_all(flush, err), self._now())
+            return
+        # The database could not take it within the flush timeout: nothing is lost, the
+        # requests are pending again (and withdrawable).
+        workflow.logger.warning("flush %s ended without writing: %s", flush.batch_id, cause)
+        self._buffer.requeue(flush.requests, self._now())
+        if kind == batcher_errors.FLUSH_IN_DOUBT:
+            self._withdrawals.doubt(r.request_id for r in flush.requests)
+        self._failed_in_a_row += 1
+        self._stats.flushes_failed += 1
+        self._pacer.failed(self._now(), self._failed_in_a_row)
+        self._metrics.flush_failed()
+        self._metrics.pending(len(self._buffer))
+        if self._closing:
+            self._failed_while_closing = True
+
+    def _carry_state(self) -> BatcherState:
+        return BatcherState(
+            pending=self._buffer.pending(),
+            recent_request_ids=self._buffer.recent(),
+            settled=self._ledger.carried_acks(self._now()),
+            withdrawn=self._withdrawals.withdrawn(),
+            stats=self._stats,
+            last_flush_started_at=self._pacer.last_flush_started_at,
+            arrival_rate=self._pacer.arrival_rate,
+            # A shutdown that arrived while this run was closing carries over.
+            shutting_down=self._shutdown,
+            failed_flushes_in_a_row=self._failed_in_a_row,
+            in_doubt=self._withdrawals.doubted(
+                p.request.request_id for p in self._buffer.pending()
+            ),
+        )

@@ -1,0 +1,117 @@
+"""Telemetry for one worker process: SDK Runtime, metrics registry, tracing and the HTTP port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CollectorRegistry
+from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.runtime import Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from write_batcher_kit.http_server import HealthServer, ReadinessCheck
+from write_batcher_kit.metrics_bridge import SdkMetricsCollector
+
+log = logging.getLogger(__name__)
+
+# Drained often enough that the SDK's buffer never fills, even under heavy load.
+DRAIN_INTERVAL_SECONDS = 1.0
+
+
+@dataclass
+class Telemetry:
+    """Create before any client: the Runtime carries the SDK metrics into ``registry``."""
+
+    runtime: Runtime
+    registry: CollectorRegistry
+    sdk_metrics: SdkMetricsCollector
+    tracer_provider: TracerProvider | None = None
+    interceptors: list[TracingInterceptor] = field(default_factory=list)
+
+    @contextlib.asynccontextmanager
+    async def serving(
+        self, port: int, checks: Mapping[str, ReadinessCheck]
+    ) -> AsyncIterator[HealthServer | None]:
+        """The /metrics, /healthz, /readyz endpoint plus the buffer drain; port 0 disables it."""
+        drain = asyncio.create_task(self._drain_forever(), name="sdk metrics drain")
+        server = None
+        try:
+            if port:
+                server = await HealthServer(self.registry, checks, port=port).start()
+            yield server
+        finally:
+            if server is not None:
+                await server.stop()
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+
+    async def _drain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(DRAIN_INTERVAL_SECONDS)
+            self.sdk_metrics.drain()
+
+    def shutdown(self) -> None:
+        """Flush spans still batched for export."""
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+
+
+def tracer_provider_for(service_name: str, otlp_endpoint: str) -> TracerProvider:
+    # Imported here: the gRPC exporter is heavy and only needed when tracing is on.
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+        OTLPSpanExporter,
+    )
+
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    return provider
+
+
+def tracing_interceptor(provider: TracerProvider) -> TracingInterceptor:
+    """Spans for client calls, workflows, signals and activities, from this provider."""
+    return TracingInterceptor(provider.get_tracer("write-batcher"))
+
+
+def setup_telemetry(service_name: str, otlp_endpoint: str | None) -> Telemetry:
+    """SDK metrics land in our registry (names: see deploy/grafana/README.md); OTLP is opt-in."""
+    sdk_metrics = SdkMetricsCollector()
+    registry = CollectorRegistry()
+    registry.register(sdk_metrics)
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            metrics=sdk_metrics.buffer,
+            # Prometheus' job/instance labels tell services and pods apart; a constant
+            # service_name="temporal-core-sdk" label would only add noise.
+            attach_service_name=False,
+            metric_prefix="temporal_",
+        )
+    )
+    telemetry = Telemetry(runtime, registry, sdk_metrics)
+    if otlp_endpoint:
+        telemetry.tracer_provider = tracer_provider_for(service_name, otlp_endpoint)
+        telemetry.interceptors.append(tracing_interceptor(telemetry.tracer_provider))
+        log.info("exporting traces to %s as %s", otlp_endpoint, service_name)
+    return telemetry
+
+
+def temporal_ready(client: Client, worker: Worker) -> ReadinessCheck:
+    """Ready when the worker polls and the frontend answers its gRPC health check."""
+
+    async def check() -> None:
+        if not worker.is_running:
+            raise RuntimeError("worker is not running")
+        healthy = await client.service_client.check_health(timeout=timedelta(seconds=2))
+        if not healthy:
+            raise RuntimeError("Temporal frontend reports not serving")
+
+    return check

@@ -1,0 +1,109 @@
+"""One object wires a worker: ``Worker(..., plugins=[WriteBatchingPlugin("tables.yaml")])``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import temporalio.client
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import WorkerConfig
+
+from write_batcher._converter import is_strict, strict_data_converter
+from write_batcher._submit import WriteActivities, WriteSettings
+from write_batcher._table_files import load_table_specs
+from write_batcher.contract import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE
+from write_batcher.tables import TableSpec, TableSpecError
+
+# The submit activity's own bound lies inside the workflow's local activity timeout.
+MAX_ACK_TIMEOUT_SECONDS = 3600.0
+
+
+def _with_strict_client(config: WorkerConfig) -> WorkerConfig:
+    """The worker decodes with its client's converter: give it the same connection, strict."""
+    client = config["client"]
+    active = client.config(active_config=True)
+    if not is_strict(active["data_converter"]):
+        # plugins=[]: the client's plugins already shaped ``active``; they must not run twice.
+        config["client"] = temporalio.client.Client(
+            active["service_client"],
+            namespace=active["namespace"],
+            data_converter=strict_data_converter(active["data_converter"]),
+            interceptors=active["interceptors"],
+            default_workflow_query_reject_condition=active[
+                "default_workflow_query_reject_condition"
+            ],
+            header_codec_behavior=active["header_codec_behavior"],
+        )
+    return config
+
+
+class StrictInputsPlugin(SimplePlugin):
+    """No silent coercion, and undecodable input fails its workflow at once (INVALID_INPUT).
+
+    On a client (``Client.connect(..., plugins=[...])``) it sets the strict data converter;
+    on a worker it gives the worker a client on the same connection with that converter.
+    The batcher worker uses this one; caller workers get it inside WriteBatchingPlugin.
+    """
+
+    def __init__(self, name: str = "write-batching.strict-inputs") -> None:
+        super().__init__(name, data_converter=strict_data_converter)
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        return _with_strict_client(super().configure_worker(config))
+
+
+class WriteBatchingPlugin(StrictInputsPlugin):
+    """Registers the caller library's write activity and the strict converter.
+
+    ``tables``: a spec file (YAML) or the specs themselves; the same file the batcher reads.
+    Each worker the plugin configures gets its own coalescer and ack collector: writes of its
+    concurrent callers to one shard share one signal, and their acks one query every
+    ``ack_poll_seconds``.
+    """
+
+    def __init__(
+        self,
+        tables: str | Path | Mapping[str, TableSpec],
+        *,
+        shards: int = 1,
+        ack_timeout_seconds: float = 120.0,
+        linger_seconds: float = 0.2,
+        ack_poll_seconds: float = 0.2,
+        max_row_bytes: int = 16 * 1024,
+        batcher_task_queue: str = BATCHER_TASK_QUEUE,
+        batcher_id_prefix: str = BATCHER_ID_PREFIX,
+        withdraw_retry_seconds: float = 30.0,
+    ) -> None:
+        super().__init__("write-batching")
+        specs = load_table_specs(tables) if isinstance(tables, str | Path) else dict(tables)
+        if not specs:
+            raise TableSpecError("WriteBatchingPlugin needs at least one table")
+        for name, spec in specs.items():
+            if not isinstance(spec, TableSpec) or spec.name != name:
+                raise TableSpecError(f"tables[{name!r}] must be the TableSpec named {name!r}")
+        if shards < 1:
+            raise ValueError("shards must be at least 1")
+        if not 0 < ack_timeout_seconds <= MAX_ACK_TIMEOUT_SECONDS:
+            raise ValueError(f"ack_timeout_seconds must be in (0, {MAX_ACK_TIMEOUT_SECONDS:g}]")
+        if linger_seconds < 0 or max_row_bytes < 1 or not 0 < withdraw_retry_seconds <= 240:
+            raise ValueError("linger_seconds, max_row_bytes, withdraw_retry_seconds out of range")
+        if not 0.01 <= ack_poll_seconds <= 10:
+            raise ValueError("ack_poll_seconds must be in [0.01, 10]")
+        self.tables: dict[str, TableSpec] = specs
+        self.settings = WriteSettings(
+            shards=shards,
+            ack_timeout_seconds=ack_timeout_seconds,
+            linger_seconds=linger_seconds,
+            ack_poll_seconds=ack_poll_seconds,
+            max_row_bytes=max_row_bytes,
+            batcher_task_queue=batcher_task_queue,
+            batcher_id_prefix=batcher_id_prefix,
+            withdraw_retry_seconds=withdraw_retry_seconds,
+        )
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        config = super().configure_worker(config)
+        writes = WriteActivities(config["client"], self.tables, self.settings)
+        config["activities"] = [*config.get("activities", []), writes.write]
+        return config
