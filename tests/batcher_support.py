@@ -18,7 +18,7 @@ from batcher_service.worker import build_worker as build_batcher_worker
 from tests.write_workflows import WriteCall, WriteOne
 from tests.writer_tables import SPECS
 from write_batcher import WriteBatchingPlugin, WriteResult
-from write_batcher.contract import BATCHER_WORKFLOW, SUBMIT_SIGNAL, WriteRequest, WriteRequestBatch
+from write_batcher.contract import WriteRequest, signal_shard
 
 
 @dataclass
@@ -49,13 +49,7 @@ class Shard:
 
     async def signal(self, *requests: WriteRequest) -> None:
         """Hand requests to the batcher directly, as a caller without validation would."""
-        await self.client.start_workflow(
-            BATCHER_WORKFLOW,
-            id=self.batcher_id,
-            task_queue=self.batcher_queue,
-            start_signal=SUBMIT_SIGNAL,
-            start_signal_args=[WriteRequestBatch(list(requests))],
-        )
+        await signal_shard(self.client, self.batcher_id, requests, task_queue=self.batcher_queue)
 
     async def stats(self) -> BatcherStats:
         handle = self.client.get_workflow_handle(self.batcher_id)

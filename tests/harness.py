@@ -22,12 +22,10 @@ from tests.queues import Queues
 from write_batcher import TableSpec, load_table_specs
 from write_batcher.contract import (
     ACKS_QUERY,
-    BATCHER_WORKFLOW,
-    SUBMIT_SIGNAL,
     AckQuery,
     AckReport,
     WriteRequest,
-    WriteRequestBatch,
+    signal_shard,
 )
 
 __all__ = ["Harness", "Queues", "eventually", "payment", "running_workers"]
@@ -55,12 +53,8 @@ class Harness:
 
     async def signal_batcher(self, *requests: WriteRequest, shard: int = 0) -> None:
         """Signal-with-start a batcher directly, as a caller worker's coalescer does."""
-        await self.client.start_workflow(
-            BATCHER_WORKFLOW,
-            id=self.queues.batcher_id(shard),
-            task_queue=self.queues.batcher,
-            start_signal=SUBMIT_SIGNAL,
-            start_signal_args=[WriteRequestBatch(list(requests))],
+        await signal_shard(
+            self.client, self.queues.batcher_id(shard), requests, task_queue=self.queues.batcher
         )
 
     async def stats(self, shard: int = 0) -> BatcherStats:

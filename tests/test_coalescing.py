@@ -21,7 +21,7 @@ __all__ = ["write_env"]
 async def test_concurrent_callers_share_signals_and_each_write_arrives_once(
     write_env: WorkflowEnvironment,
 ) -> None:
-    async with rig(write_env.client, linger_seconds=0.5) as r:
+    async with rig(write_env.client, submit_linger_seconds=0.5) as r:
         calls = [
             WriteCall("strict", {"id": f"c-{i}", "i8": i}, partition_key="one-shard")
             for i in range(60)

@@ -32,7 +32,7 @@ DB = {**TABLES, "DATABASE_URL": "postgresql://u@localhost/db"}
 
 def test_defaults_and_overrides() -> None:
     main = MainSettings.from_env({**TABLES, "ACK_TIMEOUT_SECONDS": "5", "BATCHER_SHARDS": "4"})
-    assert (main.ack_timeout_seconds, main.batcher_shards) == (5.0, 4)
+    assert (main.write.ack_timeout_seconds, main.write.batcher_shards) == (5.0, 4)
     assert main.common.temporal["target_host"] == "localhost:7233"
     batcher = BatcherSettings.from_env({**DB, "BATCH_MAX_SIZE": "250", "BATCH_MODE": "adaptive"})
     assert (batcher.batcher.max_batch_size, batcher.batcher.mode) == (250, "adaptive")
@@ -97,10 +97,12 @@ def test_partition_key_defaults_to_the_conflict_key_or_the_request() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"shards": 0}, ValueError),
+        ({"batcher_shards": 0}, ValueError),
         ({"ack_timeout_seconds": 0}, ValueError),
         ({"ack_timeout_seconds": 7200}, ValueError),
-        ({"linger_seconds": -1}, ValueError),
+        ({"submit_linger_seconds": -1}, ValueError),
+        ({"withdraw_retry_seconds": 0}, ValueError),
+        ({"max_row_bytes": 0}, ValueError),
         ({"ack_poll_seconds": 0}, ValueError),
         ({"ack_poll_seconds": 60}, ValueError),
         ({"tables": {}}, TableSpecError),

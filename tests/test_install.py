@@ -23,7 +23,7 @@ from write_batcher import StrictInputsPlugin, WriteBatchingPlugin
 from write_batcher import errors
 from write_batcher import load_table_specs
 from write_batcher import strict_data_converter
-plugin = WriteBatchingPlugin({str(TABLES)!r}, shards=2)
+plugin = WriteBatchingPlugin({str(TABLES)!r}, batcher_shards=2)
 assert sorted(plugin.tables), plugin.tables
 assert shared.__file__.startswith(sys.prefix), shared.__file__
 assert set(shared.__all__) >= {{"write", "WriteResult", "WriteBatchingPlugin", "errors"}}

@@ -21,7 +21,11 @@ DB = {**TABLES, "DATABASE_URL": "postgresql://u:s3cret-pw@localhost:5432/db"}
 
 def test_defaults() -> None:
     main = MainSettings.from_env(TABLES)
-    assert (main.ack_timeout_seconds, main.batcher_shards, main.max_row_bytes) == (120.0, 1, 16384)
+    assert (
+        main.write.ack_timeout_seconds,
+        main.write.batcher_shards,
+        main.write.max_row_bytes,
+    ) == (120.0, 1, 16384)
     assert main.common.metrics_port == 9101
     assert main.common.service_name == "main-service"
     assert main.common.temporal["target_host"] == "localhost:7233"
@@ -53,7 +57,7 @@ def test_overrides_blank_values_and_case() -> None:
     assert batcher.common.metrics_port == 9102
     assert (batcher.common.log_level, batcher.common.service_name) == ("DEBUG", "b-1")
     main = MainSettings.from_env({**TABLES, "SUBMIT_LINGER_SECONDS": "0", "BATCHER_SHARDS": "8"})
-    assert (main.submit_linger_seconds, main.batcher_shards) == (0.0, 8)
+    assert (main.write.submit_linger_seconds, main.write.batcher_shards) == (0.0, 8)
     common = CommonSettings.from_env({"TEMPORAL_ADDRESS": "t:7233"}, default_metrics_port=0)
     assert (common.temporal["target_host"], common.metrics_port) == ("t:7233", 0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batcher_service import settled as settled_module
+from batcher_service.shard import settled as settled_module
 from batcher_service.shard.settled import CARRY_SECONDS, HOLD_SECONDS, SettledAcks
 from write_batcher.contract import WriteAck, WriteOutcome
 

@@ -39,7 +39,7 @@ async def test_a_write_is_acked_with_its_outcome_and_batch(write_env: WorkflowEn
 async def test_two_tables_at_once_and_concurrent_callers_share_signals(
     write_env: WorkflowEnvironment,
 ) -> None:
-    async with rig(write_env.client, linger_seconds=0.3) as r:
+    async with rig(write_env.client, submit_linger_seconds=0.3) as r:
         results = await asyncio.gather(*(r.run("WriteOrder", f"o-{i}") for i in range(40)))
         state = await _state(r.client, r.batcher_id())
     outcomes = {

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import AfterValidator, Field
 
+from batcher_service.backfill.sources import BackfillSources
 from batcher_service.shard.state import BatcherConfig
 from write_batcher import TableSpec
 from write_batcher_kit.settings import (
@@ -90,6 +91,8 @@ class BatcherSettings:
     max_concurrent_activities: int
     request_retention_hours: float
     tables: dict[str, TableSpec] = field(default_factory=dict, repr=False)
+    # Named backfill sources (BACKFILL_SOURCE_<NAME>, BACKFILL_SOURCES_DIR): never in history.
+    backfill_sources: BackfillSources = field(default_factory=BackfillSources, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BatcherSettings:
@@ -105,6 +108,7 @@ class BatcherSettings:
             ),
             tables=tables_from_file(parsed.tables_file),
             batcher=batcher,
+            backfill_sources=BackfillSources.from_env(env),
             **parsed.model_dump(),
         )
 

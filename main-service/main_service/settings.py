@@ -1,20 +1,21 @@
-"""main-service settings: the tables its workflows write and the write library's knobs."""
+"""main-service settings: its tables, its worker's slots and the write library's knobs."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
-from pydantic import Field
+from pydantic import create_model
 
-from write_batcher import TableSpec
+from write_batcher import TableSpec, WriteSettings
 from write_batcher_kit.settings import (
     CommonSettings,
-    NonNegativeFloat,
-    PositiveFloat,
+    Env,
     PositiveInt,
+    SettingsError,
     TablesEnv,
     load_env,
     tables_from_file,
@@ -22,28 +23,48 @@ from write_batcher_kit.settings import (
     variable_names,
 )
 
+_DEFAULTS = WriteSettings()
+# The plugin's numeric knobs, each from the variable of its name in upper case; its ranges
+# are the plugin's own (WriteSettings), checked once the values are read.
+_KNOBS = [f.name for f in fields(WriteSettings) if f.type in ("int", "float")]
+_WriteEnv: type[Env] = create_model(  # type: ignore[call-overload]
+    "_WriteEnv",
+    __base__=Env,
+    **{
+        name: (type(getattr(_DEFAULTS, name)), var(name.upper(), getattr(_DEFAULTS, name)))
+        for name in _KNOBS
+    },
+)
+
 
 class _MainEnv(TablesEnv):
-    ack_timeout_seconds: PositiveFloat = var("ACK_TIMEOUT_SECONDS", 120.0)
-    max_row_bytes: PositiveInt = var("MAX_ROW_BYTES", 16 * 1024)
-    batcher_shards: PositiveInt = var("BATCHER_SHARDS", 1)
-    submit_linger_seconds: NonNegativeFloat = var("SUBMIT_LINGER_SECONDS", 0.2)
-    ack_poll_seconds: Annotated[float, Field(ge=0.01, le=10)] = var("ACK_POLL_SECONDS", 0.2)
     max_concurrent_activities: PositiveInt = var("WORKER_MAX_CONCURRENT_ACTIVITIES", 200)
     max_concurrent_workflow_tasks: PositiveInt = var("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", 200)
 
 
+def _as_variable(word: re.Match[str]) -> str:
+    return word[0].upper() if word[0] in _KNOBS else word[0]
+
+
+def _write_settings(env: Mapping[str, str]) -> WriteSettings:
+    values: dict[str, Any] = load_env(_WriteEnv, env).model_dump()
+    try:
+        return WriteSettings(**values)
+    except ValueError as err:
+        # The plugin names its arguments; a service's operator sets variables.
+        message = re.sub(
+            r"\b[a-z_]+\b", lambda m: m[0].upper() if m[0] in _KNOBS else m[0], str(err)
+        )
+        raise SettingsError(message) from None
+
+
 @dataclass(frozen=True)
 class MainSettings:
-    """main-service: the tables callers write, how writes are routed, how long callers wait."""
+    """main-service: the tables callers write, the plugin's knobs, the worker's slots."""
 
     common: CommonSettings
     tables_file: Path
-    ack_timeout_seconds: float
-    max_row_bytes: int
-    batcher_shards: int
-    submit_linger_seconds: float
-    ack_poll_seconds: float
+    write: WriteSettings
     max_concurrent_activities: int
     max_concurrent_workflow_tasks: int
     tables: dict[str, TableSpec] = field(default_factory=dict, repr=False)
@@ -56,10 +77,11 @@ class MainSettings:
                 env, default_metrics_port=9101, default_service_name="main-service"
             ),
             tables=tables_from_file(parsed.tables_file),
+            write=_write_settings(env),
             **parsed.model_dump(),
         )
 
 
 def main_variable_names() -> frozenset[str]:
     """Every variable main-service reads."""
-    return variable_names(_MainEnv)
+    return variable_names(_MainEnv, _WriteEnv)

@@ -8,6 +8,7 @@ and answers every caller with its row's outcome. Wire a worker with ``WriteBatch
 from write_batcher import errors
 from write_batcher._converter import InvalidInputError, strict_data_converter
 from write_batcher._plugin import StrictInputsPlugin, WriteBatchingPlugin
+from write_batcher._settings import WriteSettings
 from write_batcher._table_files import load_table_specs, table_specs_from_dict
 from write_batcher._workflow import WriteResult, write
 from write_batcher.contract import WriteAck, WriteOutcome
@@ -23,6 +24,7 @@ __all__ = [
     "WriteBatchingPlugin",
     "WriteOutcome",
     "WriteResult",
+    "WriteSettings",
     "errors",
     "load_table_specs",
     "strict_data_converter",

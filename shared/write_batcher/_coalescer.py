@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
-from write_batcher.contract import BATCHER_WORKFLOW, SUBMIT_SIGNAL, WriteRequest, WriteRequestBatch
+from write_batcher.contract import WriteRequest, signal_shard
 
 # One signal is one history event; stay far below Temporal's 2 MiB payload limit.
 MAX_SIGNAL_REQUESTS = 200
@@ -90,14 +90,11 @@ class WriteCoalescer:
 
     async def _signal(self, workflow_id: str, batch: list[_Waiting]) -> None:
         try:
-            # Signal-with-start: reaches the running batcher, or starts one; nobody starts
-            # batchers by hand.
-            await self._client.start_workflow(
-                BATCHER_WORKFLOW,
-                id=workflow_id,
+            await signal_shard(
+                self._client,
+                workflow_id,
+                [w.request for w in batch],
                 task_queue=self._task_queue,
-                start_signal=SUBMIT_SIGNAL,
-                start_signal_args=[WriteRequestBatch([w.request for w in batch])],
             )
         except Exception as err:
             for waiting in batch:

@@ -10,13 +10,12 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import WorkerConfig
 
 from write_batcher._converter import is_strict, strict_data_converter
-from write_batcher._submit import WriteActivities, WriteSettings
+from write_batcher._settings import WriteSettings
+from write_batcher._submit import WriteActivities
 from write_batcher._table_files import load_table_specs
-from write_batcher.contract import BATCHER_ID_PREFIX, BATCHER_TASK_QUEUE
 from write_batcher.tables import TableSpec, TableSpecError
 
-# The submit activity's own bound lies inside the workflow's local activity timeout.
-MAX_ACK_TIMEOUT_SECONDS = 3600.0
+_DEFAULTS = WriteSettings()
 
 
 def _with_strict_client(config: WorkerConfig) -> WorkerConfig:
@@ -57,6 +56,7 @@ class WriteBatchingPlugin(StrictInputsPlugin):
     """Registers the caller library's write activity and the strict converter.
 
     ``tables``: a spec file (YAML) or the specs themselves; the same file the batcher reads.
+    The keyword arguments are ``WriteSettings``' fields, with its defaults and ranges.
     Each worker the plugin configures gets its own coalescer and ack collector: writes of its
     concurrent callers to one shard share one signal, and their acks one query every
     ``ack_poll_seconds``.
@@ -66,14 +66,14 @@ class WriteBatchingPlugin(StrictInputsPlugin):
         self,
         tables: str | Path | Mapping[str, TableSpec],
         *,
-        shards: int = 1,
-        ack_timeout_seconds: float = 120.0,
-        linger_seconds: float = 0.2,
-        ack_poll_seconds: float = 0.2,
-        max_row_bytes: int = 16 * 1024,
-        batcher_task_queue: str = BATCHER_TASK_QUEUE,
-        batcher_id_prefix: str = BATCHER_ID_PREFIX,
-        withdraw_retry_seconds: float = 30.0,
+        batcher_shards: int = _DEFAULTS.batcher_shards,
+        ack_timeout_seconds: float = _DEFAULTS.ack_timeout_seconds,
+        submit_linger_seconds: float = _DEFAULTS.submit_linger_seconds,
+        ack_poll_seconds: float = _DEFAULTS.ack_poll_seconds,
+        max_row_bytes: int = _DEFAULTS.max_row_bytes,
+        withdraw_retry_seconds: float = _DEFAULTS.withdraw_retry_seconds,
+        batcher_task_queue: str = _DEFAULTS.batcher_task_queue,
+        batcher_id_prefix: str = _DEFAULTS.batcher_id_prefix,
     ) -> None:
         super().__init__("write-batching")
         specs = load_table_specs(tables) if isinstance(tables, str | Path) else dict(tables)
@@ -82,24 +82,16 @@ class WriteBatchingPlugin(StrictInputsPlugin):
         for name, spec in specs.items():
             if not isinstance(spec, TableSpec) or spec.name != name:
                 raise TableSpecError(f"tables[{name!r}] must be the TableSpec named {name!r}")
-        if shards < 1:
-            raise ValueError("shards must be at least 1")
-        if not 0 < ack_timeout_seconds <= MAX_ACK_TIMEOUT_SECONDS:
-            raise ValueError(f"ack_timeout_seconds must be in (0, {MAX_ACK_TIMEOUT_SECONDS:g}]")
-        if linger_seconds < 0 or max_row_bytes < 1 or not 0 < withdraw_retry_seconds <= 240:
-            raise ValueError("linger_seconds, max_row_bytes, withdraw_retry_seconds out of range")
-        if not 0.01 <= ack_poll_seconds <= 10:
-            raise ValueError("ack_poll_seconds must be in [0.01, 10]")
         self.tables: dict[str, TableSpec] = specs
         self.settings = WriteSettings(
-            shards=shards,
+            batcher_shards=batcher_shards,
             ack_timeout_seconds=ack_timeout_seconds,
-            linger_seconds=linger_seconds,
+            submit_linger_seconds=submit_linger_seconds,
             ack_poll_seconds=ack_poll_seconds,
             max_row_bytes=max_row_bytes,
+            withdraw_retry_seconds=withdraw_retry_seconds,
             batcher_task_queue=batcher_task_queue,
             batcher_id_prefix=batcher_id_prefix,
-            withdraw_retry_seconds=withdraw_retry_seconds,
         )
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:

@@ -21,6 +21,7 @@ from write_batcher._backoff import backoff
 from write_batcher._coalescer import WriteCoalescer
 from write_batcher._ids import default_partition_key
 from write_batcher._routing import shard_for
+from write_batcher._settings import WriteSettings
 from write_batcher.contract import (
     BATCHER_WORKFLOW,
     WITHDRAW_UPDATE,
@@ -60,18 +61,6 @@ class WriteReply:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class WriteSettings:
-    shards: int
-    ack_timeout_seconds: float
-    linger_seconds: float
-    ack_poll_seconds: float
-    max_row_bytes: int
-    batcher_task_queue: str
-    batcher_id_prefix: str
-    withdraw_retry_seconds: float
-
-
 def _invalid(request_id: str, why: object) -> ApplicationError:
     return ApplicationError(
         f"invalid write {request_id}: {why}", type=errors.INVALID_WRITE, non_retryable=True
@@ -88,7 +77,9 @@ class WriteActivities:
         self._tables = dict(tables)
         self._settings = settings
         coalescer = WriteCoalescer(
-            client, task_queue=settings.batcher_task_queue, linger_seconds=settings.linger_seconds
+            client,
+            task_queue=settings.batcher_task_queue,
+            linger_seconds=settings.submit_linger_seconds,
         )
         self._acks = AckCollector(client, coalescer, poll_seconds=settings.ack_poll_seconds)
 
@@ -105,7 +96,7 @@ class WriteActivities:
         if size > self._settings.max_row_bytes:
             raise _invalid(
                 req.request_id,
-                f"row is {size} bytes, the limit (MAX_ROW_BYTES) is {self._settings.max_row_bytes}",
+                f"row is {size} bytes, the limit (max_row_bytes) is {self._settings.max_row_bytes}",
             )
         if req.partition_key == "":
             raise _invalid(req.request_id, "partition_key is empty")
@@ -126,7 +117,7 @@ class WriteActivities:
             trace.get_current_span().set_attribute("write_batcher.request_id", req.request_id)
         request, size = self._validate(req)
         settings = self._settings
-        shard = shard_for(request.partition_key, settings.shards)
+        shard = shard_for(request.partition_key, settings.batcher_shards)
         workflow_id = batcher_workflow_id(shard, settings.batcher_id_prefix)
         deadline = req.started_at + settings.ack_timeout_seconds
         try:

@@ -4,9 +4,12 @@ Both sides import it; nothing else crosses the wire. No ``from __future__ import
 the SDK resolves these field types from inside the workflow sandbox.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
+
+from temporalio.client import Client
 
 __all__ = [
     "ACKS_QUERY",
@@ -24,6 +27,7 @@ __all__ = [
     "WriteRequest",
     "WriteRequestBatch",
     "batcher_workflow_id",
+    "signal_shard",
 ]
 
 BATCHER_TASK_QUEUE: Final = "write-batching-batcher"
@@ -112,3 +116,21 @@ class WithdrawRequest:
     """A caller whose deadline passed: withdraw the write unless it is already written."""
 
     request_id: str
+
+
+async def signal_shard(
+    client: Client,
+    shard_workflow_id: str,
+    requests: Sequence[WriteRequest],
+    *,
+    task_queue: str = BATCHER_TASK_QUEUE,
+) -> None:
+    """Hand requests to one shard in one signal-with-start: it reaches the running batcher or
+    starts it, so nobody starts batchers by hand."""
+    await client.start_workflow(
+        BATCHER_WORKFLOW,
+        id=shard_workflow_id,
+        task_queue=task_queue,
+        start_signal=SUBMIT_SIGNAL,
+        start_signal_args=[WriteRequestBatch(list(requests))],
+    )

@@ -18,10 +18,8 @@ from write_batcher._routing import shard_for
 from write_batcher.contract import (
     BATCHER_ID_PREFIX,
     BATCHER_TASK_QUEUE,
-    BATCHER_WORKFLOW,
-    SUBMIT_SIGNAL,
-    WriteRequestBatch,
     batcher_workflow_id,
+    signal_shard,
 )
 from write_batcher_kit.client import connect
 from write_batcher_kit.settings import SettingsError
@@ -60,12 +58,8 @@ async def resubmit(
     for row in rows:
         request = decode_request(row["request"])
         shard = shard_for(request.partition_key, shards)
-        await client.start_workflow(
-            BATCHER_WORKFLOW,
-            id=batcher_workflow_id(shard, id_prefix),
-            task_queue=task_queue,
-            start_signal=SUBMIT_SIGNAL,
-            start_signal_args=[WriteRequestBatch([request])],
+        await signal_shard(
+            client, batcher_workflow_id(shard, id_prefix), [request], task_queue=task_queue
         )
         await conn.execute(
             f"UPDATE {DEAD_LETTER_TABLE} SET resubmitted_at = now() WHERE request_id = $1",

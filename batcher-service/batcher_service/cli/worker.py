@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 
 import asyncpg
+from temporalio.client import Client
 
-from batcher_service.backfill.sources import BackfillSources
 from batcher_service.postgres.catalog import TableSpecMismatch, check_specs
 from batcher_service.postgres.observability import database_ready, register_pool_metrics
 from batcher_service.postgres.pool import create_pool, is_connection_error
 from batcher_service.settings import BatcherSettings
 from batcher_service.worker import build_worker
 from write_batcher import TableSpec
-from write_batcher_kit.client import TemporalUnreachableError, connect
-from write_batcher_kit.lifecycle import configure_logging, wait_for_stop_signal
-from write_batcher_kit.settings import SettingsError
-from write_batcher_kit.telemetry import setup_telemetry, temporal_ready
+from write_batcher_kit.service import Served, serve, service_main
+from write_batcher_kit.telemetry import Telemetry
 
 log = logging.getLogger("batcher_service")
 
@@ -38,60 +37,37 @@ async def check_tables(pool: asyncpg.Pool, tables: dict[str, TableSpec]) -> None
         log.warning("table specs not checked, database unreachable: %s", type(err).__name__)
 
 
-async def serve(
-    settings: BatcherSettings, tables: dict[str, TableSpec], sources: BackfillSources
-) -> None:
-    common = settings.common
-    # The Runtime must exist before any client: it is where the SDK's metrics go.
-    telemetry = setup_telemetry(common.service_name, common.otlp_endpoint)
-    try:
-        # Client interceptors that are also worker interceptors reach the worker too.
-        client = await connect(
-            common.temporal, runtime=telemetry.runtime, interceptors=telemetry.interceptors
-        )
-    except BaseException:
-        telemetry.shutdown()
-        raise
+@asynccontextmanager
+async def batcher_worker(
+    settings: BatcherSettings, client: Client, telemetry: Telemetry
+) -> AsyncIterator[Served]:
+    """The worker and its pool; the pool closes once the worker has stopped."""
     pool = await create_pool(settings.database_url, settings.database_pool_size)
     try:
-        await check_tables(pool, tables)
+        await check_tables(pool, settings.tables)
         register_pool_metrics(telemetry.registry, pool)
         worker = build_worker(
             client,
             pool,
             settings.batcher,
-            tables,
+            settings.tables,
             retention_hours=settings.request_retention_hours,
-            backfill_sources=sources,
+            backfill_sources=settings.backfill_sources,
             max_concurrent_activities=settings.max_concurrent_activities,
         )
-        checks = {"temporal": temporal_ready(client, worker), "postgres": database_ready(pool)}
-        async with telemetry.serving(common.metrics_port, checks), worker:
-            log.info("batcher worker running on %s", common.temporal["target_host"])
-            await wait_for_stop_signal()
+        yield Served(worker, {"postgres": database_ready(pool)})
     finally:
         await pool.close()
-        telemetry.shutdown()
+
+
+async def run(settings: BatcherSettings) -> None:
+    await serve(settings.common, partial(batcher_worker, settings), name="batcher")
 
 
 def main(argv: list[str]) -> int:
     if argv:
-        print(
-            "usage: python -m batcher_service [worker] (settings come from the environment)",
-            file=sys.stderr,
-        )
+        print("usage: python -m batcher_service [worker]  (settings: environment)", file=sys.stderr)
         return 2
-    try:
-        settings = BatcherSettings.from_env(os.environ)
-        sources = BackfillSources.from_env(os.environ)
-    except SettingsError as err:
-        print(f"batcher-service: {err}", file=sys.stderr)
-        return 2
-    configure_logging(settings.common.log_level)
-    try:
-        asyncio.run(serve(settings, settings.tables, sources))
-    except (TemporalUnreachableError, TableSpecMismatch) as err:
-        print(f"batcher-service: {err}", file=sys.stderr)
-        return 2
-    log.info("batcher worker stopped")
-    return 0
+    return service_main(
+        "batcher-service", BatcherSettings.from_env, run, refusals=(TableSpecMismatch,)
+    )
