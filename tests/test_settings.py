@@ -12,6 +12,7 @@ import pytest
 
 from batcher_service.settings import BatcherSettings
 from main_service.settings import MainSettings
+from write_batcher import WriteSettings
 from write_batcher_kit.settings import CommonSettings, SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,3 +178,41 @@ def test_unreachable_temporal_ends_with_one_line_and_exit_2(
     assert lines[0].startswith(f"{module.replace('_', '-')}: cannot reach the Temporal frontend")
     assert f"TEMPORAL_ADDRESS={address} after 5 attempts" in lines[0]
     assert "s3cret" not in done.stderr
+
+
+def _readme_plugin_rows() -> dict[str, tuple[str, str]]:
+    """The README's plugin table: argument -> (variable, default)."""
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| Plugin argument |") :].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        rows[cells[0]] = (cells[1], cells[2])
+    return rows
+
+
+def test_the_readme_lists_every_plugin_knob_with_its_default_and_variable() -> None:
+    from dataclasses import fields  # noqa: PLC0415
+
+    from main_service.settings import main_variable_names  # noqa: PLC0415
+
+    defaults = WriteSettings()
+    rows = _readme_plugin_rows()
+    assert list(rows) == [f.name for f in fields(WriteSettings)]
+    for name, (variable, default) in rows.items():
+        value = getattr(defaults, name)
+        assert default == (str(value) if isinstance(value, str) else f"{value:g}"), name
+        if isinstance(value, int | float):
+            # Our main-service reads every numeric knob from its upper-case variable.
+            assert variable == name.upper() and variable in main_variable_names(), name
+        else:
+            assert variable == "—", name
+
+
+def test_a_knob_out_of_range_names_its_variable() -> None:
+    with pytest.raises(SettingsError) as caught:
+        MainSettings.from_env({**TABLES, "ACK_POLL_SECONDS": "60"})
+    assert "ACK_POLL_SECONDS" in str(caught.value), caught.value
+    assert MainSettings.from_env({**TABLES, "WITHDRAW_RETRY_SECONDS": "12"}).write == (
+        WriteSettings(withdraw_retry_seconds=12)
+    )

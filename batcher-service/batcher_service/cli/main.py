@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("batcher_service.cli.migrate", "create or update the batcher's own tables"),
     "dead-letters": ("batcher_service.cli.dead_letters", "list or resubmit rejected rows"),
     "requests": ("batcher_service.cli.requests", "look a write up by request id"),
-    "backfill": ("batcher_service.cli.backfill", "start, watch, pause or cancel a backfill"),
+    "backfill": ("batcher_service.cli.backfill", "start, watch or cancel a backfill"),
 }
 
 
