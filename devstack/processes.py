@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -56,27 +57,37 @@ class ManagedProcess:
         return None if self._proc is None else self._proc.poll()
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would: no graceful shutdown."""
+        """SIGKILL to its whole process group, as a crash would: no graceful shutdown."""
         if self._proc is not None and self.running():
-            self._proc.kill()
+            self._signal_group(signal.SIGKILL)
             self._proc.wait()
 
+    def terminate(self) -> None:
+        """SIGTERM to its process group, without waiting: stops of several run side by side."""
+        if self.running():
+            self._signal_group(signal.SIGTERM)
+
     def stop(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM, wait, then SIGKILL; returns the exit code."""
+        """SIGTERM, wait, then SIGKILL, each to the whole process group; the exit code."""
         proc = self._proc
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        self.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._signal_group(signal.SIGKILL)
+            proc.wait()
         if self._log is not None:
             self._log.close()
             self._log = None
         return proc.returncode
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        # start_new_session made the child the leader of its own group: its children go too.
+        assert self._proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, sig)
 
     def tail(self, lines: int = 20) -> str:
         try:

@@ -14,6 +14,9 @@ from devstack.processes import ManagedProcess
 from devstack.schema import MAIN_SCHEMA, MAIN_TABLES_FILE
 from devstack.temporal_server import TemporalDevServer
 
+# Longest a worker's graceful shutdown may take before it is killed (its grace period is 20 s).
+WORKER_STOP_SECONDS = 25.0
+
 
 class Stack:
     """Starts what is missing (Temporal, PostgreSQL), migrates, runs workers; stops it all.
@@ -126,8 +129,11 @@ class Stack:
         return list(self._workers)
 
     def stop(self) -> None:
+        # All workers shut down side by side: a stack stops within one worker's grace period.
+        for worker in self._workers:
+            worker.terminate()
         for worker in reversed(self._workers):
-            worker.stop()
+            worker.stop(WORKER_STOP_SECONDS)
         self._workers.clear()
         if self.temporal is not None:
             self.temporal.stop()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -16,8 +16,6 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from devstack.processes import ManagedProcess
-from devstack.schema import MAIN_TABLES_FILE
 from devstack.stack import Stack
 from devstack.verify import verify_writes
 from main_service.activities import AUTHORIZATION_LIMIT_CENTS
@@ -122,6 +120,8 @@ def test_demo_runs_payments_end_to_end(tmp_path: Path, database_url: str) -> Non
 
 
 def test_demo_ui_option_serves_the_temporal_ui(tmp_path: Path, database_url: str) -> None:
+    import psutil  # noqa: PLC0415  (a dependency of pgserver)
+
     env = {**os.environ, "DATA_DIR": str(tmp_path / "demo"), "DATABASE_URL": database_url}
     demo = subprocess.Popen(
         [sys.executable, "-m", "devstack", "demo", "--workflows", "3", "--ui"],
@@ -131,6 +131,7 @@ def test_demo_ui_option_serves_the_temporal_ui(tmp_path: Path, database_url: str
         text=True,
     )
     assert demo.stdout is not None
+    started: list[psutil.Process] = []
     try:
         address = None
         for line in demo.stdout:
@@ -138,81 +139,23 @@ def test_demo_ui_option_serves_the_temporal_ui(tmp_path: Path, database_url: str
                 address = line.split(": ", 1)[1].strip()
             if "stays up" in line:
                 break
+        # What the demo started, known while it runs: stopped below whatever happens.
+        started = psutil.Process(demo.pid).children(recursive=True)
         assert address is not None and address.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(address, timeout=10) as page:
             assert page.status == 200
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=60) == 0
+        _, alive = psutil.wait_procs(started, timeout=10)
+        assert alive == [], [p.cmdline() for p in alive]
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
-
-
-def test_worker_refuses_to_start_without_database_url() -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "TEMPORAL_ADDRESS": "127.0.0.1:1",
-        "WRITE_TABLES_FILE": str(MAIN_TABLES_FILE),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "batcher_service"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 2
-    assert "DATABASE_URL" in proc.stderr
-
-
-def test_malformed_setting_is_named_at_start() -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "ACK_TIMEOUT_SECONDS": "soon",
-        "WRITE_TABLES_FILE": str(MAIN_TABLES_FILE),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "main_service"], env=env, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 2
-    assert "ACK_TIMEOUT_SECONDS" in proc.stderr
-
-
-def test_main_worker_names_a_missing_table_spec(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "WRITE_TABLES_FILE": str(tmp_path / "none.yaml")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "main_service"], env=env, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 2
-    assert "WRITE_TABLES_FILE" in proc.stderr or "none.yaml" in proc.stderr, proc.stderr
-
-
-def _wait_ready(port: int, worker: ManagedProcess, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        assert worker.running(), worker.tail()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"not ready within {within:g}s:\n{worker.tail()}"
-        time.sleep(0.2)
-
-
-def test_sigint_stops_a_worker_gracefully(tmp_path: Path, database_url: str) -> None:
-    with Stack(tmp_path / "stack", database_url=database_url) as stack:
-        worker = stack.start_worker("main_service")
-        # Ready (its stop handler is installed): /readyz answers 200.
-        _wait_ready(int(worker.env["METRICS_PORT"]), worker)
-        assert worker.pid is not None
-        os.kill(worker.pid, signal.SIGINT)
-        deadline = time.monotonic() + 20
-        while worker.running() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert worker.returncode() == 0, worker.tail()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            started += psutil.Process(demo.pid).children(recursive=True)
+        demo.kill()
+        for process in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        demo.wait()
 
 
 def test_sigterm_to_the_demo_stops_every_process_it_started(tmp_path: Path) -> None:
