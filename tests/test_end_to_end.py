@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from devstack.processes import ManagedProcess
 from devstack.schema import MAIN_TABLES_FILE
 from devstack.stack import Stack
-from devstack.verify import verify_writes
+from loadtest.verify import verify_writes
 from main_service.activities import AUTHORIZATION_LIMIT_CENTS
 from main_service.names import (
     INVALID_PAYMENT,
