@@ -26,9 +26,10 @@ COPY service-kit/pyproject.toml ./service-kit/
 COPY batcher-service/pyproject.toml ./batcher-service/
 COPY main-service/pyproject.toml ./main-service/
 # Dependencies first (cached layer), exactly as locked in uv.lock, only those these members
-# need. uv sync takes distribution names: each member's is read from its pyproject.toml, once.
+# need. uv sync takes distribution names: each member's is read from its pyproject.toml, once
+# (exit 1: a loop's status is its last command's, and a misspelt member must fail the build).
 RUN for member in ${SERVICE} ${EXTRA_MEMBERS}; do \
-        python -c 'import sys, tomllib; print("--package", tomllib.load(open(sys.argv[1], "rb"))["project"]["name"])' "$member/pyproject.toml"; \
+        python -c 'import sys, tomllib; print("--package", tomllib.load(open(sys.argv[1], "rb"))["project"]["name"])' "$member/pyproject.toml" || exit 1; \
     done > /src/packages \
     && xargs uv sync --frozen --no-dev --no-install-workspace < /src/packages
 # Then the members, each installed as a wheel (not editable): the venv holds only those
@@ -45,7 +46,7 @@ RUN /app/.venv/bin/python -I -c 'import importlib.util, sys; m = sys.argv[1]; sy
 # is in the build context, see .dockerignore).
 COPY loadtest ./loadtest
 ARG SOURCES=""
-RUN for dir in ${SOURCES}; do cp -R "$dir" /app/; done
+RUN for dir in ${SOURCES}; do cp -R "$dir" /app/ || exit 1; done
 
 FROM python:3.11.13-slim-bookworm AS runtime
 ARG SERVICE=batcher-service
