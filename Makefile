@@ -66,11 +66,17 @@ IMAGE_REGISTRY ?= ghcr.io/write-batcher
 version:
 	@echo $(VERSION)
 
+# Each service's build arguments for the one Dockerfile (docker-compose.yml passes the same).
+MAIN_BUILD_ARGS := --build-arg SERVICE=main-service --build-arg MODULE=main_service \
+	--build-arg METRICS_PORT=9101 --build-arg EXTRA_MEMBERS=batcher-service --build-arg SOURCES=loadtest
+BATCHER_BUILD_ARGS := --build-arg SERVICE=batcher-service --build-arg MODULE=batcher_service \
+	--build-arg METRICS_PORT=9102
+
 # Tags each image with the version (what a release pushes) and :local (what compose runs).
 images:
-	docker build -f main-service/Dockerfile --build-arg VERSION=$(VERSION) \
+	docker build $(MAIN_BUILD_ARGS) --build-arg VERSION=$(VERSION) \
 		-t $(IMAGE_REGISTRY)/main-service:$(VERSION) -t write-batcher/main:local .
-	docker build -f batcher-service/Dockerfile --build-arg VERSION=$(VERSION) \
+	docker build $(BATCHER_BUILD_ARGS) --build-arg VERSION=$(VERSION) \
 		-t $(IMAGE_REGISTRY)/batcher-service:$(VERSION) -t write-batcher/batcher:local .
 
 clean:

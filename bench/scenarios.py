@@ -14,11 +14,11 @@ from bench.two_tables import EVENTS_TABLE, verify_events
 from bench.worker import BENCH_TASK_QUEUE
 from bench.workflows import CEILING_WORKFLOW, EMPTY_WORKFLOW, NAIVE_WORKFLOW, TWO_TABLE_WORKFLOW
 from devstack.stack import Stack
-from devstack.verify import verify_writes
 from loadtest.dbstats import batch_sizes, settled_xact_commits, size_distribution, vacuum
 from loadtest.driver import run_load
 from loadtest.progress import Progress, render
 from loadtest.temporal_stats import batcher_history_events, sampled_history_events
+from loadtest.verify import verify_writes
 from main_service.names import LEDGER_TABLE, MAIN_TASK_QUEUE, PAYMENT_WORKFLOW
 from main_service.starter import latency_summary, steady_rate
 from write_batcher_kit.client import connect

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from devstack.stack import Stack
-from devstack.verify import verify_writes
+from loadtest.verify import verify_writes
 from main_service.starter import StarterReport, run_payments
 from write_batcher_kit.client import connect
 from write_batcher_kit.lifecycle import stop_children_on_sigterm

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devstack.stack import Stack
 from loadtest.dbstats import xact_commits
 from loadtest.driver import run_load
 from loadtest.options import parse, worker_settings
@@ -79,6 +78,9 @@ async def _drive(
 
 
 def _embedded(args: Any) -> dict[str, Any]:
+    # Only here: the main image ships loadtest/ but no devstack (it has no --embedded stack).
+    from devstack.stack import Stack  # noqa: PLC0415
+
     with contextlib.ExitStack() as cleanup:
         data_dir = args.data_dir or Path(
             cleanup.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-"))

@@ -1,11 +1,15 @@
-"""Shared helpers for the tests/test_deploy_*.py files: paths, chart rendering, env-name scan."""
+"""Shared helpers for the tests/test_deploy_*.py files: paths, chart rendering, env-name scan,
+compose services, the Dockerfile's instructions."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
+import shlex
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy" / "helm" / "write-batcher"
 FULL_VALUES = CHART / "ci" / "full-values.yaml"
 COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+# The images compose builds (and `make images` tags :local).
+OUR_IMAGES = ("write-batcher/main:local", "write-batcher/batcher:local")
 CODE_DIRS = ("shared", "service-kit", "main-service", "batcher-service")
 TABLES_FILE = ROOT / "main-service" / "main_service" / "tables.yaml"
 
@@ -83,3 +90,74 @@ def require_tool(name: str) -> str:
         pytest.fail(message)
     pytest.skip(message)
     raise AssertionError  # unreachable
+
+
+def compose_services() -> dict[str, dict[str, Any]]:
+    """The compose services that run one of our images."""
+    doc = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    return {n: s for n, s in doc["services"].items() if s.get("image") in OUR_IMAGES}
+
+
+def assert_runnable(command: list[str]) -> None:
+    """`python -m X ...` names a module (or a package with __main__) that is importable."""
+    assert command[:2] == ["python", "-m"], command
+    module = command[2]
+    spec = importlib.util.find_spec(module)
+    assert spec is not None, f"{module} is not importable"
+    if spec.submodule_search_locations is not None:
+        main = importlib.util.find_spec(f"{module}.__main__")
+        assert main is not None, f"{module} has no __main__"
+    else:
+        source = spec.loader.get_source(module) if spec.loader else ""  # type: ignore[attr-defined]
+        assert "__main__" in (source or ""), f"{module} does not run as a script"
+    if module == "batcher_service" and len(command) > 3:
+        from batcher_service.cli.main import COMMANDS  # noqa: PLC0415
+
+        assert command[3] in COMMANDS, command
+
+
+def dockerfile_stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions per stage, as (KEYWORD, rest), continuations joined."""
+    lines = DOCKERFILE.read_text(encoding="utf-8").splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    stages: list[list[tuple[str, str]]] = []
+    for line in re.sub(r"\\\n\s*", "", text).splitlines():
+        keyword, _, rest = line.strip().partition(" ")
+        if keyword.upper() == "FROM":
+            stages.append([])
+        if keyword:
+            stages[-1].append((keyword.upper(), rest.strip()))
+    return stages
+
+
+def stage_args(stage: list[tuple[str, str]]) -> dict[str, str]:
+    """A stage's ARGs and their defaults (quotes removed; "" when none)."""
+    args: dict[str, str] = {}
+    for keyword, rest in stage:
+        if keyword == "ARG":
+            name, _, default = rest.partition("=")
+            args[name] = default.strip('"')
+    return args
+
+
+def _expand(text: str, values: Mapping[str, str]) -> str:
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def image_command(build_args: Mapping[str, str]) -> list[str]:
+    """What an image built with these build arguments runs when compose gives no command.
+
+    CMD cannot expand a build argument, so the Dockerfile's is a shell line over an ENV set
+    from one: expand both as the build and `sh -c` would.
+    """
+    final = dockerfile_stages()[-1]
+    values = {**stage_args(final), **build_args}
+    env: dict[str, str] = {}
+    for keyword, rest in final:
+        if keyword == "ENV":
+            env.update((k, _expand(v, values)) for k, v in re.findall(r"(\w+)=(\S+)", rest))
+    command: list[str] = json.loads([rest for keyword, rest in final if keyword == "CMD"][-1])
+    if command[:2] == ["sh", "-c"]:
+        assert command[2].startswith("exec "), "without exec, sh and not python gets SIGTERM"
+        command = [_expand(part, env) for part in shlex.split(command[2].removeprefix("exec "))]
+    return command

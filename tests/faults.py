@@ -12,7 +12,7 @@ import asyncpg
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
-from devstack.verify import Verification
+from loadtest.verify import Verification
 from main_service.names import PAYMENT_WORKFLOW
 from main_service.starter import payment_for
 

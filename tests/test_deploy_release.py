@@ -54,9 +54,8 @@ def test_make_images_tags_the_version() -> None:
         repository = values[component]["image"]["repository"]
         assert f"-t {repository}:{version}" in plan, plan  # what the chart pulls by default
     assert plan.count(f"--build-arg VERSION={version}") == 2
-    for dockerfile in ("main-service/Dockerfile", "batcher-service/Dockerfile"):
-        text = (ds.ROOT / dockerfile).read_text(encoding="utf-8")
-        assert 'org.opencontainers.image.version="${VERSION}"' in text, dockerfile
+    text = ds.DOCKERFILE.read_text(encoding="utf-8")
+    assert 'org.opencontainers.image.version="${VERSION}"' in text
 
 
 def test_license_and_changelog() -> None:

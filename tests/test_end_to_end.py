@@ -17,7 +17,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from devstack.stack import Stack
-from devstack.verify import verify_writes
+from loadtest.verify import verify_writes
 from main_service.activities import AUTHORIZATION_LIMIT_CENTS
 from main_service.names import (
     INVALID_PAYMENT,

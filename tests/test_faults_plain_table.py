@@ -15,7 +15,7 @@ import pytest
 from batcher_service.names import REQUEST_TABLE, STATS_QUERY
 from batcher_service.shard.state import BatcherStats
 from devstack.stack import Stack
-from devstack.verify import Verification
+from loadtest.verify import Verification
 from tests.faults import record
 from write_batcher.contract import batcher_workflow_id
 from write_batcher_kit.client import connect

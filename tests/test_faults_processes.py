@@ -12,7 +12,7 @@ import pytest
 from devstack.postgres import EmbeddedPostgres
 from devstack.stack import Stack
 from devstack.temporal_server import TemporalDevServer
-from devstack.verify import verify_writes
+from loadtest.verify import verify_writes
 from main_service.names import LEDGER_TABLE, MAIN_TASK_QUEUE
 from tests.faults import collect, record, start_payments
 from tests.harness import eventually

@@ -16,7 +16,7 @@ from batcher_service.names import REQUEST_TABLE
 from batcher_service.postgres.migrate import migrate
 from batcher_service.shard.state import BatcherConfig
 from devstack.postgres import EmbeddedPostgres
-from devstack.verify import Verification
+from loadtest.verify import Verification
 from tests.batcher_support import shard
 from tests.faults import record
 from tests.harness import eventually

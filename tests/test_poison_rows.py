@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from batcher_service.names import DEAD_LETTER_TABLE, REQUEST_TABLE
 from batcher_service.shard.state import BatcherConfig
-from devstack.verify import Verification
+from loadtest.verify import Verification
 from tests.batcher_support import shard
 from tests.conftest import start_dev_server
 from tests.faults import record

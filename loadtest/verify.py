@@ -1,4 +1,7 @@
-"""Database-side checks after a payment run: lost ledger rows, duplicates, batches used."""
+"""Database-side checks after a payment run: lost ledger rows, duplicates, batches used.
+
+In loadtest, not devstack: the load test runs in the main image, which has no devstack.
+"""
 
 from __future__ import annotations
 
