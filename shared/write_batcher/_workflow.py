@@ -1,6 +1,7 @@
 """The caller's one call, from workflow code: ``result = await write("orders", row)``."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the SDK resolves WriteResult's field types from
+# inside a caller's workflow sandbox, where this module's globals may not be reachable by name.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
