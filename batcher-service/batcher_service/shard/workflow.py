@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
@@ -151,11 +152,14 @@ class WriteBatcherWorkflow:
 
     @workflow.query(name=names.STATS_QUERY)
     def stats(self) -> BatcherStats:
-        self._stats.pending = len(self._buffer)
-        self._stats.inflight_flushes = self._inflight
-        self._stats.interval_seconds = round(self._pacer.interval(), 3)
-        self._stats.arrival_rate = round(self._pacer.arrival_rate, 2)
-        return self._stats
+        """A snapshot: a query handler never changes what the run carries over."""
+        return dataclasses.replace(
+            self._stats,
+            pending=len(self._buffer),
+            inflight_flushes=self._inflight,
+            interval_seconds=round(self._pacer.interval(), 3),
+            arrival_rate=round(self._pacer.arrival_rate, 2),
+        )
 
     @workflow.run
     async def run(self, state: BatcherState | None = None) -> BatcherStats:
