@@ -166,6 +166,43 @@ async def test_specs_are_checked_against_the_catalog(pool: asyncpg.Pool) -> None
     assert "no unique index on exactly (balance)" in message
 
 
+@pytest.mark.parametrize(
+    ("column_type", "spec", "problem"),
+    [
+        (
+            "varchar(10)",
+            {"type": "text", "max_length": 50},
+            "varchar(10), the spec allows max_length 50",
+        ),
+        ("varchar(10)", "text", "varchar(10), the spec allows any length"),
+        ("char(3)", {"type": "text", "max_length": 4}, "bpchar(3), the spec allows max_length 4"),
+        ("numeric(12, 2)", "int8", "numeric(12, 2), too narrow for every int8"),
+        ("numeric(10, 2)", "numeric", "numeric(10, 2), the spec's numeric has no such bound"),
+        # What fits is allowed: the same or a wider bound, and safe widenings.
+        ("varchar(10)", {"type": "text", "max_length": 10}, None),
+        ("char(3)", {"type": "text", "max_length": 3}, None),
+        ("numeric(21, 2)", "int8", None),
+        ("numeric", "numeric", None),
+        ("int8", "int4", None),
+        ("text", {"type": "text", "max_length": 10_000}, None),
+    ],
+)
+async def test_a_spec_that_lets_through_what_the_column_cannot_hold_is_refused(
+    pool: asyncpg.Pool, column_type: str, spec: object, problem: str | None
+) -> None:
+    await pool.execute(f"CREATE TABLE bounded (id text PRIMARY KEY, v {column_type})")
+    specs = table_specs_from_dict(
+        {"tables": {"bounded": {"key": ["id"], "columns": {"id": "text", "v": spec}}}}
+    )
+    async with pool.acquire() as conn:
+        if problem is None:
+            await check_specs(conn, specs)
+            return
+        with pytest.raises(TableSpecMismatch) as caught:
+            await check_specs(conn, specs)
+    assert str(caught.value) == f"bounded.v is {problem}"
+
+
 async def test_failed_dead_lettering_still_rejects_and_is_counted(pool: asyncpg.Pool) -> None:
     await pool.execute(
         f"ALTER TABLE {DEAD_LETTER_TABLE} ADD CONSTRAINT refuse_all CHECK (false) NOT VALID"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from write_batcher import TableSpec
-from write_batcher.tables import WriteMode
+from write_batcher.tables import ColumnSpec, WriteMode
 
 # The catalog's type names (pg_type.typname) each spec type may write into.
 _COMPATIBLE = {
@@ -28,8 +28,13 @@ _COMPATIBLE = {
     "date": {"date"},
 }
 
+# Decimal digits of the largest value of each integer spec type.
+_INTEGER_DIGITS = {"int2": 5, "int4": 10, "int8": 19}
+# pg_attribute.atttypmod of varchar(n), char(n) and numeric(p, s) counts a 4-byte header.
+_VARHDRSZ = 4
+
 _COLUMNS_SQL = """
-SELECT a.attname AS name, t.typname AS type, a.attnotnull AS not_null,
+SELECT a.attname AS name, t.typname AS type, a.atttypmod AS typmod, a.attnotnull AS not_null,
        a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' AS has_default
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
@@ -74,6 +79,8 @@ async def _check(conn: Connection, spec: TableSpec) -> list[str]:
             problems.append(f"{relation} has no column {col.name!r}")
         elif found["type"] not in _COMPATIBLE[col.type]:
             problems.append(f"{relation}.{col.name} is {found['type']}, the spec says {col.type}")
+        elif (bounds := _bounds_problem(col, found)) is not None:
+            problems.append(f"{relation}.{col.name} is {bounds}")
         elif col.nullable and found["not_null"]:
             problems.append(f"{relation}.{col.name} is NOT NULL, the spec says nullable")
     given = {c.name for c in spec.columns} | {spec.batch_id_column}
@@ -92,3 +99,26 @@ async def _check(conn: Connection, spec: TableSpec) -> list[str]:
                 f"which mode {spec.mode} needs"
             )
     return problems
+
+
+def _bounds_problem(col: ColumnSpec, found: asyncpg.Record) -> str | None:
+    """What a column declared with a length, precision or scale cannot hold of the spec's
+    values; None when every value the spec lets through fits (a wider column always does)."""
+    typmod = int(found["typmod"])
+    if typmod < 0:
+        return None  # no declared bound: text, varchar, numeric without (p, s)
+    if found["type"] in ("varchar", "bpchar"):
+        length = typmod - _VARHDRSZ
+        if col.max_length is None or col.max_length > length:
+            allowed = "any length" if col.max_length is None else f"max_length {col.max_length}"
+            return f"{found['type']}({length}), the spec allows {allowed}"
+        return None
+    if found["type"] == "numeric":
+        precision = ((typmod - _VARHDRSZ) >> 16) & 0xFFFF
+        scale = (typmod - _VARHDRSZ) & 0xFFFF
+        digits = _INTEGER_DIGITS.get(col.type)
+        if digits is None:
+            return f"numeric({precision}, {scale}), the spec's {col.type} has no such bound"
+        if precision - scale < digits:
+            return f"numeric({precision}, {scale}), too narrow for every {col.type}"
+    return None
