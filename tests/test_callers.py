@@ -76,4 +76,4 @@ async def test_no_batcher_worker_at_the_deadline_is_outcome_unknown(
             )
     err = failure(failed.value)
     assert err.type == errors.WRITE_OUTCOME_UNKNOWN
-    assert "python -m batcher_service.cli.requests lookup" in err.message
+    assert "python -m batcher_service requests lookup" in err.message

@@ -133,7 +133,7 @@ async def test_unreachable_batcher_gives_outcome_unknown_with_the_lookup(
     assert err.type == errors.WRITE_OUTCOME_UNKNOWN and err.non_retryable
     request_id, batcher_id = err.details
     assert batcher_id == r.batcher_id()
-    assert f"batcher_service.cli.requests lookup {request_id}" in err.message
+    assert f"batcher_service requests lookup {request_id}" in err.message
 
 
 async def test_a_new_run_writes_again_but_an_idempotency_key_is_one_write(

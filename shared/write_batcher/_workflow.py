@@ -29,7 +29,7 @@ WRITE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=5),
     non_retryable_error_types=[errors.INVALID_WRITE],
 )
-LOOKUP_COMMAND = "python -m batcher_service.cli.requests lookup"
+LOOKUP_COMMAND = "python -m batcher_service requests lookup"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Dead letters: ``python -m batcher_service.cli.dead_letters list`` and ``resubmit ID...``."""
+"""Dead letters: ``python -m batcher_service dead-letters list`` and ``resubmit ID...``."""
 
 from __future__ import annotations
 

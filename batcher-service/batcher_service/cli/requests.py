@@ -1,4 +1,4 @@
-"""Look a write up by request id: ``python -m batcher_service.cli.requests lookup ID...``.
+"""Look a write up by request id: ``python -m batcher_service requests lookup ID...``.
 
 The batcher's request table is the authority on whether a request was written; a caller that
 got ``WriteOutcomeUnknown`` reconciles with it (or with the dead letters, for rejections).
