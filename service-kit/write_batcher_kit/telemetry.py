@@ -12,7 +12,7 @@ from datetime import timedelta
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import Runtime, TelemetryConfig
@@ -87,6 +87,9 @@ def setup_telemetry(service_name: str, otlp_endpoint: str | None) -> Telemetry:
     sdk_metrics = SdkMetricsCollector()
     registry = CollectorRegistry()
     registry.register(sdk_metrics)
+    # A private registry gets no default collectors: without this the workers' CPU, memory
+    # and file descriptors (process_*, read from /proc, so Linux only) are nowhere.
+    ProcessCollector(registry=registry)
     runtime = Runtime(
         telemetry=TelemetryConfig(
             metrics=sdk_metrics.buffer,
