@@ -48,6 +48,8 @@ def grafana_to_promql(expr: str, rate_interval: str = "5m") -> str:
         .replace("$job", ".*")
         .replace("${instance}", ".*")
         .replace("$instance", ".*")
+        .replace("${namespace}", ".*")
+        .replace("$namespace", ".*")
     )
 
 

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-from tests.promql import ALERTS, ALERTS_TEST, DASHBOARDS, alert_exprs, all_exprs, promtool
+from tests.promql import (
+    ALERTS,
+    ALERTS_TEST,
+    DASHBOARDS,
+    alert_exprs,
+    all_exprs,
+    dashboard_targets,
+    grafana_to_promql,
+    promtool,
+)
 
 
 def test_alert_rules_are_valid() -> None:
@@ -34,6 +44,16 @@ def test_every_dashboard_and_alert_expression_parses(tmp_path: Path) -> None:
     if result.returncode != 0:
         index = {f"expr_{i}": where for i, (where, _) in enumerate(exprs)}
         raise AssertionError(f"{result.stdout}{result.stderr}\nindex: {index}")
+
+
+def test_dashboards_use_only_their_own_variables_and_the_checks_replace_them() -> None:
+    """A variable the checks did not replace would hide its expression from them."""
+    for path in DASHBOARDS:
+        declared = {v["name"] for v in json.loads(path.read_text())["templating"]["list"]}
+        for title, expr in dashboard_targets(path):
+            used = set(re.findall(r"\$\{?(\w+)", expr)) - {"__rate_interval"}
+            assert used <= declared, f"{path.name}: {title} uses {used - declared}"
+            assert "$" not in grafana_to_promql(expr), f"{path.name}: {title}"
 
 
 def test_alert_unit_tests_pass_and_cover_each_alert_firing_and_not() -> None:

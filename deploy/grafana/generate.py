@@ -8,12 +8,14 @@ from typing import Any
 
 HERE = Path(__file__).parent
 SEL = 'job=~"$job", instance=~"$instance"'
+# For SDK series, which all carry the Temporal namespace; process_* and the pool gauges do not.
+NS_SEL = f'{SEL}, namespace=~"$namespace"'
 RATE = "$__rate_interval"
 FLUSH_ACTIVITY = 'activity_type="flush_batch"'
 
 
-def variables(anchor_metric: str) -> list[dict[str, Any]]:
-    """Datasource, then job (per service) and instance (per pod) filters."""
+def variables(anchor_metric: str, namespace: bool = False) -> list[dict[str, Any]]:
+    """Datasource, then job (per service), instance (per pod) and optionally namespace filters."""
 
     def query_var(name: str, query: str) -> dict[str, Any]:
         return {
@@ -31,11 +33,14 @@ def variables(anchor_metric: str) -> list[dict[str, Any]]:
             "sort": 1,
         }
 
-    return [
+    found = [
         {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus"},
         query_var("job", f"label_values({anchor_metric}, job)"),
         query_var("instance", f'label_values({anchor_metric}{{job=~"$job"}}, instance)'),
     ]
+    if namespace:
+        found.append(query_var("namespace", f"label_values({anchor_metric}{{{SEL}}}, namespace)"))
+    return found
 
 
 def panel(
@@ -76,15 +81,15 @@ def row(title: str, y: int) -> dict[str, Any]:
             "gridPos": {"x": 0, "y": y, "w": 24, "h": 1}}  # fmt: skip
 
 
-def rate(metric: str, by: str = "", where: str = "") -> str:
+def rate(metric: str, by: str = "", where: str = "", sel: str = SEL) -> str:
     """sum by (by) (rate(metric{where, dashboard filters}[$__rate_interval]))."""
     group = f" by ({by})" if by else ""
-    matchers = f"{where}, {SEL}" if where else SEL
+    matchers = f"{where}, {sel}" if where else sel
     return f"sum{group} (rate({metric}{{{matchers}}}[{RATE}]))"
 
 
-def quantile(q: str, metric: str, by: str) -> str:
-    return f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{{{SEL}}}[{RATE}])))"
+def quantile(q: str, metric: str, by: str, sel: str = SEL) -> str:
+    return f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{{{sel}}}[{RATE}])))"
 
 
 def rows_of(sections: list[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
@@ -101,7 +106,9 @@ def rows_of(sections: list[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, 
     return laid
 
 
-def dashboard(uid: str, title: str, panels: list[dict[str, Any]], anchor: str) -> dict[str, Any]:
+def dashboard(
+    uid: str, title: str, panels: list[dict[str, Any]], anchor: str, namespace: bool = False
+) -> dict[str, Any]:
     for i, p in enumerate(panels, start=1):
         p["id"] = i
     return {
@@ -113,7 +120,7 @@ def dashboard(uid: str, title: str, panels: list[dict[str, Any]], anchor: str) -
         "version": 1,
         "refresh": "30s",
         "time": {"from": "now-1h", "to": "now"},
-        "templating": {"list": variables(anchor)},
+        "templating": {"list": variables(anchor, namespace)},
         "panels": panels,
     }
 
@@ -209,68 +216,93 @@ def write_batching() -> dict[str, Any]:
     return dashboard("write-batching", "Write batching", panels, "temporal_num_pollers")
 
 
-def _p(title: str, exprs: dict[str, str], unit: str = "short") -> dict[str, Any]:
-    return panel(title, exprs, unit, (0, 0))
+def _p(
+    title: str, exprs: dict[str, str], unit: str = "short", description: str = ""
+) -> dict[str, Any]:
+    return panel(title, exprs, unit, (0, 0), description)
 
 
 def sdk_workers() -> dict[str, Any]:
     """temporalio/dashboards' Core SDK dashboard (sdk/temporal-core-sdks-otel.json), adapted.
 
     Same rows and panel titles; our /metrics names (``_total`` counters, ``_seconds``
-    histograms instead of milliseconds) and job/instance filters. Local activities added.
+    histograms instead of milliseconds), job/instance filters next to its namespace one. Its
+    CPU / Memory placeholders are real panels here (process_* from the workers' own
+    /metrics); local activities added.
     """
     p95 = "0.95"
+
+    def r(metric: str, by: str) -> str:
+        return rate(metric, by, sel=NS_SEL)
+
+    def q(metric: str, by: str) -> str:
+        return quantile(p95, metric, by, sel=NS_SEL)
+
+    def gauge(metric: str, by: str) -> str:
+        return f"sum by ({by}) ({metric}{{{NS_SEL}}})"
+
+    target = "{{job}} {{instance}}"
     sections = [
+        ("CPU / Memory", [
+            _p("CPU usage", {target: f"sum by (job, instance) (rate(process_cpu_seconds_total{{{SEL}}}[{RATE}]))"}, "percentunit", "CPU seconds per second of each worker process: 100% is one core busy"),
+            _p("Memory usage", {target: f"sum by (job, instance) (process_resident_memory_bytes{{{SEL}}})"}, "bytes", "Resident set size of each worker process"),
+            _p("Open file descriptors", {target: f"sum by (job, instance) (process_open_fds{{{SEL}}})"}, "short", "Sockets (Temporal, PostgreSQL, scrapes) and files; the limit is process_max_fds"),
+        ]),
         ("Requests", [
-            _p("RPC Requests Vs Failures", {"requests {{namespace}}": rate("temporal_request_total", "namespace"), "failures {{namespace}}": rate("temporal_request_failure_total", "namespace")}),
-            _p("RPC Failures Per Operation", {"{{operation}}": rate("temporal_request_failure_total", "namespace, operation")}),
-            _p("RPC Requests Per Operation", {"{{operation}}": rate("temporal_request_total", "namespace, operation")}),
-            _p("RPC Latencies (p95)", {"{{operation}}": quantile(p95, "temporal_request_latency_seconds", "namespace, operation")}, "s"),
+            _p("RPC Requests Vs Failures", {"requests {{namespace}}": r("temporal_request_total", "namespace"), "failures {{namespace}}": r("temporal_request_failure_total", "namespace")}),
+            _p("RPC Failures Per Operation", {"{{operation}}": r("temporal_request_failure_total", "namespace, operation")}),
+            _p("RPC Requests Per Operation", {"{{operation}}": r("temporal_request_total", "namespace, operation")}),
+            _p("RPC Latencies (p95)", {"{{operation}}": q("temporal_request_latency_seconds", "namespace, operation")}, "s"),
         ]),
         ("Long Requests", [
-            _p("Long RPC Failures Per Operation", {"{{operation}}": rate("temporal_long_request_failure_total", "namespace, operation")}),
-            _p("Long RPC Latencies (p95)", {"{{operation}}": quantile(p95, "temporal_long_request_latency_seconds", "namespace, operation")}, "s"),
+            _p("Long RPC Failures Per Operation", {"{{operation}}": r("temporal_long_request_failure_total", "namespace, operation")}),
+            _p("Long RPC Latencies (p95)", {"{{operation}}": q("temporal_long_request_latency_seconds", "namespace, operation")}, "s"),
         ]),
         ("Workflow", [
-            _p("Workflow Completion", {"{{workflow_type}}": rate("temporal_workflow_completed_total", "namespace, workflow_type")}),
-            _p("Workflow End-To-End Latencies", {"{{workflow_type}}": quantile(p95, "temporal_workflow_endtoend_latency_seconds", "namespace, workflow_type")}, "s"),
-            _p("Workflow Failures By Type", {"{{workflow_type}}": rate("temporal_workflow_failed_total", "namespace, workflow_type")}),
+            _p("Workflow Completion", {"{{workflow_type}}": r("temporal_workflow_completed_total", "namespace, workflow_type")}),
+            _p("Workflow End-To-End Latencies", {"{{workflow_type}}": q("temporal_workflow_endtoend_latency_seconds", "namespace, workflow_type")}, "s"),
+            _p("Workflow Failures By Type", {"{{workflow_type}}": r("temporal_workflow_failed_total", "namespace, workflow_type")}),
         ]),
         ("Workflow Task Processing", [
-            _p("Workflow Task Throughput", {"{{task_queue}}": rate("temporal_workflow_task_queue_poll_succeed_total", "namespace, task_queue")}),
-            _p("Workflow Task Schedule To Start (p95)", {"{{task_queue}}": quantile(p95, "temporal_workflow_task_schedule_to_start_latency_seconds", "namespace, task_queue")}, "s"),
-            _p("Workflow Task Failed", {"{{workflow_type}} {{failure_reason}}": rate("temporal_workflow_task_execution_failed_total", "namespace, workflow_type, failure_reason")}),
-            _p("Workflow Task Execution Latency (p95)", {"{{workflow_type}}": quantile(p95, "temporal_workflow_task_execution_latency_seconds", "namespace, workflow_type")}, "s"),
-            _p("Workflow Task Empty Polls", {"{{task_queue}}": rate("temporal_workflow_task_queue_poll_empty_total", "namespace, task_queue")}),
+            _p("Workflow Task Throughput", {"{{task_queue}}": r("temporal_workflow_task_queue_poll_succeed_total", "namespace, task_queue")}),
+            _p("Workflow Task Schedule To Start (p95)", {"{{task_queue}}": q("temporal_workflow_task_schedule_to_start_latency_seconds", "namespace, task_queue")}, "s"),
+            _p("Workflow Task Failed", {"{{workflow_type}} {{failure_reason}}": r("temporal_workflow_task_execution_failed_total", "namespace, workflow_type, failure_reason")}),
+            _p("Workflow Task Execution Latency (p95)", {"{{workflow_type}}": q("temporal_workflow_task_execution_latency_seconds", "namespace, workflow_type")}, "s"),
+            _p("Workflow Task Replay Latency (p95)", {"{{workflow_type}}": q("temporal_workflow_task_replay_latency_seconds", "namespace, workflow_type")}, "s", "The Core SDK's time applying a task's history events, recorded on the task where the worker is caught up with history: every task of a cached workflow, the last one of a replay (eviction, restart)"),
+            _p("Workflow Task Empty Polls", {"{{task_queue}}": r("temporal_workflow_task_queue_poll_empty_total", "namespace, task_queue")}),
         ]),
         ("Activities", [
-            _p("Activity Throughput", {"{{activity_type}}": rate("temporal_activity_schedule_to_start_latency_seconds_count", "namespace, activity_type")}),
-            _p("Activity Failed", {"{{activity_type}}": rate("temporal_activity_execution_failed_total", "namespace, activity_type")}),
-            _p("Activity Execution Latencies (p95)", {"{{activity_type}}": quantile(p95, "temporal_activity_execution_latency_seconds", "namespace, activity_type")}, "s"),
+            _p("Activity Throughput", {"{{activity_type}}": r("temporal_activity_schedule_to_start_latency_seconds_count", "namespace, activity_type")}),
+            _p("Activity Failed", {"{{activity_type}}": r("temporal_activity_execution_failed_total", "namespace, activity_type")}),
+            _p("Activity Execution Latencies (p95)", {"{{activity_type}}": q("temporal_activity_execution_latency_seconds", "namespace, activity_type")}, "s"),
         ]),
         ("Activity Task Processing", [
-            _p("Empty Activity Polls", {"{{task_queue}}": rate("temporal_activity_poll_no_task_total", "namespace, task_queue")}),
-            _p("Activity Schedule To Start (p95)", {"{{task_queue}}": quantile(p95, "temporal_activity_schedule_to_start_latency_seconds", "namespace, task_queue")}, "s"),
+            _p("Empty Activity Polls", {"{{task_queue}}": r("temporal_activity_poll_no_task_total", "namespace, task_queue")}),
+            _p("Activity Schedule To Start (p95)", {"{{task_queue}}": q("temporal_activity_schedule_to_start_latency_seconds", "namespace, task_queue")}, "s"),
         ]),
         ("Local Activities", [
-            _p("Local Activity Throughput", {"{{activity_type}}": rate("temporal_local_activity_total", "namespace, activity_type")}),
-            _p("Local Activity Failed", {"{{activity_type}}": rate("temporal_local_activity_execution_failed_total", "namespace, activity_type")}),
-            _p("Local Activity Execution Latencies (p95)", {"{{activity_type}}": quantile(p95, "temporal_local_activity_execution_latency_seconds", "namespace, activity_type")}, "s"),
+            _p("Local Activity Throughput", {"{{activity_type}}": r("temporal_local_activity_total", "namespace, activity_type")}),
+            _p("Local Activity Failed", {"{{activity_type}}": r("temporal_local_activity_execution_failed_total", "namespace, activity_type")}),
+            _p("Local Activity Execution Latencies (p95)", {"{{activity_type}}": q("temporal_local_activity_execution_latency_seconds", "namespace, activity_type")}, "s"),
         ]),
         ("Slots", [
-            _p("Slots Available", {"{{instance}} {{worker_type}}": f"sum by (instance, worker_type) (temporal_worker_task_slots_available{{{SEL}}})"}),
-            _p("Slots Used", {"{{instance}} {{worker_type}}": f"sum by (instance, worker_type) (temporal_worker_task_slots_used{{{SEL}}})"}),
-            _p("Pollers", {"{{instance}} {{poller_type}}": f"sum by (instance, poller_type) (temporal_num_pollers{{{SEL}}})"}),
+            _p("Slots Available", {"{{instance}} {{worker_type}}": gauge("temporal_worker_task_slots_available", "instance, worker_type")}),
+            _p("Slots Used", {"{{instance}} {{worker_type}}": gauge("temporal_worker_task_slots_used", "instance, worker_type")}),
+            _p("Pollers", {"{{instance}} {{poller_type}}": gauge("temporal_num_pollers", "instance, poller_type")}),
         ]),
         ("Sticky Cache", [
-            _p("Sticky Cache Size", {"{{instance}}": f"sum by (instance) (temporal_sticky_cache_size{{{SEL}}})"}),
-            _p("Sticky Cache Forced Eviction", {"{{instance}}": rate("temporal_sticky_cache_total_forced_eviction_total", "instance")}),
-            _p("Sticky Cache Hit", {"{{instance}}": rate("temporal_sticky_cache_hit_total", "instance")}),
-            _p("Sticky Cache Miss", {"{{instance}} {{task_queue}}": rate("temporal_sticky_cache_miss_total", "instance, task_queue")}),
+            _p("Sticky Cache Size", {"{{instance}}": gauge("temporal_sticky_cache_size", "instance")}),
+            _p("Sticky Cache Forced Eviction", {"{{instance}}": r("temporal_sticky_cache_total_forced_eviction_total", "instance")}),
+            _p("Sticky Cache Hit", {"{{instance}}": r("temporal_sticky_cache_hit_total", "instance")}),
+            _p("Sticky Cache Miss", {"{{instance}} {{task_queue}}": r("temporal_sticky_cache_miss_total", "instance, task_queue")}),
         ]),
     ]  # fmt: skip
     return dashboard(
-        "temporal-sdk-workers", "Temporal SDK workers", rows_of(sections), "temporal_num_pollers"
+        "temporal-sdk-workers",
+        "Temporal SDK workers",
+        rows_of(sections),
+        "temporal_num_pollers",
+        namespace=True,
     )
 
 
