@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import subprocess
 import time
 import urllib.parse
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -38,6 +40,7 @@ JOBS = ("main-service", "batcher-service")
 @dataclass
 class Run:
     ports: dict[str, int]
+    pids: dict[str, int]
     prometheus_url: str
     completed: int
 
@@ -138,6 +141,8 @@ async def e2e(
             "main-service": int(main.env["METRICS_PORT"]),
             "batcher-service": int(batcher.env["METRICS_PORT"]),
         }
+        assert main.pid is not None and batcher.pid is not None
+        pids = {"main-service": main.pid, "batcher-service": batcher.pid}
         for port in ports.values():
             await _until_ready(port)
         prometheus, prometheus_url = _start_prometheus(workdir, ports)
@@ -146,7 +151,7 @@ async def e2e(
         report = await run_payments(client, 40, concurrency=10)
         assert report.completed == 40, report.summary()
         await asyncio.sleep(3)  # a few more scrapes after the last write
-        yield Run(ports, prometheus_url, report.completed)
+        yield Run(ports, pids, prometheus_url, report.completed)
     finally:
         if prometheus is not None:
             prometheus.terminate()
@@ -187,3 +192,54 @@ async def test_prometheus_returns_data_for_the_key_dashboard_queries(e2e: Run) -
         result = await _query(e2e.prometheus_url, expr)
         values = [float(sample["value"][1]) for sample in result]  # type: ignore[index]
         assert any(math.isfinite(v) and v > 0 for v in values), f"{title}: {expr} -> {result}"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, as /proc/<pid>/stat has them (fields 14 and 15)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _samples(exposition: str) -> dict[str, float]:
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process_* come from /proc")
+async def test_each_worker_exports_its_own_cpu_memory_and_file_descriptors(e2e: Run) -> None:
+    for job, port in e2e.ports.items():
+        pid = e2e.pids[job]
+        before = _cpu_seconds(pid)
+        status, text = await _get(f"http://127.0.0.1:{port}/metrics")
+        after = _cpu_seconds(pid)
+        assert status == 200, job
+        found = _samples(text)
+        # Read from the worker's /proc between two reads of ours: the series describe that
+        # process, not the test's or another one.
+        assert before <= found["process_cpu_seconds_total"] <= after, (job, before, after)
+        assert found["process_cpu_seconds_total"] > 0, job
+        assert found["process_resident_memory_bytes"] > 10 * 2**20, job
+        assert 0 < found["process_open_fds"] <= found["process_max_fds"], job
+
+
+async def test_prometheus_returns_data_for_the_new_sdk_dashboard_panels(e2e: Run) -> None:
+    """The CPU / Memory row per job, and replay latency (recorded on every workflow task)."""
+    board = next(p for p in DASHBOARDS if p.name == "temporal-sdk-workers.json")
+    targets = dict(dashboard_targets(board))
+    per_job = ("CPU usage", "Memory usage", "Open file descriptors")
+    for title in (*per_job, "Workflow Task Replay Latency (p95)"):
+        expr = grafana_to_promql(targets[title], "1m")
+        result = await _query(e2e.prometheus_url, expr)
+        values = [float(sample["value"][1]) for sample in result]  # type: ignore[index]
+        assert values and all(math.isfinite(v) and v > 0 for v in values), f"{title}: {result}"
+        series: list[dict[str, str]] = [sample["metric"] for sample in result]  # type: ignore[misc]
+        if title in per_job:
+            assert sorted(m["job"] for m in series) == sorted(JOBS), f"{title}: {result}"
+        else:
+            types = {m["workflow_type"] for m in series}
+            assert types == {"PaymentWorkflow", "WriteBatcherWorkflow"}, f"{title}: {result}"
