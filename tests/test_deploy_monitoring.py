@@ -19,6 +19,17 @@ _SELECTOR = re.compile(r"\{([^{}]*)\}")
 _MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 # Labels Prometheus puts on every scraped series from the target (not from the metric).
 TARGET_LABELS = ("job",)
+# What the Prometheus Operator gives a ServiceMonitor's target before its relabelings.
+OPERATOR_TARGET = {
+    "job": "wb-write-batcher-main",
+    "instance": "10.0.0.7:9101",
+    "namespace": "write-batcher",
+    "service": "wb-write-batcher-main",
+    "pod": "wb-write-batcher-main-5d9c",
+    "container": "main",
+    "endpoint": "metrics",
+}
+_GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
 
 
 def _monitoring_objects() -> list[dict[str, Any]]:
@@ -68,6 +79,52 @@ def matches(op: str, value: str, job: str) -> bool:
         return job != value
     hit = re.fullmatch(value, job) is not None
     return hit if op == "=~" else not hit
+
+
+def relabel(labels: dict[str, str], rules: list[dict[str, Any]]) -> dict[str, str]:
+    """Prometheus' target relabeling for the actions the chart uses (replace, labeldrop)."""
+    out = dict(labels)
+    for rule in rules:
+        action = rule.get("action", "replace").lower()
+        regex = re.compile(rule.get("regex", "(.*)"))
+        if action == "labeldrop":
+            out = {k: v for k, v in out.items() if not regex.fullmatch(k)}
+            continue
+        assert action == "replace", f"relabel() does not know {action}"
+        source = rule.get("separator", ";").join(
+            out.get(n, "") for n in rule.get("sourceLabels", [])
+        )
+        match = regex.fullmatch(source)
+        if match is not None:
+            out[rule["targetLabel"]] = match.expand(
+                re.sub(r"\$\{?(\d+)\}?", r"\\\1", rule.get("replacement", "$1"))
+            )
+    return out
+
+
+def series_labels_read() -> set[str]:
+    """Labels the dashboards and alerts group or filter by, job and instance aside."""
+    found: set[str] = set()
+    for _where, expr in all_exprs():
+        for grouping in _GROUPING.findall(expr):
+            found.update(label.strip() for label in grouping.split(",") if label.strip())
+        for selector in _SELECTOR.findall(expr):
+            found.update(label for label, _op, _value in _MATCHER.findall(selector))
+    return found - {"job", "instance", "le"}
+
+
+def test_target_labels_leave_the_series_own_labels_alone() -> None:
+    """Else Prometheus renames the series' label (the SDK's Temporal `namespace`) exported_*."""
+    read = series_labels_read()
+    assert {"namespace", "task_queue", "workflow_type"} <= read
+    for obj in _monitoring_objects():
+        if obj["kind"] != "ServiceMonitor":
+            continue
+        (endpoint,) = obj["spec"]["endpoints"]
+        target = relabel(OPERATOR_TARGET, endpoint["relabelings"])
+        assert not read & set(target), f"{obj['metadata']['name']}: {sorted(read & set(target))}"
+        assert target["kubernetes_namespace"] == OPERATOR_TARGET["namespace"]
+        assert target["job"] in {"main-service", "batcher-service"}
 
 
 def test_one_job_name_per_component_everywhere() -> None:
