@@ -194,11 +194,11 @@ async def test_prometheus_returns_data_for_the_key_dashboard_queries(e2e: Run) -
         assert any(math.isfinite(v) and v > 0 for v in values), f"{title}: {expr} -> {result}"
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, as /proc/<pid>/stat has them (fields 14 and 15)."""
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of a process in clock ticks, /proc/<pid>/stat's fields 14 and 15."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) + int(fields[12])
 
 
 def _samples(exposition: str) -> dict[str, float]:
@@ -214,15 +214,17 @@ def _samples(exposition: str) -> dict[str, float]:
 async def test_each_worker_exports_its_own_cpu_memory_and_file_descriptors(e2e: Run) -> None:
     for job, port in e2e.ports.items():
         pid = e2e.pids[job]
-        before = _cpu_seconds(pid)
+        before = _cpu_ticks(pid)
         status, text = await _get(f"http://127.0.0.1:{port}/metrics")
-        after = _cpu_seconds(pid)
+        after = _cpu_ticks(pid)
         assert status == 200, job
         found = _samples(text)
         # Read from the worker's /proc between two reads of ours: the series describe that
-        # process, not the test's or another one.
-        assert before <= found["process_cpu_seconds_total"] <= after, (job, before, after)
-        assert found["process_cpu_seconds_total"] > 0, job
+        # process, not the test's or another one. Compared in ticks: the collector adds
+        # utime and stime as floats.
+        ticks = round(found["process_cpu_seconds_total"] * os.sysconf("SC_CLK_TCK"))
+        assert before <= ticks <= after, (job, before, ticks, after)
+        assert ticks > 0, job
         assert found["process_resident_memory_bytes"] > 10 * 2**20, job
         assert 0 < found["process_open_fds"] <= found["process_max_fds"], job
 
