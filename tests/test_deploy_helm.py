@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +18,7 @@ try:
         TABLES_FILE,
         containers,
         load_full_values,
+        load_gitops_values,
         manifests,
         render,
     )
@@ -26,6 +28,7 @@ except ImportError:  # tests/ on sys.path instead of the repository root
         TABLES_FILE,
         containers,
         load_full_values,
+        load_gitops_values,
         manifests,
         render,
     )
@@ -40,9 +43,13 @@ CRD_KINDS = {
 HOOK = "helm.sh/hook"
 
 
-@pytest.fixture(scope="module", params=["default", "full"])
+# The ci/ values files, as chart-testing (`ct lint`) would use them, and the defaults.
+CI_VALUES = {"default": lambda: None, "full": load_full_values, "gitops": load_gitops_values}
+
+
+@pytest.fixture(scope="module", params=list(CI_VALUES))
 def rendered(request: pytest.FixtureRequest) -> dict[str, str]:
-    return render(None if request.param == "default" else load_full_values())
+    return render(CI_VALUES[request.param]())
 
 
 def _objects(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -57,9 +64,9 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
-@pytest.mark.parametrize("values", [None, "full"])
-def test_chart_lints_strict(values: str | None) -> None:
-    report = helm.lint(str(CHART), load_full_values() if values else None, strict=True)
+@pytest.mark.parametrize("values", list(CI_VALUES))
+def test_chart_lints_strict(values: str) -> None:
+    report = helm.lint(str(CHART), CI_VALUES[values](), strict=True)
     errors = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
     assert errors == [], errors
 
@@ -198,8 +205,6 @@ def test_workload_security_and_probes(rendered: dict[str, str]) -> None:
                 assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
                 if "livenessProbe" in c:
                     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-        if obj["kind"] == "Job":
-            assert "pre-install" in obj["metadata"]["annotations"][HOOK]
 
 
 @pytest.mark.parametrize("values", [None, "full"])
@@ -231,6 +236,57 @@ def test_hooks_do_not_outlive_uninstall_nor_block_upgrades(values: str | None) -
             if "secretKeyRef" in e.get("valueFrom", {})
         }
         assert not refs & set(hooks), f"{deployment['metadata']['name']} uses a hook object"
+
+
+def _jobs(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return _by_kind(objs, "Job")
+
+
+@pytest.mark.parametrize("values", [None, "full"])
+def test_migration_without_hooks_is_a_plain_job_on_the_release_objects(
+    values: str | None,
+) -> None:
+    """For tools that skip Helm hooks: no hook at all, and the Job uses what the workers use."""
+    base = load_full_values() if values else {}
+    objs = _objects({**base, "migration": {"useHelmHooks": False}})
+    assert [
+        o["metadata"]["name"] for o in objs if HOOK in o["metadata"].get("annotations", {})
+    ] == []
+    (job,) = _jobs(objs).values()
+    assert re.fullmatch(r"wb-write-batcher-migrate-[0-9a-f]{10}", job["metadata"]["name"])
+    # A GitOps tool would re-create a Job the TTL controller deleted.
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+    pod = job["spec"]["template"]["spec"]
+    secret = _env(pod["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    for deployment in _by_kind(objs, "Deployment").values():
+        worker = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == worker["serviceAccountName"]
+    batcher = _by_kind(objs, "Deployment")["wb-write-batcher-batcher"]["spec"]["template"]["spec"]
+    assert secret == _env(batcher["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    made = {(o["kind"], o["metadata"]["name"]) for o in objs}
+    assert not {n for k, n in made if k in {"Secret", "ServiceAccount"} and "migrate" in n}
+
+
+def test_migration_job_without_hooks_is_new_per_revision_and_spec() -> None:
+    """Jobs are immutable: an upgrade or a new image is a new Job (so it runs again)."""
+    values: dict[str, Any] = {"migration": {"useHelmHooks": False}}
+
+    def name(revision: int = 1, **extra: Any) -> str:
+        (job_name,) = _jobs(list(manifests(render({**values, **extra}, revision=revision))))
+        return job_name
+
+    first = name()
+    assert name() == first  # the same release renders the same Job: nothing to re-apply
+    assert name(revision=2) != first
+    assert name(image={"tag": "9.9.9"}) != first
+    assert name(migration={"useHelmHooks": False, "backoffLimit": 5}) != first
+    assert len(name(fullnameOverride="x" * 63)) == 63  # a Job name is a label value too
+
+
+def test_migration_disabled_renders_no_job_nor_hook_copies() -> None:
+    objs = _objects({"migration": {"enabled": False}})
+    assert not _jobs(objs)
+    assert not [o for o in objs if HOOK in o["metadata"].get("annotations", {})]
 
 
 def test_keda_scales_each_worker_on_its_task_queue() -> None:
@@ -306,6 +362,7 @@ def test_schema_accepts_the_extension_values(override: dict[str, Any]) -> None:
         ({"batcher": {"autoscaling": {"enabled": True, "minReplicas": 9}}},
          "batcher.autoscaling.minReplicas must not exceed"),
         ({"metrics": {"serviceMonitor": {"labels": {"a": "b"}}}}, "additional properties 'labels'"),
+        ({"migration": {"useHelmHooks": "no"}}, "at '/migration/useHelmHooks'"),
     ],
 )  # fmt: skip
 def test_bad_values_are_rejected(override: dict[str, Any], message: str) -> None:
