@@ -310,6 +310,64 @@ def test_keda_scales_each_worker_on_its_task_queue() -> None:
     }
 
 
+# The temporal scaler's metadata (keda.sh/docs/2.21/scalers/temporal): a key outside it is a typo.
+KEDA_TEMPORAL_METADATA = {
+    "endpoint", "endpointFromEnv", "namespace", "activationTargetQueueSize", "targetQueueSize",
+    "taskQueue", "queueTypes", "workerDeploymentName", "workerDeploymentBuildId",
+    "includeRunningWorkflowCount", "workflowTaskQueueForCount", "apiKeyFromEnv",
+    "minConnectTimeout", "unsafeSsl", "tlsServerName", "enableTLS",
+}  # fmt: skip
+TLS_SECRET = {"enabled": True, "existingSecret": "client-tls"}
+API_KEY = {"existingSecret": "temporal-api-key"}
+
+
+@pytest.mark.parametrize(
+    ("temporal", "keda", "tls", "api_key"),
+    [
+        ({}, {}, False, False),
+        ({"tls": {"enabled": True}}, {}, True, False),  # server TLS, no client credentials
+        ({"apiKey": API_KEY}, {}, True, True),  # an API key implies TLS
+        ({"tls": TLS_SECRET}, {"authenticationRef": "temporal-mtls"}, True, False),
+        ({"tls": TLS_SECRET, "apiKey": API_KEY}, {}, True, True),
+    ],
+)
+def test_keda_connects_as_the_workers_do(
+    temporal: dict[str, Any], keda: dict[str, Any], tls: bool, api_key: bool
+) -> None:
+    values = {"temporal": temporal, "main": {"keda": {"enabled": True, **keda}}}
+    objs = _objects(copy.deepcopy(values))
+    (scaled,) = _by_kind(objs, "ScaledObject").values()
+    (trigger,) = scaled["spec"]["triggers"]
+    meta = trigger["metadata"]
+    assert set(meta) <= KEDA_TEMPORAL_METADATA
+    assert all(isinstance(v, str) for v in meta.values())  # KEDA metadata is strings
+    assert ("enableTLS" in meta) is tls and meta.get("enableTLS", "true") == "true"
+    env = _env(containers(_by_kind(objs, "Deployment")["wb-write-batcher-main"])[0])
+    # The workers' own view: TEMPORAL_TLS, or an API key (the SDK turns TLS on for one).
+    assert ("TEMPORAL_TLS" in env or "TEMPORAL_API_KEY" in env) is tls
+    if api_key:
+        # KEDA reads it from the scale target's container, where the Secret puts it.
+        assert meta["apiKeyFromEnv"] in env
+        assert "secretKeyRef" in env[meta["apiKeyFromEnv"]]["valueFrom"]
+    else:
+        assert "apiKeyFromEnv" not in meta
+    assert trigger.get("authenticationRef", {}).get("name") == keda.get("authenticationRef")
+    assert "workerDeploymentName" not in meta and "workerDeploymentBuildId" not in meta
+
+
+def test_keda_scales_one_worker_deployment_version_when_given() -> None:
+    scaled = _by_kind(_objects(load_gitops_values()), "ScaledObject")
+    main = scaled["wb-write-batcher-main"]["spec"]["triggers"][0]["metadata"]
+    assert (main["workerDeploymentName"], main["workerDeploymentBuildId"]) == (
+        "write-batcher-main",
+        "1.2.3",
+    )
+    assert main["tlsServerName"] == "temporal.example.com" and main["enableTLS"] == "true"
+    assert main["apiKeyFromEnv"] == "TEMPORAL_API_KEY"
+    batcher = scaled["wb-write-batcher-batcher"]["spec"]["triggers"][0]["metadata"]
+    assert "workerDeploymentName" not in batcher and "workerDeploymentBuildId" not in batcher
+
+
 @pytest.mark.parametrize(
     "override",
     [
@@ -363,6 +421,12 @@ def test_schema_accepts_the_extension_values(override: dict[str, Any]) -> None:
          "batcher.autoscaling.minReplicas must not exceed"),
         ({"metrics": {"serviceMonitor": {"labels": {"a": "b"}}}}, "additional properties 'labels'"),
         ({"migration": {"useHelmHooks": "no"}}, "at '/migration/useHelmHooks'"),
+        ({"main": {"keda": {"enabled": True, "workerDeploymentName": "wb"}}},
+         "set main.keda.workerDeploymentName and main.keda.workerDeploymentBuildId together"),
+        ({"batcher": {"keda": {"enabled": True, "workerDeploymentBuildId": "1"}}},
+         "set batcher.keda.workerDeploymentName and"),
+        ({"temporal": {"tls": TLS_SECRET}, "main": {"keda": {"enabled": True}}},
+         "give main.keda.authenticationRef a TriggerAuthentication with cert, key"),
     ],
 )  # fmt: skip
 def test_bad_values_are_rejected(override: dict[str, Any], message: str) -> None:
