@@ -93,6 +93,7 @@ async def batcher_worker(
             retention_hours=settings.request_retention_hours,
             backfill_sources=settings.backfill_sources,
             max_concurrent_activities=settings.max_concurrent_activities,
+            tuning=settings.tuning,
         )
         yield Served(worker, {"postgres": database_ready(pool)})
     finally:
