@@ -35,8 +35,9 @@ BENCH_TASK_QUEUE = "write-batching-bench"
 async def bench_worker(
     settings: MainSettings, client: Client, telemetry: Telemetry
 ) -> AsyncIterator[Served]:
-    """Bench workflows on the main worker's wiring and limits (MainSettings, WRITE_TABLES_FILE):
-    every bench workflow runs on what a caller's worker has, the two-table one writes through it.
+    """Bench workflows on the main worker's wiring, slots and tuning (MainSettings,
+    WRITE_TABLES_FILE): every bench workflow runs on what a caller's worker has, the two-table
+    one writes through it.
     """
     pool = await create_pool(os.environ["DATABASE_URL"], 10)
     try:
@@ -54,9 +55,11 @@ async def bench_worker(
                 NaiveWriter(pool, settings.tables[LEDGER_TABLE]).insert,
             ],
             plugins=[WriteBatchingPlugin(settings.tables, **asdict(settings.write))],
-            max_concurrent_activities=settings.max_concurrent_activities,
-            max_concurrent_local_activities=settings.max_concurrent_activities,
-            max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+            **settings.tuning.worker_options(
+                max_concurrent_activities=settings.max_concurrent_activities,
+                max_concurrent_local_activities=settings.max_concurrent_activities,
+                max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+            ),
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
         yield Served(worker)

@@ -19,6 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy" / "helm" / "write-batcher"
 FULL_VALUES = CHART / "ci" / "full-values.yaml"
+GITOPS_VALUES = CHART / "ci" / "gitops-values.yaml"
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 # The images compose builds (and `make images` tags :local).
@@ -57,12 +58,24 @@ def load_full_values() -> dict[str, Any]:
     return yaml.safe_load(FULL_VALUES.read_text(encoding="utf-8"))
 
 
-def render(values: dict[str, Any] | None = None) -> dict[str, str]:
-    """Render the chart through Helm's own engine (helm-python-sdk bundles libhelm)."""
+def load_gitops_values() -> dict[str, Any]:
+    return yaml.safe_load(GITOPS_VALUES.read_text(encoding="utf-8"))
+
+
+def render(values: dict[str, Any] | None = None, *, revision: int = 1) -> dict[str, str]:
+    """Render the chart through Helm's own engine (helm-python-sdk bundles libhelm): an
+    install, or the upgrade to ``revision``."""
     import helm_python as helm  # noqa: PLC0415 - import only where Helm is needed
 
     with helm.Chart.load(str(CHART)) as chart:
-        return chart.render(values or {}, name="wb", namespace="write-batcher", is_install=True)
+        return chart.render(
+            values or {},
+            name="wb",
+            namespace="write-batcher",
+            revision=revision,
+            is_install=revision == 1,
+            is_upgrade=revision > 1,
+        )
 
 
 def manifests(rendered: dict[str, str]) -> Iterator[dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
 
 from batcher_service.names import STATS_QUERY
 from batcher_service.shard.state import BatcherConfig, BatcherStats
@@ -39,6 +40,8 @@ class Harness:
     pool: asyncpg.Pool
     queues: Queues
     main_kwargs: dict[str, Any] = field(default_factory=dict)
+    main_worker: Worker | None = None
+    batcher_worker: Worker | None = None
 
     async def start_payment(
         self, workflow_id: str, payment: PaymentRequest
@@ -101,16 +104,23 @@ async def running_workers(
     *,
     tables: dict[str, TableSpec] | None = None,
     create_schema: bool = True,
+    batcher_kwargs: dict[str, Any] | None = None,
     **main_kwargs: Any,
 ) -> AsyncIterator[Harness]:
     """Both workers in this process; shut down inside the loop when the block ends.
 
-    The payment demo's table is created in the pool's database first.
+    The payment demo's table is created in the pool's database first. ``batcher_kwargs`` and
+    ``main_kwargs`` go to each service's ``build_worker``.
     """
     if create_schema:
         await pool.execute(MAIN_SCHEMA.read_text())
     batcher = build_batcher_worker(
-        client, pool, config, tables or DEMO_TABLES, task_queue=queues.batcher
+        client,
+        pool,
+        config,
+        tables or DEMO_TABLES,
+        task_queue=queues.batcher,
+        **(batcher_kwargs or {}),
     )
     main = build_main_worker(
         client,
@@ -120,7 +130,7 @@ async def running_workers(
         **main_kwargs,
     )
     async with batcher, main:
-        yield Harness(client, pool, queues, main_kwargs)
+        yield Harness(client, pool, queues, main_kwargs, main, batcher)
 
 
 async def eventually(check: Any, within: float = 30.0, interval: float = 0.2) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +18,7 @@ try:
         TABLES_FILE,
         containers,
         load_full_values,
+        load_gitops_values,
         manifests,
         render,
     )
@@ -26,6 +28,7 @@ except ImportError:  # tests/ on sys.path instead of the repository root
         TABLES_FILE,
         containers,
         load_full_values,
+        load_gitops_values,
         manifests,
         render,
     )
@@ -40,9 +43,13 @@ CRD_KINDS = {
 HOOK = "helm.sh/hook"
 
 
-@pytest.fixture(scope="module", params=["default", "full"])
+# The ci/ values files, as chart-testing (`ct lint`) would use them, and the defaults.
+CI_VALUES = {"default": lambda: None, "full": load_full_values, "gitops": load_gitops_values}
+
+
+@pytest.fixture(scope="module", params=list(CI_VALUES))
 def rendered(request: pytest.FixtureRequest) -> dict[str, str]:
-    return render(None if request.param == "default" else load_full_values())
+    return render(CI_VALUES[request.param]())
 
 
 def _objects(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -57,9 +64,9 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
-@pytest.mark.parametrize("values", [None, "full"])
-def test_chart_lints_strict(values: str | None) -> None:
-    report = helm.lint(str(CHART), load_full_values() if values else None, strict=True)
+@pytest.mark.parametrize("values", list(CI_VALUES))
+def test_chart_lints_strict(values: str) -> None:
+    report = helm.lint(str(CHART), CI_VALUES[values](), strict=True)
     errors = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
     assert errors == [], errors
 
@@ -198,8 +205,6 @@ def test_workload_security_and_probes(rendered: dict[str, str]) -> None:
                 assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
                 if "livenessProbe" in c:
                     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-        if obj["kind"] == "Job":
-            assert "pre-install" in obj["metadata"]["annotations"][HOOK]
 
 
 @pytest.mark.parametrize("values", [None, "full"])
@@ -233,6 +238,57 @@ def test_hooks_do_not_outlive_uninstall_nor_block_upgrades(values: str | None) -
         assert not refs & set(hooks), f"{deployment['metadata']['name']} uses a hook object"
 
 
+def _jobs(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return _by_kind(objs, "Job")
+
+
+@pytest.mark.parametrize("values", [None, "full"])
+def test_migration_without_hooks_is_a_plain_job_on_the_release_objects(
+    values: str | None,
+) -> None:
+    """For tools that skip Helm hooks: no hook at all, and the Job uses what the workers use."""
+    base = load_full_values() if values else {}
+    objs = _objects({**base, "migration": {"useHelmHooks": False}})
+    assert [
+        o["metadata"]["name"] for o in objs if HOOK in o["metadata"].get("annotations", {})
+    ] == []
+    (job,) = _jobs(objs).values()
+    assert re.fullmatch(r"wb-write-batcher-migrate-[0-9a-f]{10}", job["metadata"]["name"])
+    # A GitOps tool would re-create a Job the TTL controller deleted.
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+    pod = job["spec"]["template"]["spec"]
+    secret = _env(pod["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    for deployment in _by_kind(objs, "Deployment").values():
+        worker = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == worker["serviceAccountName"]
+    batcher = _by_kind(objs, "Deployment")["wb-write-batcher-batcher"]["spec"]["template"]["spec"]
+    assert secret == _env(batcher["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    made = {(o["kind"], o["metadata"]["name"]) for o in objs}
+    assert not {n for k, n in made if k in {"Secret", "ServiceAccount"} and "migrate" in n}
+
+
+def test_migration_job_without_hooks_is_new_per_revision_and_spec() -> None:
+    """Jobs are immutable: an upgrade or a new image is a new Job (so it runs again)."""
+    values: dict[str, Any] = {"migration": {"useHelmHooks": False}}
+
+    def name(revision: int = 1, **extra: Any) -> str:
+        (job_name,) = _jobs(list(manifests(render({**values, **extra}, revision=revision))))
+        return job_name
+
+    first = name()
+    assert name() == first  # the same release renders the same Job: nothing to re-apply
+    assert name(revision=2) != first
+    assert name(image={"tag": "9.9.9"}) != first
+    assert name(migration={"useHelmHooks": False, "backoffLimit": 5}) != first
+    assert len(name(fullnameOverride="x" * 63)) == 63  # a Job name is a label value too
+
+
+def test_migration_disabled_renders_no_job_nor_hook_copies() -> None:
+    objs = _objects({"migration": {"enabled": False}})
+    assert not _jobs(objs)
+    assert not [o for o in objs if HOOK in o["metadata"].get("annotations", {})]
+
+
 def test_keda_scales_each_worker_on_its_task_queue() -> None:
     from main_service.names import MAIN_TASK_QUEUE  # noqa: PLC0415
     from write_batcher.contract import BATCHER_TASK_QUEUE  # noqa: PLC0415
@@ -252,6 +308,64 @@ def test_keda_scales_each_worker_on_its_task_queue() -> None:
         "wb-write-batcher-main": MAIN_TASK_QUEUE,
         "wb-write-batcher-batcher": BATCHER_TASK_QUEUE,
     }
+
+
+# The temporal scaler's metadata (keda.sh/docs/2.21/scalers/temporal): a key outside it is a typo.
+KEDA_TEMPORAL_METADATA = {
+    "endpoint", "endpointFromEnv", "namespace", "activationTargetQueueSize", "targetQueueSize",
+    "taskQueue", "queueTypes", "workerDeploymentName", "workerDeploymentBuildId",
+    "includeRunningWorkflowCount", "workflowTaskQueueForCount", "apiKeyFromEnv",
+    "minConnectTimeout", "unsafeSsl", "tlsServerName", "enableTLS",
+}  # fmt: skip
+TLS_SECRET = {"enabled": True, "existingSecret": "client-tls"}
+API_KEY = {"existingSecret": "temporal-api-key"}
+
+
+@pytest.mark.parametrize(
+    ("temporal", "keda", "tls", "api_key"),
+    [
+        ({}, {}, False, False),
+        ({"tls": {"enabled": True}}, {}, True, False),  # server TLS, no client credentials
+        ({"apiKey": API_KEY}, {}, True, True),  # an API key implies TLS
+        ({"tls": TLS_SECRET}, {"authenticationRef": "temporal-mtls"}, True, False),
+        ({"tls": TLS_SECRET, "apiKey": API_KEY}, {}, True, True),
+    ],
+)
+def test_keda_connects_as_the_workers_do(
+    temporal: dict[str, Any], keda: dict[str, Any], tls: bool, api_key: bool
+) -> None:
+    values = {"temporal": temporal, "main": {"keda": {"enabled": True, **keda}}}
+    objs = _objects(copy.deepcopy(values))
+    (scaled,) = _by_kind(objs, "ScaledObject").values()
+    (trigger,) = scaled["spec"]["triggers"]
+    meta = trigger["metadata"]
+    assert set(meta) <= KEDA_TEMPORAL_METADATA
+    assert all(isinstance(v, str) for v in meta.values())  # KEDA metadata is strings
+    assert ("enableTLS" in meta) is tls and meta.get("enableTLS", "true") == "true"
+    env = _env(containers(_by_kind(objs, "Deployment")["wb-write-batcher-main"])[0])
+    # The workers' own view: TEMPORAL_TLS, or an API key (the SDK turns TLS on for one).
+    assert ("TEMPORAL_TLS" in env or "TEMPORAL_API_KEY" in env) is tls
+    if api_key:
+        # KEDA reads it from the scale target's container, where the Secret puts it.
+        assert meta["apiKeyFromEnv"] in env
+        assert "secretKeyRef" in env[meta["apiKeyFromEnv"]]["valueFrom"]
+    else:
+        assert "apiKeyFromEnv" not in meta
+    assert trigger.get("authenticationRef", {}).get("name") == keda.get("authenticationRef")
+    assert "workerDeploymentName" not in meta and "workerDeploymentBuildId" not in meta
+
+
+def test_keda_scales_one_worker_deployment_version_when_given() -> None:
+    scaled = _by_kind(_objects(load_gitops_values()), "ScaledObject")
+    main = scaled["wb-write-batcher-main"]["spec"]["triggers"][0]["metadata"]
+    assert (main["workerDeploymentName"], main["workerDeploymentBuildId"]) == (
+        "write-batcher-main",
+        "1.2.3",
+    )
+    assert main["tlsServerName"] == "temporal.example.com" and main["enableTLS"] == "true"
+    assert main["apiKeyFromEnv"] == "TEMPORAL_API_KEY"
+    batcher = scaled["wb-write-batcher-batcher"]["spec"]["triggers"][0]["metadata"]
+    assert "workerDeploymentName" not in batcher and "workerDeploymentBuildId" not in batcher
 
 
 @pytest.mark.parametrize(
@@ -306,6 +420,13 @@ def test_schema_accepts_the_extension_values(override: dict[str, Any]) -> None:
         ({"batcher": {"autoscaling": {"enabled": True, "minReplicas": 9}}},
          "batcher.autoscaling.minReplicas must not exceed"),
         ({"metrics": {"serviceMonitor": {"labels": {"a": "b"}}}}, "additional properties 'labels'"),
+        ({"migration": {"useHelmHooks": "no"}}, "at '/migration/useHelmHooks'"),
+        ({"main": {"keda": {"enabled": True, "workerDeploymentName": "wb"}}},
+         "set main.keda.workerDeploymentName and main.keda.workerDeploymentBuildId together"),
+        ({"batcher": {"keda": {"enabled": True, "workerDeploymentBuildId": "1"}}},
+         "set batcher.keda.workerDeploymentName and"),
+        ({"temporal": {"tls": TLS_SECRET}, "main": {"keda": {"enabled": True}}},
+         "give main.keda.authenticationRef a TriggerAuthentication with cert, key"),
     ],
 )  # fmt: skip
 def test_bad_values_are_rejected(override: dict[str, Any], message: str) -> None:

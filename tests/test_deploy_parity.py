@@ -14,7 +14,11 @@ except ImportError:  # tests/ on sys.path instead of the repository root
 
 
 def rendered_workloads() -> list[dict[str, Any]]:
-    objs = list(ds.manifests(ds.render())) + list(ds.manifests(ds.render(ds.load_full_values())))
+    objs = [
+        obj
+        for values in (None, ds.load_full_values(), ds.load_gitops_values())
+        for obj in ds.manifests(ds.render(values))
+    ]
     return [o for o in objs if o["kind"] in {"Deployment", "Job"}]
 
 
@@ -47,6 +51,25 @@ def test_chart_can_set_every_code_setting() -> None:
     }
     assert set(full["main"]["env"]) | set(full["batcher"]["env"]) <= set_by_chart
     assert ds.code_env_names() <= set_by_chart
+
+
+def test_chart_env_is_accepted_by_the_services() -> None:
+    """What the chart sets parses as a whole: e.g. no tuner beside fixed slots."""
+    from batcher_service.settings import BatcherSettings  # noqa: PLC0415
+    from main_service.settings import MainSettings  # noqa: PLC0415
+
+    services = {"main": MainSettings, "batcher": BatcherSettings}
+    for obj in rendered_workloads():
+        if obj["kind"] != "Deployment":
+            continue
+        component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+        env = {e["name"]: e["value"] for e in ds.containers(obj)[0]["env"] if "value" in e}
+        # What the pod mounts: the table spec here instead, TLS files and sources left out.
+        mounted = ("TEMPORAL_TLS_", "BACKFILL_SOURCES_DIR")
+        env = {k: v for k, v in env.items() if not k.startswith(mounted)}
+        env["WRITE_TABLES_FILE"] = str(ds.TABLES_FILE)
+        env["DATABASE_URL"] = "postgresql://u@db/d"  # from a Secret
+        services[component].from_env(env)
 
 
 def test_compose_loadtest_runs_the_load_test() -> None:

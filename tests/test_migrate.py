@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import asyncpg
+import asyncio
 
-from batcher_service.postgres.migrate import LEDGER, migrate, migrations
+import asyncpg
+import pytest
+
+from batcher_service.cli.worker import MigrationsPending, check_migrated
+from batcher_service.postgres.migrate import LEDGER, migrate, migrations, pending
+from batcher_service.postgres.pool import create_pool
 from tests.conftest import scratch_database
 
 
@@ -31,3 +36,41 @@ async def test_each_step_applies_once_and_is_recorded(pg_server_url: str) -> Non
         "write_batcher_requests",
         "write_batcher_schema_migrations",
     ]
+
+
+async def test_pending_lists_the_steps_not_yet_applied(pg_server_url: str) -> None:
+    async with scratch_database(pg_server_url, "wb_pending") as url:
+        conn = await asyncpg.connect(url)
+        try:
+            assert await pending(conn) == [m.version for m in migrations()]
+            await migrate(url)
+            assert await pending(conn) == []
+        finally:
+            await conn.close()
+
+
+async def test_the_batcher_waits_for_a_migration_running_beside_it(pg_server_url: str) -> None:
+    """Without Helm hooks the Job and the worker start together: the worker waits for it."""
+    async with scratch_database(pg_server_url, "wb_wait") as url:
+        pool = await create_pool(url, 2)
+        try:
+
+            async def migrate_later() -> None:
+                await asyncio.sleep(0.5)
+                await migrate(url)
+
+            await asyncio.gather(
+                check_migrated(pool, wait_seconds=20, interval=0.1), migrate_later()
+            )
+        finally:
+            await pool.close()
+
+
+async def test_the_batcher_refuses_a_database_never_migrated(pg_server_url: str) -> None:
+    async with scratch_database(pg_server_url, "wb_unmigrated") as url:
+        pool = await create_pool(url, 2)
+        try:
+            with pytest.raises(MigrationsPending, match="python -m batcher_service migrate"):
+                await check_migrated(pool, wait_seconds=0.3, interval=0.1)
+        finally:
+            await pool.close()

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from temporalio.worker import PollerBehaviorAutoscaling, ResourceBasedTunerConfig
 
 from batcher_service.settings import BatcherSettings
 from main_service.settings import MainSettings
 from write_batcher import WriteSettings
-from write_batcher_kit.settings import CommonSettings, SettingsError
+from write_batcher_kit.settings import CommonSettings, SettingsError, WorkerTuning
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = {"WRITE_TABLES_FILE": str(ROOT / "main-service" / "main_service" / "tables.yaml")}
@@ -130,6 +131,93 @@ def test_malformed_database_url_is_refused_without_its_password(url: str) -> Non
     assert "nope" not in str(caught.value)
 
 
+def test_worker_tuning_is_off_unless_asked_and_keeps_the_fixed_slots() -> None:
+    for settings in (MainSettings.from_env(TABLES), BatcherSettings.from_env(DB)):
+        assert settings.tuning == WorkerTuning()
+    blank = {
+        name: "" for name in ("WORKER_POLLER_AUTOSCALING", "WORKER_POLLER_MIN", "WORKER_TUNER")
+    }
+    assert MainSettings.from_env({**TABLES, **blank}).tuning == WorkerTuning()  # compose's ""
+    assert WorkerTuning().worker_options(max_concurrent_activities=7) == {
+        "max_concurrent_activities": 7
+    }
+
+
+def test_worker_tuning_from_the_environment_in_both_services() -> None:
+    env = {
+        "WORKER_POLLER_AUTOSCALING": "true",
+        "WORKER_POLLER_MIN": "2",
+        "WORKER_POLLER_MAX": "12",
+        "WORKER_POLLER_INITIAL": "3",
+        "WORKER_TUNER": "resource-based",
+        "WORKER_TUNER_TARGET_MEMORY": "0.6",
+        "WORKER_TUNER_TARGET_CPU": "1",
+    }
+    expected = WorkerTuning(
+        PollerBehaviorAutoscaling(minimum=2, maximum=12, initial=3),
+        ResourceBasedTunerConfig(target_memory_usage=0.6, target_cpu_usage=1.0),
+    )
+    assert MainSettings.from_env({**TABLES, **env}).tuning == expected
+    assert BatcherSettings.from_env({**DB, **env}).tuning == expected
+    options = expected.worker_options(max_concurrent_activities=7)
+    assert "max_concurrent_activities" not in options  # the SDK refuses both
+    assert options["workflow_task_poller_behavior"] == expected.pollers
+    assert options["activity_task_poller_behavior"] == expected.pollers
+    # The SDK's defaults where only the switches are given; fixed slots beside pollers.
+    only = MainSettings.from_env(
+        {**TABLES, "WORKER_POLLER_AUTOSCALING": "1", "WORKER_MAX_CONCURRENT_ACTIVITIES": "9"}
+    )
+    assert only.tuning == WorkerTuning(PollerBehaviorAutoscaling())
+    assert only.max_concurrent_activities == 9
+    resources = BatcherSettings.from_env({**DB, "WORKER_TUNER": "resource-based"}).tuning
+    assert resources.resources == ResourceBasedTunerConfig(0.8, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"WORKER_TUNER": "resource-based", "WORKER_MAX_CONCURRENT_ACTIVITIES": "10"},
+         ["WORKER_TUNER", "WORKER_MAX_CONCURRENT_ACTIVITIES"]),
+        ({"WORKER_POLLER_MIN": "2"}, ["WORKER_POLLER_MIN", "WORKER_POLLER_AUTOSCALING"]),
+        ({"WORKER_POLLER_AUTOSCALING": "false", "WORKER_POLLER_MAX": "9"},
+         ["WORKER_POLLER_MAX", "WORKER_POLLER_AUTOSCALING"]),
+        ({"WORKER_POLLER_AUTOSCALING": "true", "WORKER_POLLER_MIN": "8", "WORKER_POLLER_MAX": "4"},
+         ["WORKER_POLLER_MIN", "WORKER_POLLER_INITIAL", "WORKER_POLLER_MAX"]),
+        ({"WORKER_POLLER_AUTOSCALING": "true", "WORKER_POLLER_INITIAL": "200"},
+         ["WORKER_POLLER_INITIAL", "WORKER_POLLER_MAX"]),
+        ({"WORKER_POLLER_AUTOSCALING": "sometimes"}, ["WORKER_POLLER_AUTOSCALING"]),
+        ({"WORKER_POLLER_AUTOSCALING": "true", "WORKER_POLLER_MIN": "0"}, ["WORKER_POLLER_MIN"]),
+        ({"WORKER_TUNER": "auto"}, ["WORKER_TUNER"]),
+        ({"WORKER_TUNER_TARGET_CPU": "0.5"}, ["WORKER_TUNER_TARGET_CPU", "WORKER_TUNER"]),
+        ({"WORKER_TUNER": "resource-based", "WORKER_TUNER_TARGET_MEMORY": "80"},
+         ["WORKER_TUNER_TARGET_MEMORY"]),
+        ({"WORKER_TUNER": "resource-based", "WORKER_TUNER_TARGET_CPU": "0"},
+         ["WORKER_TUNER_TARGET_CPU"]),
+    ],
+)  # fmt: skip
+def test_bad_worker_tuning_is_refused_in_both_services(
+    env: dict[str, str], names: list[str]
+) -> None:
+    for load, base in ((MainSettings.from_env, TABLES), (BatcherSettings.from_env, DB)):
+        with pytest.raises(SettingsError) as caught:
+            load({**base, **env})
+        message = str(caught.value)
+        assert all(name in message for name in names), message
+        assert "\n" not in message
+
+
+def test_a_tuner_names_every_fixed_slot_variable_the_service_reads() -> None:
+    fixed = {"WORKER_MAX_CONCURRENT_ACTIVITIES": "5", "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "5"}
+    with pytest.raises(SettingsError) as caught:
+        MainSettings.from_env({**TABLES, **fixed, "WORKER_TUNER": "resource-based"})
+    assert all(name in str(caught.value) for name in fixed)
+    # The batcher has no workflow-task slot setting: that variable is not its concern.
+    batcher = BatcherSettings.from_env(
+        {**DB, "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "5", "WORKER_TUNER": "resource-based"}
+    )
+    assert batcher.tuning.resources is not None
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -161,6 +249,21 @@ def test_batcher_refuses_a_malformed_database_url_at_start(url: str) -> None:
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("batcher-service: DATABASE_URL")
     assert "s3cret" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "env", "service"),
+    [("batcher_service", DB, "batcher-service"), ("main_service", TABLES, "main-service")],
+)
+def test_a_tuner_beside_fixed_slots_stops_the_worker_at_start(
+    module: str, env: dict[str, str], service: str
+) -> None:
+    tuned = {"WORKER_TUNER": "resource-based", "WORKER_MAX_CONCURRENT_ACTIVITIES": "10"}
+    done = _run_worker(module, {**env, **tuned})
+    assert done.returncode == 2, done.stderr
+    (line,) = _error_lines(done.stderr)
+    assert line.startswith(f"{service}: WORKER_TUNER=resource-based"), line
+    assert "WORKER_MAX_CONCURRENT_ACTIVITIES" in line
 
 
 @pytest.mark.parametrize(

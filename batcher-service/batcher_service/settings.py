@@ -20,7 +20,10 @@ from write_batcher_kit.settings import (
     PositiveInt,
     SettingsError,
     TablesEnv,
+    WorkerTuning,
+    WorkerTuningEnv,
     load_env,
+    slot_variables,
     tables_from_file,
     var,
     variable_names,
@@ -54,6 +57,7 @@ _B = BatcherConfig()
 class _BatcherEnv(TablesEnv):
     database_url: Annotated[str, AfterValidator(_database_url)] = var("DATABASE_URL")
     database_pool_size: PositiveInt = var("DATABASE_POOL_SIZE", 10)
+    # Fixed slots: WORKER_TUNER=resource-based replaces them.
     max_concurrent_activities: PositiveInt = var("WORKER_MAX_CONCURRENT_ACTIVITIES", 50)
     request_retention_hours: PositiveFloat = var("REQUEST_RETENTION_HOURS", 168.0)
 
@@ -93,6 +97,7 @@ class BatcherSettings:
     tables: dict[str, TableSpec] = field(default_factory=dict, repr=False)
     # Named backfill sources (BACKFILL_SOURCE_<NAME>, BACKFILL_SOURCES_DIR): never in history.
     backfill_sources: BackfillSources = field(default_factory=BackfillSources, repr=False)
+    tuning: WorkerTuning = field(default_factory=WorkerTuning)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BatcherSettings:
@@ -109,6 +114,7 @@ class BatcherSettings:
             tables=tables_from_file(parsed.tables_file),
             batcher=batcher,
             backfill_sources=BackfillSources.from_env(env),
+            tuning=WorkerTuning.from_env(env, slot_variables(_BatcherEnv)),
             **parsed.model_dump(),
         )
 
@@ -126,4 +132,4 @@ def database_url_from_env(env: Mapping[str, str]) -> str:
 
 def batcher_variable_names() -> frozenset[str]:
     """Every variable batcher-service reads."""
-    return variable_names(_BatcherEnv, _PolicyEnv)
+    return variable_names(_BatcherEnv, _PolicyEnv, WorkerTuningEnv)

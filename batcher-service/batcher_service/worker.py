@@ -14,6 +14,7 @@ from batcher_service.plugin import DEFAULT_RETENTION_HOURS, WriteBatcherPlugin
 from batcher_service.shard.state import BatcherConfig
 from write_batcher import StrictInputsPlugin, TableSpec
 from write_batcher.contract import BATCHER_TASK_QUEUE
+from write_batcher_kit.settings import WorkerTuning
 
 
 def build_worker(
@@ -25,10 +26,15 @@ def build_worker(
     retention_hours: float = DEFAULT_RETENTION_HOURS,
     backfill_sources: BackfillSources | None = None,
     max_concurrent_activities: int = 50,
+    tuning: WorkerTuning | None = None,
     task_queue: str = BATCHER_TASK_QUEUE,
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
-    """A worker for the batcher task queue; the caller owns the client and the pool."""
+    """A worker for the batcher task queue; the caller owns the client and the pool.
+
+    ``tuning``: autoscaled pollers, and the resource-based tuner instead of the fixed
+    ``max_concurrent_activities``.
+    """
     return Worker(
         client,
         task_queue=task_queue,
@@ -43,7 +49,9 @@ def build_worker(
                 backfill_sources=backfill_sources,
             ),
         ],
-        max_concurrent_activities=max_concurrent_activities,
+        **(tuning or WorkerTuning()).worker_options(
+            max_concurrent_activities=max_concurrent_activities
+        ),
         # Only for clients built without them: the client's interceptors already apply.
         interceptors=list(interceptors),
         # A flush in progress finishes its statement before the process exits.

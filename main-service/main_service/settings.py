@@ -17,7 +17,10 @@ from write_batcher_kit.settings import (
     PositiveInt,
     SettingsError,
     TablesEnv,
+    WorkerTuning,
+    WorkerTuningEnv,
     load_env,
+    slot_variables,
     tables_from_file,
     var,
     variable_names,
@@ -38,6 +41,7 @@ _WriteEnv: type[Env] = create_model(  # type: ignore[call-overload]
 
 
 class _MainEnv(TablesEnv):
+    # Fixed slots: WORKER_TUNER=resource-based replaces them.
     max_concurrent_activities: PositiveInt = var("WORKER_MAX_CONCURRENT_ACTIVITIES", 200)
     max_concurrent_workflow_tasks: PositiveInt = var("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", 200)
 
@@ -68,6 +72,7 @@ class MainSettings:
     max_concurrent_activities: int
     max_concurrent_workflow_tasks: int
     tables: dict[str, TableSpec] = field(default_factory=dict, repr=False)
+    tuning: WorkerTuning = field(default_factory=WorkerTuning)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MainSettings:
@@ -78,10 +83,11 @@ class MainSettings:
             ),
             tables=tables_from_file(parsed.tables_file),
             write=_write_settings(env),
+            tuning=WorkerTuning.from_env(env, slot_variables(_MainEnv)),
             **parsed.model_dump(),
         )
 
 
 def main_variable_names() -> frozenset[str]:
     """Every variable main-service reads."""
-    return variable_names(_MainEnv, _WriteEnv)
+    return variable_names(_MainEnv, _WriteEnv, WorkerTuningEnv)

@@ -15,6 +15,7 @@ from main_service.files import TABLES_FILE
 from main_service.names import MAIN_TASK_QUEUE
 from main_service.workflows import PaymentWorkflow
 from write_batcher import TableSpec, WriteBatchingPlugin
+from write_batcher_kit.settings import WorkerTuning
 
 
 def build_worker(
@@ -23,6 +24,7 @@ def build_worker(
     tables: str | Path | Mapping[str, TableSpec] = TABLES_FILE,
     max_concurrent_activities: int = 200,
     max_concurrent_workflow_tasks: int = 200,
+    tuning: WorkerTuning | None = None,
     task_queue: str = MAIN_TASK_QUEUE,
     interceptors: Sequence[Interceptor] = (),
     **write_settings: Any,
@@ -30,7 +32,9 @@ def build_worker(
     """A worker for the main task queue; the caller owns the client.
 
     ``tables``: the table spec (a file, or the specs loaded from WRITE_TABLES_FILE); the
-    batcher worker reads the same. ``write_settings``: WriteBatchingPlugin's knobs.
+    batcher worker reads the same. ``tuning``: autoscaled pollers, and the resource-based
+    tuner instead of the ``max_concurrent_*`` slots. ``write_settings``: WriteBatchingPlugin's
+    knobs.
     """
     return Worker(
         client,
@@ -38,9 +42,11 @@ def build_worker(
         workflows=[PaymentWorkflow],
         activities=[PaymentActivities().authorize],
         plugins=[WriteBatchingPlugin(tables, **write_settings)],
-        max_concurrent_activities=max_concurrent_activities,
-        max_concurrent_local_activities=max_concurrent_activities,
-        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        **(tuning or WorkerTuning()).worker_options(
+            max_concurrent_activities=max_concurrent_activities,
+            max_concurrent_local_activities=max_concurrent_activities,
+            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        ),
         # Only for clients built without them: the client's interceptors already apply.
         interceptors=list(interceptors),
         graceful_shutdown_timeout=timedelta(seconds=10),

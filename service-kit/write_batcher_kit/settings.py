@@ -1,11 +1,12 @@
 """Settings both services read from the environment once, in ``main()`` (pydantic-settings).
 
-Each service declares its own variables on ``Env`` models and loads them with ``load_env``.
+Each service declares its own variables on ``Env`` models and loads them with ``load_env``;
+``WorkerTuning`` is the workers' poller and slot sizing, the same variables in both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -18,6 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 from temporalio.envconfig import ClientConfig
+from temporalio.worker import PollerBehaviorAutoscaling, ResourceBasedTunerConfig, WorkerTuner
 
 from write_batcher import TableSpec, TableSpecError, load_table_specs
 
@@ -27,6 +29,7 @@ SECRET_VARIABLES = frozenset({"DATABASE_URL"})
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 LogLevel = Annotated[
     Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
     BeforeValidator(lambda raw: raw.upper() if isinstance(raw, str) else raw),
@@ -157,6 +160,99 @@ class CommonSettings:
             otlp_endpoint=parsed.otlp_endpoint,
             service_name=parsed.service_name or default_service_name,
         )
+
+
+# The SDK's own defaults for autoscaled pollers (minimum 1, maximum 100, initial 5).
+_POLLERS = PollerBehaviorAutoscaling()
+# The Python SDK's resource-based tuner has no default targets: the Go SDK's (memory 0.8,
+# CPU 0.9), which leave headroom, since what a task will use is not known before it runs.
+_TARGET_MEMORY = 0.8
+_TARGET_CPU = 0.9
+
+
+class WorkerTuningEnv(Env):
+    """Poller autoscaling and the resource-based slot tuner: the same variables in both services."""
+
+    poller_autoscaling: bool = var("WORKER_POLLER_AUTOSCALING", False)
+    poller_minimum: PositiveInt = var("WORKER_POLLER_MIN", _POLLERS.minimum)
+    poller_maximum: PositiveInt = var("WORKER_POLLER_MAX", _POLLERS.maximum)
+    poller_initial: PositiveInt = var("WORKER_POLLER_INITIAL", _POLLERS.initial)
+    tuner: Literal["fixed", "resource-based"] = var("WORKER_TUNER", "fixed")
+    target_memory: Fraction = var("WORKER_TUNER_TARGET_MEMORY", _TARGET_MEMORY)
+    target_cpu: Fraction = var("WORKER_TUNER_TARGET_CPU", _TARGET_CPU)
+
+
+_POLLER_VARIABLES = ("WORKER_POLLER_MIN", "WORKER_POLLER_MAX", "WORKER_POLLER_INITIAL")
+_TARGET_VARIABLES = ("WORKER_TUNER_TARGET_MEMORY", "WORKER_TUNER_TARGET_CPU")
+
+
+def _given(env: Mapping[str, str], names: Iterable[str]) -> list[str]:
+    # Blank is unset, as in _MappingSource: compose renders an unset value as "".
+    return [name for name in names if env.get(name, "").strip()]
+
+
+def slot_variables(model: type[Env]) -> tuple[str, ...]:
+    """The variables of a model's fixed worker slots (its ``max_concurrent_*`` fields)."""
+    return tuple(
+        str(info.validation_alias)
+        for name, info in model.model_fields.items()
+        if name.startswith("max_concurrent_")
+    )
+
+
+@dataclass(frozen=True)
+class WorkerTuning:
+    """How a worker sizes its pollers and its task slots. Empty, today's behaviour: the SDK's
+    fixed pollers (5 each) and the service's fixed slots (WORKER_MAX_CONCURRENT_*)."""
+
+    pollers: PollerBehaviorAutoscaling | None = None
+    resources: ResourceBasedTunerConfig | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], fixed_slots: Iterable[str]) -> WorkerTuning:
+        """``fixed_slots``: the service's slot variables, which the resource-based tuner
+        replaces (the SDK refuses both)."""
+        parsed = load_env(WorkerTuningEnv, env)
+        pollers = None
+        if parsed.poller_autoscaling:
+            low, start, high = parsed.poller_minimum, parsed.poller_initial, parsed.poller_maximum
+            if not low <= start <= high:
+                raise SettingsError(
+                    f"WORKER_POLLER_MIN={low}, WORKER_POLLER_INITIAL={start}, "
+                    f"WORKER_POLLER_MAX={high}: the initial pollers must lie between the others"
+                )
+            pollers = PollerBehaviorAutoscaling(minimum=low, maximum=high, initial=start)
+        elif stray := _given(env, _POLLER_VARIABLES):
+            raise SettingsError(
+                f"{', '.join(stray)}: read only with WORKER_POLLER_AUTOSCALING=true"
+            )
+        resources = None
+        if parsed.tuner == "resource-based":
+            if fixed := _given(env, fixed_slots):
+                raise SettingsError(
+                    f"WORKER_TUNER=resource-based sizes the slots itself: unset {', '.join(fixed)}"
+                    " or set WORKER_TUNER=fixed"
+                )
+            resources = ResourceBasedTunerConfig(parsed.target_memory, parsed.target_cpu)
+        elif stray := _given(env, _TARGET_VARIABLES):
+            raise SettingsError(f"{', '.join(stray)}: read only with WORKER_TUNER=resource-based")
+        return cls(pollers, resources)
+
+    def worker_options(self, **fixed_slots: int) -> dict[str, Any]:
+        """``Worker`` keyword arguments: the resource-based tuner or else ``fixed_slots`` (the
+        ``max_concurrent_*`` arguments), and the workflow and activity pollers' behaviour."""
+        options: dict[str, Any] = {}
+        if self.resources is None:
+            options.update(fixed_slots)
+        else:
+            options["tuner"] = WorkerTuner.create_resource_based(
+                target_memory_usage=self.resources.target_memory_usage,
+                target_cpu_usage=self.resources.target_cpu_usage,
+            )
+        if self.pollers is not None:
+            options["workflow_task_poller_behavior"] = self.pollers
+            options["activity_task_poller_behavior"] = self.pollers
+        return options
 
 
 def variable_names(*models: type[Env]) -> frozenset[str]:

@@ -6,8 +6,14 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection = asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]
 
 log = logging.getLogger("batcher_service.postgres.migrate")
 
@@ -67,3 +73,11 @@ async def migrate(database_url: str) -> list[int]:
     finally:
         await conn.close()
     return applied
+
+
+async def pending(conn: Connection) -> list[int]:
+    """The shipped steps this database has not recorded: all of them before any migration."""
+    if await conn.fetchval("SELECT to_regclass($1)", LEDGER) is None:
+        return [m.version for m in migrations()]
+    done = {r["version"] for r in await conn.fetch(f"SELECT version FROM {LEDGER}")}
+    return [m.version for m in migrations() if m.version not in done]

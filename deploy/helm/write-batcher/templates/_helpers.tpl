@@ -178,10 +178,17 @@ app.kubernetes.io/component: {{ .component }}
 {{/*
 The migration hook's own ServiceAccount and database Secret: hook copies, deleted once the
 hook phase succeeds (and before the next one), so none outlives `helm uninstall` nor blocks
-an upgrade with "already exists". The workers use the regular (release-owned) ones.
+an upgrade with "already exists". The workers use the regular (release-owned) ones, and so
+does the Job without hooks (migration.useHelmHooks=false): it is applied with them.
 */}}
+{{- define "write-batcher.migrationHooks" -}}
+{{- if and .Values.migration.enabled .Values.migration.useHelmHooks }}true{{ end }}
+{{- end }}
+
 {{- define "write-batcher.migrationServiceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
+{{- if not (include "write-batcher.migrationHooks" .) }}
+{{- include "write-batcher.serviceAccountName" . }}
+{{- else if .Values.serviceAccount.create }}
 {{- printf "%s-migrate" (include "write-batcher.fullname" .) }}
 {{- else }}
 {{- default "default" .Values.serviceAccount.name }}
@@ -189,7 +196,11 @@ an upgrade with "already exists". The workers use the regular (release-owned) on
 {{- end }}
 
 {{- define "write-batcher.migrationSecretName" -}}
+{{- if include "write-batcher.migrationHooks" . }}
 {{- default (printf "%s-migrate-database" (include "write-batcher.fullname" .)) .Values.database.existingSecret }}
+{{- else }}
+{{- include "write-batcher.databaseSecretName" . }}
+{{- end }}
 {{- end }}
 
 {{- define "write-batcher.hookAnnotations" -}}
@@ -204,4 +215,61 @@ helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 {{ .name }}:
   {{- toYaml (omit .probe "enabled") | nindent 2 }}
 {{- end }}
+{{- end }}
+
+{{/* The migration Job's spec; its hash names the Job when it is not a hook. */}}
+{{- define "write-batcher.migrationJobSpec" -}}
+backoffLimit: {{ .Values.migration.backoffLimit }}
+activeDeadlineSeconds: {{ .Values.migration.activeDeadlineSeconds }}
+{{- if include "write-batcher.migrationHooks" . }}
+{{- /* Not without hooks: a GitOps tool would re-create the Job it sees deleted. */}}
+ttlSecondsAfterFinished: 600
+{{- end }}
+template:
+  metadata:
+    labels:
+      {{- include "write-batcher.labels" . | nindent 6 }}
+      app.kubernetes.io/component: migrate
+  spec:
+    restartPolicy: Never
+    serviceAccountName: {{ include "write-batcher.migrationServiceAccountName" . }}
+    automountServiceAccountToken: false
+    {{- with .Values.imagePullSecrets }}
+    imagePullSecrets:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    securityContext:
+      {{- toYaml .Values.podSecurityContext | nindent 6 }}
+    containers:
+      - name: migrate
+        image: {{ include "write-batcher.image" (dict "root" $ "values" .Values.batcher) | quote }}
+        imagePullPolicy: {{ .Values.image.pullPolicy }}
+        command: [python, -m, batcher_service, migrate]
+        securityContext:
+          {{- toYaml .Values.securityContext | nindent 10 }}
+        env:
+          - name: LOG_LEVEL
+            value: {{ .Values.logLevel | quote }}
+          - name: DATABASE_URL
+            valueFrom:
+              secretKeyRef:
+                name: {{ include "write-batcher.migrationSecretName" . }}
+                key: {{ include "write-batcher.databaseSecretKey" . }}
+        resources:
+          {{- toYaml .Values.migration.resources | nindent 10 }}
+        volumeMounts:
+          - name: tmp
+            mountPath: /tmp
+    volumes:
+      - name: tmp
+        emptyDir:
+          sizeLimit: 16Mi
+    {{- with .Values.batcher.nodeSelector }}
+    nodeSelector:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- with .Values.batcher.tolerations }}
+    tolerations:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
 {{- end }}
