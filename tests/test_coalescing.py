@@ -27,7 +27,7 @@ async def test_concurrent_callers_share_signals_and_each_write_arrives_once(
             for i in range(60)
         ]
         results = await asyncio.gather(*(r.run("WriteOne", c) for c in calls))
-        state = await r.fake_state()
+        state = r.fake_state()
     assert {x["outcome"] for x in results} == {WriteOutcome.WRITTEN}
     assert sorted(q.request_id for q in state.requests) == sorted(x["request_id"] for x in results)
     assert state.signals <= 60 // 4, state.signals

@@ -14,7 +14,7 @@ import write_batcher
 from tests.plain_import_workflows import Imported, PlainImportProbe, PlainImportWrite
 from tests.write_support import SPECS, write_env
 from write_batcher import WriteBatchingPlugin, WriteOutcome
-from write_batcher.testing import fake_batcher_worker
+from write_batcher.testing import FakeBatcher
 
 __all__ = ["write_env"]
 
@@ -43,11 +43,12 @@ async def test_a_workflow_importing_the_library_at_top_level_writes_under_the_pl
     queue = f"callers-{uuid.uuid4().hex[:8]}"
     async with (
         Worker(client, task_queue=queue, workflows=[PlainImportWrite], plugins=[plugin]),
-        fake_batcher_worker(client, plugin),
+        FakeBatcher(client, plugin),
     ):
         imported = await client.execute_workflow(
-            PlainImportWrite.run, "o-1", id=queue, task_queue=queue, result_type=Imported
+            PlainImportWrite.run, "o-1", id=queue, task_queue=queue
         )
+    assert isinstance(imported, Imported)
     assert imported.result.outcome == WriteOutcome.WRITTEN
     # The workflow ran with the worker's own library, not a copy imported into its sandbox.
     assert imported.library_id == id(write_batcher)

@@ -137,7 +137,7 @@ async def test_the_real_caller_path_writes_verbatim_or_refuses(
             except WorkflowFailureError as err:
                 assert failure(err).type == errors.INVALID_WRITE, failure(err).message
                 return
-            state = await r.fake_state()
+            state = r.fake_state()
             [got] = [q for q in state.requests if q.request_id == result["request_id"]]
             assert same(got.row, row), (got.row, row)
 

@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 
 from tests.write_workflows import TypedPayment, WriteAndContinue, WriteOne, WriteOrder
 from write_batcher import TableSpec, WriteBatchingPlugin, WriteOutcome, table_specs_from_dict
-from write_batcher.testing import FakeBatcherState, Unacked, fake_batcher_state, fake_batcher_worker
+from write_batcher.testing import Answer, FakeBatcher, Unacked
 
 _KEYED = {"columns": {"id": "text", "n": "int8"}, "key": ["id"]}
 SPECS: dict[str, TableSpec] = table_specs_from_dict(
@@ -52,7 +52,7 @@ SPECS: dict[str, TableSpec] = table_specs_from_dict(
 )
 CALLER_WORKFLOWS = [WriteOne, WriteOrder, WriteAndContinue, TypedPayment]
 # How the fake batcher answers the tables above that are named for it; the others are written.
-FAKE_OUTCOMES = {
+FAKE_OUTCOMES: dict[str, Answer] = {
     "refused": WriteOutcome.REJECTED,
     "overloaded": Unacked.DROPPED_ONCE,
     "silent": Unacked.UNTIL_DEADLINE,
@@ -75,10 +75,12 @@ class Rig:
     caller_queue: str
     batcher_queue: str
     prefix: str
-    plugin: WriteBatchingPlugin
+    fake: FakeBatcher | None = None
 
-    async def fake_state(self) -> FakeBatcherState:
-        return await fake_batcher_state(self.client, self.plugin)
+    def fake_state(self) -> FakeBatcher:
+        """The fake batcher: what reached it and what it answered."""
+        assert self.fake is not None, "this rig has no fake batcher"
+        return self.fake
 
     def batcher_id(self, shard: int = 0) -> str:
         return f"{self.prefix}-{shard}"
@@ -102,13 +104,13 @@ async def rig(
     plugin = WriteBatchingPlugin(
         SPECS, batcher_task_queue=batcher_queue, batcher_id_prefix=prefix, **plugin_kwargs
     )
-    r = Rig(client, f"callers-{tag}", batcher_queue, prefix, plugin)
+    r = Rig(client, f"callers-{tag}", batcher_queue, prefix)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(
             Worker(client, task_queue=r.caller_queue, workflows=CALLER_WORKFLOWS, plugins=[plugin])
         )
         if fake_batcher:
-            await stack.enter_async_context(fake_batcher_worker(client, plugin, FAKE_OUTCOMES))
+            r.fake = await stack.enter_async_context(FakeBatcher(client, plugin, FAKE_OUTCOMES))
         yield r
 
 
