@@ -9,13 +9,14 @@ from datetime import timedelta
 
 from temporalio import workflow
 
+from write_batcher import write
+
 with workflow.unsafe.imports_passed_through():
     from bench.activities import NaiveWriter
     from bench.two_tables import EVENTS_TABLE, event_row
     from main_service.activities import PaymentActivities
     from main_service.names import LEDGER_TABLE
     from main_service.payments import PaymentRequest, ledger_row
-    from write_batcher import write
 
 EMPTY_WORKFLOW = "BenchEmptyWorkflow"
 CEILING_WORKFLOW = "BenchPaymentWithoutWriteWorkflow"

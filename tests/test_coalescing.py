@@ -11,7 +11,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.write_support import rig, write_env
-from tests.write_workflows import FAKE_STATE_QUERY, FakeState, WriteCall
+from tests.write_workflows import WriteCall
 from write_batcher._coalescer import MAX_SIGNAL_BYTES, MAX_SIGNAL_REQUESTS, WriteCoalescer, _Waiting
 from write_batcher.contract import WriteOutcome, WriteRequest
 
@@ -27,8 +27,7 @@ async def test_concurrent_callers_share_signals_and_each_write_arrives_once(
             for i in range(60)
         ]
         results = await asyncio.gather(*(r.run("WriteOne", c) for c in calls))
-        handle = r.client.get_workflow_handle(r.batcher_id())
-        state = await handle.query(FAKE_STATE_QUERY, result_type=FakeState)
+        state = r.fake_state()
     assert {x["outcome"] for x in results} == {WriteOutcome.WRITTEN}
     assert sorted(q.request_id for q in state.requests) == sorted(x["request_id"] for x in results)
     assert state.signals <= 60 // 4, state.signals

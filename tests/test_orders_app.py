@@ -25,6 +25,7 @@ EXAMPLE_FILES = (
     EXAMPLE_DIR / "orders_app" / "worker.py",
     EXAMPLE_DIR / "tables.yaml",
     EXAMPLE_DIR / "schema.sql",
+    EXAMPLE_DIR / "test_order_workflow.py",
 )
 TABLES_FILE = EXAMPLE_DIR / "tables.yaml"
 SCHEMA = EXAMPLE_DIR / "schema.sql"

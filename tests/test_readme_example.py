@@ -36,6 +36,14 @@ def test_readme_shows_every_file_of_the_example_exactly() -> None:
         assert code == (REPO / name).read_text(), f"README's {name} differs from the file"
 
 
+def test_the_section_starts_with_the_install_command() -> None:
+    """Install first: the library from a clone (it is not on PyPI), then the code."""
+    section = README.read_text().split("## Use it in your own app\n", 1)[1]
+    first = section.lstrip("\n").splitlines()[:2]
+    assert first[0] == "```sh" and first[1].startswith("pip install ./shared "), first
+    assert (REPO / "shared" / "pyproject.toml").is_file()
+
+
 def test_the_files_shown_are_the_ones_the_end_to_end_test_runs() -> None:
     worker = EXAMPLE_DIR / (WORKER_MODULE.replace(".", "/") + ".py")
     assert {worker, TABLES_FILE, SCHEMA} <= set(EXAMPLE_FILES)

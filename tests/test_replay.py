@@ -11,7 +11,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from batcher_service.shard.workflow import WriteBatcherWorkflow
+from main_service.files import TABLES_FILE
 from main_service.workflows import PaymentWorkflow
+from write_batcher import WriteBatchingPlugin
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -50,5 +52,10 @@ def test_history_replays(path: Path) -> None:
     # The workflow id is part of the file name: request ids derive from it.
     workflow_id = path.stem.split("__", 1)[1]
     history = WorkflowHistory.from_json(workflow_id, path.read_text())
-    replayer = Replayer(workflows=[WriteBatcherWorkflow, PaymentWorkflow])
+    # The payment worker's plugin: its strict converter, and write_batcher passed through the
+    # sandbox (main_service.workflows imports it at top level).
+    replayer = Replayer(
+        workflows=[WriteBatcherWorkflow, PaymentWorkflow],
+        plugins=[WriteBatchingPlugin(TABLES_FILE)],
+    )
     asyncio.run(replayer.replay_workflow(history))

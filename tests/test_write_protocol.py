@@ -9,16 +9,11 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.write_support import failure, rig, write_env
-from tests.write_workflows import FAKE_STATE_QUERY, FakeState, WriteCall
+from tests.write_workflows import WriteCall
 from write_batcher import errors
 from write_batcher.contract import WriteOutcome
 
 __all__ = ["write_env"]
-
-
-async def _state(r_client, batcher_id: str) -> FakeState:  # type: ignore[no-untyped-def]
-    handle = r_client.get_workflow_handle(batcher_id)
-    return await handle.query(FAKE_STATE_QUERY, result_type=FakeState)  # type: ignore[no-any-return]
 
 
 async def test_a_write_is_acked_with_its_outcome_and_batch(write_env: WorkflowEnvironment) -> None:
@@ -28,7 +23,7 @@ async def test_a_write_is_acked_with_its_outcome_and_batch(write_env: WorkflowEn
         assert result["outcome"] == WriteOutcome.WRITTEN
         assert result["request_id"].startswith("one-1/")
         assert result["batch_id"] == "batch-0"
-        state = await _state(r.client, r.batcher_id())
+        state = r.fake_state()
     assert state.requests[0].row == row
     assert state.requests[0].table == "orders"
     # Keyed table: the partition key is the table and the conflict key.
@@ -41,7 +36,7 @@ async def test_two_tables_at_once_and_concurrent_callers_share_signals(
 ) -> None:
     async with rig(write_env.client, submit_linger_seconds=0.3) as r:
         results = await asyncio.gather(*(r.run("WriteOrder", f"o-{i}") for i in range(40)))
-        state = await _state(r.client, r.batcher_id())
+        state = r.fake_state()
     outcomes = {
         res["outcome"] if isinstance(res, dict) else res.outcome for rs in results for res in rs
     }
@@ -88,7 +83,7 @@ async def test_a_write_the_batcher_dropped_is_sent_again_after_a_backoff(
 ) -> None:
     async with rig(write_env.client) as r:
         result = await r.run("WriteOne", WriteCall("overloaded", {"id": "a", "n": 1}))
-        state = await _state(r.client, r.batcher_id())
+        state = r.fake_state()
     assert result["outcome"] == WriteOutcome.WRITTEN
     assert len(state.requests) == 2  # dropped once (full), sent again once
 
@@ -99,7 +94,7 @@ async def test_deadline_withdraws_the_write_and_raises_confirmation_timeout(
     async with rig(write_env.client, ack_timeout_seconds=1.0) as r:
         with pytest.raises(WorkflowFailureError) as failed:
             await r.run("WriteOne", WriteCall("silent", {"id": "a", "n": 1}))
-        state = await _state(r.client, r.batcher_id())
+        state = r.fake_state()
     err = failure(failed.value)
     assert err.type == errors.WRITE_CONFIRMATION_TIMEOUT, err.message
     assert state.withdrawn == [state.requests[0].request_id]

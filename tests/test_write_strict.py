@@ -14,7 +14,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.write_support import failure, rig, write_env
-from tests.write_workflows import FAKE_STATE_QUERY, FakeState, WriteCall
+from tests.write_workflows import WriteCall
 from write_batcher import InvalidInputError, RowValidationError, errors, strict_data_converter
 from write_batcher._submit import WriteInput
 from write_batcher._table_files import table_spec_from_dict
@@ -129,7 +129,6 @@ async def test_the_real_caller_path_writes_verbatim_or_refuses(
     """Rows through write() and the fake batcher: received verbatim, or INVALID_WRITE."""
     loop = asyncio.get_running_loop()
     async with rig(write_env.client) as r:
-        batcher = r.client.get_workflow_handle(r.batcher_id())
 
         async def one(row: dict[str, Any]) -> None:
             row = {**row, "id": f"k-{uuid.uuid4().hex[:8]}"}
@@ -138,7 +137,7 @@ async def test_the_real_caller_path_writes_verbatim_or_refuses(
             except WorkflowFailureError as err:
                 assert failure(err).type == errors.INVALID_WRITE, failure(err).message
                 return
-            state = await batcher.query(FAKE_STATE_QUERY, result_type=FakeState)
+            state = r.fake_state()
             [got] = [q for q in state.requests if q.request_id == result["request_id"]]
             assert same(got.row, row), (got.row, row)
 

@@ -16,14 +16,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.write_workflows import (
-    FakeBatcher,
-    TypedPayment,
-    WriteAndContinue,
-    WriteOne,
-    WriteOrder,
-)
-from write_batcher import StrictInputsPlugin, TableSpec, WriteBatchingPlugin, table_specs_from_dict
+from tests.write_workflows import TypedPayment, WriteAndContinue, WriteOne, WriteOrder
+from write_batcher import TableSpec, WriteBatchingPlugin, WriteOutcome, table_specs_from_dict
+from write_batcher.testing import Answer, FakeBatcher, Unacked
 
 _KEYED = {"columns": {"id": "text", "n": "int8"}, "key": ["id"]}
 SPECS: dict[str, TableSpec] = table_specs_from_dict(
@@ -56,6 +51,13 @@ SPECS: dict[str, TableSpec] = table_specs_from_dict(
     }
 )
 CALLER_WORKFLOWS = [WriteOne, WriteOrder, WriteAndContinue, TypedPayment]
+# How the fake batcher answers the tables above that are named for it; the others are written.
+FAKE_OUTCOMES: dict[str, Answer] = {
+    "refused": WriteOutcome.REJECTED,
+    "overloaded": Unacked.DROPPED_ONCE,
+    "silent": Unacked.UNTIL_DEADLINE,
+    "late": Unacked.WRITTEN_AT_DEADLINE,
+}
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +75,12 @@ class Rig:
     caller_queue: str
     batcher_queue: str
     prefix: str
+    fake: FakeBatcher | None = None
+
+    def fake_state(self) -> FakeBatcher:
+        """The fake batcher: what reached it and what it answered."""
+        assert self.fake is not None, "this rig has no fake batcher"
+        return self.fake
 
     def batcher_id(self, shard: int = 0) -> str:
         return f"{self.prefix}-{shard}"
@@ -92,26 +100,17 @@ async def rig(
 ) -> AsyncIterator[Rig]:
     """A caller worker wired by the plugin, and (unless told not to) the fake batcher."""
     tag = uuid.uuid4().hex[:8]
-    r = Rig(client, f"callers-{tag}", f"batcher-{tag}", f"write-batcher-{tag}")
+    batcher_queue, prefix = f"batcher-{tag}", f"write-batcher-{tag}"
     plugin = WriteBatchingPlugin(
-        SPECS,
-        batcher_task_queue=r.batcher_queue,
-        batcher_id_prefix=r.prefix,
-        **plugin_kwargs,
+        SPECS, batcher_task_queue=batcher_queue, batcher_id_prefix=prefix, **plugin_kwargs
     )
+    r = Rig(client, f"callers-{tag}", batcher_queue, prefix)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(
             Worker(client, task_queue=r.caller_queue, workflows=CALLER_WORKFLOWS, plugins=[plugin])
         )
         if fake_batcher:
-            await stack.enter_async_context(
-                Worker(
-                    client,
-                    task_queue=r.batcher_queue,
-                    workflows=[FakeBatcher],
-                    plugins=[StrictInputsPlugin()],
-                )
-            )
+            r.fake = await stack.enter_async_context(FakeBatcher(client, plugin, FAKE_OUTCOMES))
         yield r
 
 

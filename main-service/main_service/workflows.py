@@ -7,6 +7,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from write_batcher import write
+
 with workflow.unsafe.imports_passed_through():
     from main_service.activities import PaymentActivities
     from main_service.names import (
@@ -21,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
         check_payment,
         ledger_row,
     )
-    from write_batcher import write
 
 _BUSINESS_FAILURES = (INVALID_PAYMENT, PAYMENT_DECLINED)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
 import temporalio.client
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import WorkerConfig
+from temporalio.worker import ReplayerConfig, WorkerConfig, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from write_batcher._converter import is_strict, strict_data_converter
 from write_batcher._settings import WriteSettings
@@ -16,6 +18,24 @@ from write_batcher._table_files import load_table_specs
 from write_batcher.tables import TableSpec, TableSpecError
 
 _DEFAULTS = WriteSettings()
+# The library is deterministic at import and keeps no state a workflow could see: the sandbox
+# takes it from the worker's own import instead of re-importing it for every workflow run.
+PASSTHROUGH_MODULE = "write_batcher"
+
+
+def with_passthrough(runner: WorkflowRunner | None) -> WorkflowRunner:
+    """The worker's workflow runner; a sandboxed one passes ``write_batcher`` through.
+
+    So a workflow module imports the library at top level, without
+    ``workflow.unsafe.imports_passed_through()``. Any other runner is left as it is.
+    """
+    if runner is None:
+        runner = SandboxedWorkflowRunner()
+    if isinstance(runner, SandboxedWorkflowRunner):
+        return dataclasses.replace(
+            runner, restrictions=runner.restrictions.with_passthrough_modules(PASSTHROUGH_MODULE)
+        )
+    return runner
 
 
 def _with_strict_client(config: WorkerConfig) -> WorkerConfig:
@@ -96,6 +116,12 @@ class WriteBatchingPlugin(StrictInputsPlugin):
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         config = super().configure_worker(config)
+        config["workflow_runner"] = with_passthrough(config.get("workflow_runner"))
         writes = WriteActivities(config["client"], self.tables, self.settings)
         config["activities"] = [*config.get("activities", []), writes.write]
+        return config
+
+    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
+        config = super().configure_replayer(config)
+        config["workflow_runner"] = with_passthrough(config.get("workflow_runner"))
         return config

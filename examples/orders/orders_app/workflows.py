@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from write_batcher import WriteResult, write
+# No imports_passed_through(): WriteBatchingPlugin passes write_batcher through the sandbox.
+from write_batcher import WriteResult, write
 
 
 @dataclass

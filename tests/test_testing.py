@@ -1,0 +1,134 @@
+"""write_batcher.testing: a workflow that writes, unit-tested in the time-skipping environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.write_support import CALLER_WORKFLOWS, SPECS, failure
+from tests.write_workflows import WriteCall
+from write_batcher import WriteBatchingPlugin, WriteOutcome, errors
+from write_batcher.testing import Answer, FakeBatcher, Outcomes
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_DIR = REPO / "examples" / "orders"
+TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
+
+
+@pytest.fixture(scope="module")
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
+    yield env
+    await env.shutdown()
+
+
+def test_the_readme_test_passes_as_shown() -> None:
+    """The README's "Test it" runs examples/orders/test_order_workflow.py with pytest."""
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_order_workflow.py"],
+        cwd=EXAMPLE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "2 passed" in run.stdout, run.stdout[-3000:]
+
+
+async def _write(
+    env: WorkflowEnvironment,
+    calls: list[WriteCall],
+    outcomes: Outcomes | None = None,
+    **plugin_kwargs: Any,
+) -> tuple[list[dict[str, Any] | str], FakeBatcher]:
+    """Each call's result, or the ApplicationError type it failed with; the fake's state."""
+    tag = uuid.uuid4().hex[:8]
+    plugin = WriteBatchingPlugin(
+        SPECS, batcher_task_queue=f"b-{tag}", batcher_id_prefix=f"wb-{tag}", **plugin_kwargs
+    )
+    queue = f"callers-{tag}"
+    results: list[dict[str, Any] | str] = []
+    client = env.client
+    async with (
+        Worker(client, task_queue=queue, workflows=CALLER_WORKFLOWS, plugins=[plugin]),
+        FakeBatcher(client, plugin, outcomes) as batcher,
+    ):
+        for n, call in enumerate(calls):
+            try:
+                results.append(
+                    await client.execute_workflow(
+                        "WriteOne", call, id=f"{queue}-{n}", task_queue=queue, result_type=dict
+                    )
+                )
+            except WorkflowFailureError as err:
+                results.append(failure(err).type or "")
+    return results, batcher
+
+
+def _row(order_id: str, status: str = "placed") -> dict[str, Any]:
+    return {"order_id": order_id, "status": status, "total_cents": 1}
+
+
+async def test_every_row_is_written_by_default_and_the_state_shows_it(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    calls = [WriteCall("orders", _row(f"o-{i}")) for i in range(4)]
+    results, state = await _write(skipping_env, calls, batcher_shards=2)
+    assert [r["outcome"] for r in results if isinstance(r, dict)] == ["written"] * 4
+    # Both shards together: every row, each written once.
+    assert sorted(row["order_id"] for row in state.rows("orders")) == [f"o-{i}" for i in range(4)]
+    assert len(state.written) == 4 and state.withdrawn == []
+
+
+async def test_outcomes_per_table_are_answered_at_once(skipping_env: WorkflowEnvironment) -> None:
+    calls = [
+        WriteCall("orders", _row("a")),
+        WriteCall("order_events", {"order_id": "a", "kind": "x"}),
+        WriteCall("strict", {"id": "s"}),
+    ]
+    outcomes: dict[str, Answer] = {
+        "orders": WriteOutcome.KEY_EXISTS,
+        "order_events": WriteOutcome.WITHDRAWN,
+        "strict": WriteOutcome.REJECTED,
+    }
+    results, state = await _write(skipping_env, calls, outcomes)
+    assert results[0]["outcome"] == "key_exists"  # type: ignore[index]
+    assert results[1:] == [errors.WRITE_CONFIRMATION_TIMEOUT, errors.WRITE_REJECTED]
+    assert len(state.withdrawn) == 1 and len(state.written) == 1
+
+
+async def test_outcomes_per_row_and_an_idempotency_key_sent_twice(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    def by_status(table: str, row: Mapping[str, Any]) -> Answer:
+        return WriteOutcome.REJECTED if row.get("status") == "bad" else WriteOutcome.WRITTEN
+
+    keyed = WriteCall("orders", _row("k"), idempotency_key="order-k")
+    calls = [WriteCall("orders", _row("b", "bad")), keyed, keyed]
+    results, _ = await _write(skipping_env, calls, by_status)
+    assert results[0] == errors.WRITE_REJECTED
+    assert [r["outcome"] for r in results[1:]] == ["written", "already_written"]  # type: ignore[index]
+
+
+async def test_outcomes_that_fail_refuse_the_row_with_the_reason(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    def broken(table: str, row: Mapping[str, Any]) -> Answer:
+        raise KeyError("no such rule")
+
+    def wrong(table: str, row: Mapping[str, Any]) -> Answer:
+        return "written"  # type: ignore[return-value]
+
+    for outcomes in (broken, wrong):
+        results, _ = await _write(skipping_env, [WriteCall("orders", _row("x"))], outcomes)
+        assert results == [errors.WRITE_REJECTED]
