@@ -174,3 +174,20 @@ def image_command(build_args: Mapping[str, str]) -> list[str]:
         assert command[2].startswith("exec "), "without exec, sh and not python gets SIGTERM"
         command = [_expand(part, env) for part in shlex.split(command[2].removeprefix("exec "))]
     return command
+
+
+def objects(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The chart's rendered objects for these values (None: the defaults)."""
+    return list(manifests(render(values)))
+
+
+def by_kind(objs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+# Client TLS from an existing Secret, as values give it.
+TLS_SECRET = {"enabled": True, "existingSecret": "client-tls"}

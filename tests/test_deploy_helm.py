@@ -16,20 +16,28 @@ try:
     from tests.deploy_support import (
         CHART,
         TABLES_FILE,
+        TLS_SECRET,
+        by_kind,
         containers,
+        env_of,
         load_full_values,
         load_gitops_values,
         manifests,
+        objects,
         render,
     )
 except ImportError:  # tests/ on sys.path instead of the repository root
     from deploy_support import (  # type: ignore[no-redef]
         CHART,
         TABLES_FILE,
+        TLS_SECRET,
+        by_kind,
         containers,
+        env_of,
         load_full_values,
         load_gitops_values,
         manifests,
+        objects,
         render,
     )
 
@@ -52,18 +60,6 @@ def rendered(request: pytest.FixtureRequest) -> dict[str, str]:
     return render(CI_VALUES[request.param]())
 
 
-def _objects(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    return list(manifests(render(values)))
-
-
-def _by_kind(objs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
-
-
-def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in container.get("env", [])}
-
-
 @pytest.mark.parametrize("values", list(CI_VALUES))
 def test_chart_lints_strict(values: str) -> None:
     report = helm.lint(str(CHART), CI_VALUES[values](), strict=True)
@@ -82,8 +78,8 @@ def test_every_manifest_validates(rendered: dict[str, str]) -> None:
     assert {"Deployment", "Service", "ConfigMap"} <= set(kinds)
 
 
-def test_default_render_objects() -> None:
-    kinds = sorted(o["kind"] for o in _objects())
+def test_default_renderobjects() -> None:
+    kinds = sorted(o["kind"] for o in objects())
     # Secret and ServiceAccount twice: the release's own and the migration hook's copy.
     pairs = ["Secret", "Secret", "ServiceAccount", "ServiceAccount"]
     assert kinds == sorted(
@@ -91,30 +87,30 @@ def test_default_render_objects() -> None:
     )
 
 
-def test_full_render_objects() -> None:
-    objs = _objects(load_full_values())
+def test_full_renderobjects() -> None:
+    objs = objects(load_full_values())
     kinds = [o["kind"] for o in objs]
     assert kinds.count("ServiceMonitor") == 2 and kinds.count("PodDisruptionBudget") == 2
     assert kinds.count("PrometheusRule") == 1
     assert "Secret" not in kinds  # existingSecret: the chart creates none
-    scaled = _by_kind(objs, "ScaledObject")
-    hpas = _by_kind(objs, "HorizontalPodAutoscaler")
+    scaled = by_kind(objs, "ScaledObject")
+    hpas = by_kind(objs, "HorizontalPodAutoscaler")
     assert set(scaled) == {"wb-write-batcher-main"} and set(hpas) == {"wb-write-batcher-batcher"}
-    deployments = _by_kind(objs, "Deployment")
+    deployments = by_kind(objs, "Deployment")
     main, batcher = deployments["wb-write-batcher-main"], deployments["wb-write-batcher-batcher"]
     assert "replicas" not in main["spec"] and "replicas" not in batcher["spec"]  # KEDA, HPA
-    env = _env(containers(main)[0])
+    env = env_of(containers(main)[0])
     assert env["TEMPORAL_TLS_CLIENT_CERT_PATH"]["value"] == "/etc/temporal-tls/tls.crt"
     assert env["TEMPORAL_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "temporal-api-key"
     assert env["MAX_ROW_BYTES"]["valueFrom"]["configMapKeyRef"]["name"] == "write-batcher-limits"
     job = next(o for o in objs if o["kind"] == "Job")
-    db = _env(containers(job)[0])["DATABASE_URL"]
+    db = env_of(containers(job)[0])["DATABASE_URL"]
     assert db["valueFrom"]["secretKeyRef"] == {"name": "write-batcher-db", "key": "url"}
 
 
 def test_full_values_reach_the_pods() -> None:
-    objs = _objects(load_full_values())
-    deployments = _by_kind(objs, "Deployment")
+    objs = objects(load_full_values())
+    deployments = by_kind(objs, "Deployment")
     main, batcher = deployments["wb-write-batcher-main"], deployments["wb-write-batcher-batcher"]
     pod = main["spec"]["template"]
     labels = pod["metadata"]["labels"]
@@ -135,7 +131,7 @@ def test_full_values_reach_the_pods() -> None:
     bcontainer = containers(batcher)[0]
     assert "livenessProbe" not in bcontainer  # enabled: false
     assert bcontainer["image"].endswith("batcher-service:1.2.3")
-    benv = _env(bcontainer)
+    benv = env_of(bcontainer)
     assert benv["BACKFILL_SOURCE_CRM"]["valueFrom"]["secretKeyRef"]["name"] == "crm-readonly"
     assert benv["BACKFILL_SOURCES_DIR"]["value"] == "/etc/write-batcher/backfill-sources"
     volumes = {v["name"]: v for v in batcher["spec"]["template"]["spec"]["volumes"]}
@@ -161,14 +157,14 @@ def test_default_table_spec_is_the_demos_and_every_worker_reads_it() -> None:
             for name, spec in specs.items()
         }
 
-    objs = _objects()
+    objs = objects()
     (config_map,) = (o for o in objs if o["metadata"]["name"].endswith("-tables"))
     assert config_map["data"]["tables.yaml"] == TABLES_FILE.read_text(encoding="utf-8")
     rendered = table_specs_from_dict(_tables_of(objs))
     assert by_column_name(rendered) == by_column_name(load_table_specs(TABLES_FILE))
-    for deployment in _by_kind(objs, "Deployment").values():
+    for deployment in by_kind(objs, "Deployment").values():
         container = containers(deployment)[0]
-        path = _env(container)["WRITE_TABLES_FILE"]["value"]
+        path = env_of(container)["WRITE_TABLES_FILE"]["value"]
         mount = next(m for m in container["volumeMounts"] if m["name"] == "tables")
         assert path == f"{mount['mountPath']}/tables.yaml"
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
@@ -178,11 +174,11 @@ def test_default_table_spec_is_the_demos_and_every_worker_reads_it() -> None:
 def test_table_spec_from_values_or_an_existing_config_map() -> None:
     from write_batcher import table_specs_from_dict  # noqa: PLC0415
 
-    full = _objects(load_full_values())
+    full = objects(load_full_values())
     assert set(table_specs_from_dict(_tables_of(full))) == {"orders"}
-    objs = _objects({"tablesConfigMap": "my-tables"})
+    objs = objects({"tablesConfigMap": "my-tables"})
     assert not [o for o in objs if o["metadata"]["name"].endswith("-tables")]
-    for deployment in _by_kind(objs, "Deployment").values():
+    for deployment in by_kind(objs, "Deployment").values():
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         assert volumes["tables"]["configMap"]["name"] == "my-tables"
 
@@ -210,7 +206,7 @@ def test_workload_security_and_probes(rendered: dict[str, str]) -> None:
 @pytest.mark.parametrize("values", [None, "full"])
 def test_hooks_do_not_outlive_uninstall_nor_block_upgrades(values: str | None) -> None:
     """Hooks are deleted after their phase and before the next; workers use release objects."""
-    objs = _objects(load_full_values() if values else None)
+    objs = objects(load_full_values() if values else None)
     hooks = {
         (o["kind"], o["metadata"]["name"]): o
         for o in objs
@@ -222,12 +218,12 @@ def test_hooks_do_not_outlive_uninstall_nor_block_upgrades(values: str | None) -
         assert {"before-hook-creation", "hook-succeeded"} <= set(policy), (kind, name)
     job = hooks["Job", "wb-write-batcher-migrate"]["spec"]["template"]["spec"]
     used_by_job = {("ServiceAccount", job["serviceAccountName"])}
-    secret = _env(job["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
+    secret = env_of(job["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
     used_by_job.add(("Secret", secret))
     made = {(o["kind"], o["metadata"]["name"]) for o in objs}
     # What the Job needs and the chart makes is a hook too (it runs before release objects).
     assert {ref for ref in used_by_job if ref in made} <= set(hooks)
-    for deployment in _by_kind(objs, "Deployment").values():
+    for deployment in by_kind(objs, "Deployment").values():
         pod = deployment["spec"]["template"]["spec"]
         refs = {("ServiceAccount", pod["serviceAccountName"])}
         refs |= {
@@ -239,16 +235,16 @@ def test_hooks_do_not_outlive_uninstall_nor_block_upgrades(values: str | None) -
 
 
 def _jobs(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return _by_kind(objs, "Job")
+    return by_kind(objs, "Job")
 
 
 @pytest.mark.parametrize("values", [None, "full"])
-def test_migration_without_hooks_is_a_plain_job_on_the_release_objects(
+def test_migration_without_hooks_is_a_plain_job_on_the_releaseobjects(
     values: str | None,
 ) -> None:
     """For tools that skip Helm hooks: no hook at all, and the Job uses what the workers use."""
     base = load_full_values() if values else {}
-    objs = _objects({**base, "migration": {"useHelmHooks": False}})
+    objs = objects({**base, "migration": {"useHelmHooks": False}})
     assert [
         o["metadata"]["name"] for o in objs if HOOK in o["metadata"].get("annotations", {})
     ] == []
@@ -257,12 +253,12 @@ def test_migration_without_hooks_is_a_plain_job_on_the_release_objects(
     # A GitOps tool would re-create a Job the TTL controller deleted.
     assert "ttlSecondsAfterFinished" not in job["spec"]
     pod = job["spec"]["template"]["spec"]
-    secret = _env(pod["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
-    for deployment in _by_kind(objs, "Deployment").values():
+    secret = env_of(pod["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    for deployment in by_kind(objs, "Deployment").values():
         worker = deployment["spec"]["template"]["spec"]
         assert pod["serviceAccountName"] == worker["serviceAccountName"]
-    batcher = _by_kind(objs, "Deployment")["wb-write-batcher-batcher"]["spec"]["template"]["spec"]
-    assert secret == _env(batcher["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    batcher = by_kind(objs, "Deployment")["wb-write-batcher-batcher"]["spec"]["template"]["spec"]
+    assert secret == env_of(batcher["containers"][0])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
     made = {(o["kind"], o["metadata"]["name"]) for o in objs}
     assert not {n for k, n in made if k in {"Secret", "ServiceAccount"} and "migrate" in n}
 
@@ -284,88 +280,9 @@ def test_migration_job_without_hooks_is_new_per_revision_and_spec() -> None:
 
 
 def test_migration_disabled_renders_no_job_nor_hook_copies() -> None:
-    objs = _objects({"migration": {"enabled": False}})
+    objs = objects({"migration": {"enabled": False}})
     assert not _jobs(objs)
     assert not [o for o in objs if HOOK in o["metadata"].get("annotations", {})]
-
-
-def test_keda_scales_each_worker_on_its_task_queue() -> None:
-    from main_service.names import MAIN_TASK_QUEUE  # noqa: PLC0415
-    from write_batcher.contract import BATCHER_TASK_QUEUE  # noqa: PLC0415
-
-    values = {"main": {"keda": {"enabled": True}}, "batcher": {"keda": {"enabled": True}}}
-    scaled = _by_kind(_objects(values), "ScaledObject")
-    queues = {}
-    for name, obj in scaled.items():
-        (trigger,) = obj["spec"]["triggers"]
-        assert trigger["type"] == "temporal"
-        meta = trigger["metadata"]
-        assert meta["endpoint"] == "temporal-frontend.temporal.svc.cluster.local:7233"
-        assert all(isinstance(v, str) for v in meta.values())  # KEDA metadata is strings
-        assert obj["spec"]["scaleTargetRef"]["name"] == name
-        queues[name] = meta["taskQueue"]
-    assert queues == {
-        "wb-write-batcher-main": MAIN_TASK_QUEUE,
-        "wb-write-batcher-batcher": BATCHER_TASK_QUEUE,
-    }
-
-
-# The temporal scaler's metadata (keda.sh/docs/2.21/scalers/temporal): a key outside it is a typo.
-KEDA_TEMPORAL_METADATA = {
-    "endpoint", "endpointFromEnv", "namespace", "activationTargetQueueSize", "targetQueueSize",
-    "taskQueue", "queueTypes", "workerDeploymentName", "workerDeploymentBuildId",
-    "includeRunningWorkflowCount", "workflowTaskQueueForCount", "apiKeyFromEnv",
-    "minConnectTimeout", "unsafeSsl", "tlsServerName", "enableTLS",
-}  # fmt: skip
-TLS_SECRET = {"enabled": True, "existingSecret": "client-tls"}
-API_KEY = {"existingSecret": "temporal-api-key"}
-
-
-@pytest.mark.parametrize(
-    ("temporal", "keda", "tls", "api_key"),
-    [
-        ({}, {}, False, False),
-        ({"tls": {"enabled": True}}, {}, True, False),  # server TLS, no client credentials
-        ({"apiKey": API_KEY}, {}, True, True),  # an API key implies TLS
-        ({"tls": TLS_SECRET}, {"authenticationRef": "temporal-mtls"}, True, False),
-        ({"tls": TLS_SECRET, "apiKey": API_KEY}, {}, True, True),
-    ],
-)
-def test_keda_connects_as_the_workers_do(
-    temporal: dict[str, Any], keda: dict[str, Any], tls: bool, api_key: bool
-) -> None:
-    values = {"temporal": temporal, "main": {"keda": {"enabled": True, **keda}}}
-    objs = _objects(copy.deepcopy(values))
-    (scaled,) = _by_kind(objs, "ScaledObject").values()
-    (trigger,) = scaled["spec"]["triggers"]
-    meta = trigger["metadata"]
-    assert set(meta) <= KEDA_TEMPORAL_METADATA
-    assert all(isinstance(v, str) for v in meta.values())  # KEDA metadata is strings
-    assert ("enableTLS" in meta) is tls and meta.get("enableTLS", "true") == "true"
-    env = _env(containers(_by_kind(objs, "Deployment")["wb-write-batcher-main"])[0])
-    # The workers' own view: TEMPORAL_TLS, or an API key (the SDK turns TLS on for one).
-    assert ("TEMPORAL_TLS" in env or "TEMPORAL_API_KEY" in env) is tls
-    if api_key:
-        # KEDA reads it from the scale target's container, where the Secret puts it.
-        assert meta["apiKeyFromEnv"] in env
-        assert "secretKeyRef" in env[meta["apiKeyFromEnv"]]["valueFrom"]
-    else:
-        assert "apiKeyFromEnv" not in meta
-    assert trigger.get("authenticationRef", {}).get("name") == keda.get("authenticationRef")
-    assert "workerDeploymentName" not in meta and "workerDeploymentBuildId" not in meta
-
-
-def test_keda_scales_one_worker_deployment_version_when_given() -> None:
-    scaled = _by_kind(_objects(load_gitops_values()), "ScaledObject")
-    main = scaled["wb-write-batcher-main"]["spec"]["triggers"][0]["metadata"]
-    assert (main["workerDeploymentName"], main["workerDeploymentBuildId"]) == (
-        "write-batcher-main",
-        "1.2.3",
-    )
-    assert main["tlsServerName"] == "temporal.example.com" and main["enableTLS"] == "true"
-    assert main["apiKeyFromEnv"] == "TEMPORAL_API_KEY"
-    batcher = scaled["wb-write-batcher-batcher"]["spec"]["triggers"][0]["metadata"]
-    assert "workerDeploymentName" not in batcher and "workerDeploymentBuildId" not in batcher
 
 
 @pytest.mark.parametrize(
@@ -391,8 +308,8 @@ def test_keda_scales_one_worker_deployment_version_when_given() -> None:
     ],
 )  # fmt: skip
 def test_schema_accepts_the_extension_values(override: dict[str, Any]) -> None:
-    objs = _objects(copy.deepcopy(override))
-    assert _by_kind(objs, "Deployment")
+    objs = objects(copy.deepcopy(override))
+    assert by_kind(objs, "Deployment")
 
 
 @pytest.mark.parametrize(
