@@ -13,11 +13,6 @@ from devstack.processes import ManagedProcess
 
 # Measured here: WAL with synchronous=normal ran about twice as fast as SQLite's defaults.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
-# Callers' workers collect acks by query. While a busy batcher's workflow task runs, the
-# server holds a query for the next one, by default only one at a time per workflow (the rest
-# are refused and retried): with many caller workers per shard that limit is the ack latency's
-# tail (docs/performance.md). Compose sets the same; a real cluster sets it in its dynamic config.
-DYNAMIC_CONFIG = ("history.MaxBufferedQueryCount=100",)
 STARTUP_SETTLE_S = 0.5
 START_ATTEMPTS = 3
 
@@ -88,7 +83,7 @@ class TemporalDevServer:
             argv += ["--db-filename", str(self._db_path)]
             for pragma in self._pragmas:
                 argv += ["--sqlite-pragma", pragma]
-        for value in (*DYNAMIC_CONFIG, *self._dynamic_config):
+        for value in self._dynamic_config:
             argv += ["--dynamic-config-value", value]
         self.process = ManagedProcess("temporal", argv, log_path=self._log_path)
 
