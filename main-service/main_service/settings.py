@@ -29,7 +29,9 @@ from write_batcher_kit.settings import (
 _DEFAULTS = WriteSettings()
 # The plugin's numeric knobs, each from the variable of its name in upper case; its ranges
 # are the plugin's own (WriteSettings), checked once the values are read.
-_KNOBS = [f.name for f in fields(WriteSettings) if f.type in ("int", "float")]
+_KNOBS = [
+    f.name for f in fields(WriteSettings) if isinstance(getattr(_DEFAULTS, f.name), int | float)
+]
 _WriteEnv: type[Env] = create_model(  # type: ignore[call-overload]
     "_WriteEnv",
     __base__=Env,
