@@ -21,9 +21,10 @@ from bench.workflows import (
     TwoTablePaymentWorkflow,
 )
 from main_service.activities import PaymentActivities
+from main_service.files import TABLES_FILE
 from main_service.names import LEDGER_TABLE
 from main_service.settings import MainSettings
-from write_batcher import WriteBatchingPlugin
+from write_batcher import WriteBatchingPlugin, load_table_specs
 from write_batcher_kit.lifecycle import exit_process
 from write_batcher_kit.service import Served, serve, service_main
 from write_batcher_kit.telemetry import Telemetry
@@ -52,12 +53,11 @@ async def bench_worker(
             ],
             activities=[
                 PaymentActivities().authorize,
-                NaiveWriter(pool, settings.tables[LEDGER_TABLE]).insert,
+                NaiveWriter(pool, load_table_specs(TABLES_FILE)[LEDGER_TABLE]).insert,
             ],
-            plugins=[WriteBatchingPlugin(settings.tables, **asdict(settings.write))],
+            plugins=[WriteBatchingPlugin(**asdict(settings.write))],
             **settings.tuning.worker_options(
                 max_concurrent_activities=settings.max_concurrent_activities,
-                max_concurrent_local_activities=settings.max_concurrent_activities,
                 max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             ),
             graceful_shutdown_timeout=timedelta(seconds=10),

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from batcher_service.intake.config import IntakeConfig
 from batcher_service.names import STATS_QUERY
 from batcher_service.shard.state import BatcherConfig, BatcherStats
 from batcher_service.worker import build_worker as build_batcher_worker
@@ -21,13 +22,7 @@ from main_service.payments import PaymentRequest, PaymentResult
 from main_service.worker import build_worker as build_main_worker
 from tests.queues import Queues
 from write_batcher import TableSpec, load_table_specs
-from write_batcher.contract import (
-    ACKS_QUERY,
-    AckQuery,
-    AckReport,
-    WriteRequest,
-    signal_shard,
-)
+from write_batcher.contract import WriteRequest, signal_shard
 
 __all__ = ["Harness", "Queues", "eventually", "payment", "running_workers"]
 
@@ -65,14 +60,6 @@ class Harness:
         stats: BatcherStats = await handle.query(STATS_QUERY, result_type=BatcherStats)
         return stats
 
-    async def acks(self, *request_ids: str, shard: int = 0) -> AckReport:
-        """What a caller worker's ack query sees for these ids."""
-        handle = self.client.get_workflow_handle(self.queues.batcher_id(shard))
-        report: AckReport = await handle.query(
-            ACKS_QUERY, AckQuery(list(request_ids)), result_type=AckReport
-        )
-        return report
-
     async def rows(self) -> list[asyncpg.Record]:
         return await self.pool.fetch(f"SELECT * FROM {LEDGER_TABLE} ORDER BY created_at")
 
@@ -104,14 +91,17 @@ async def running_workers(
     *,
     tables: dict[str, TableSpec] | None = None,
     create_schema: bool = True,
+    intake: IntakeConfig | None = None,
     batcher_kwargs: dict[str, Any] | None = None,
     **main_kwargs: Any,
 ) -> AsyncIterator[Harness]:
     """Both workers in this process; shut down inside the loop when the block ends.
 
     The payment demo's table is created in the pool's database first. ``batcher_kwargs`` and
-    ``main_kwargs`` go to each service's ``build_worker``.
+    ``main_kwargs`` go to each service's ``build_worker``; ``intake`` (its shard id prefix is
+    the queues') to the batcher's.
     """
+    intake = IntakeConfig(**{**asdict(intake or IntakeConfig()), "id_prefix": queues.prefix})
     if create_schema:
         await pool.execute(MAIN_SCHEMA.read_text())
     batcher = build_batcher_worker(
@@ -120,13 +110,13 @@ async def running_workers(
         config,
         tables or DEMO_TABLES,
         task_queue=queues.batcher,
+        intake=intake,
         **(batcher_kwargs or {}),
     )
     main = build_main_worker(
         client,
         task_queue=queues.main,
         batcher_task_queue=queues.batcher,
-        batcher_id_prefix=queues.prefix,
         **main_kwargs,
     )
     async with batcher, main:

@@ -14,6 +14,8 @@ from batcher_service.backfill.activities import BackfillActivities
 from batcher_service.backfill.sources import BackfillSources
 from batcher_service.backfill.workflows import BackfillWorkflow
 from batcher_service.background import running_beside
+from batcher_service.intake.activities import IntakeActivities
+from batcher_service.intake.config import IntakeConfig
 from batcher_service.postgres.retention import prune_forever
 from batcher_service.postgres.writer import BatchWriter
 from batcher_service.shard.activities import BatcherActivities
@@ -35,12 +37,14 @@ class WriteBatcherPlugin(SimplePlugin):
         tables: Mapping[str, TableSpec],
         config: BatcherConfig,
         *,
+        intake: IntakeConfig | None = None,
         retention_hours: float = DEFAULT_RETENTION_HOURS,
         backfill_sources: BackfillSources | None = None,
     ) -> None:
         self._pool = pool
         self._tables = dict(tables)
         self._config = config
+        self._intake = intake or IntakeConfig()
         self._retention_hours = retention_hours
         self._backfill = BackfillActivities(pool, backfill_sources)
         super().__init__(
@@ -54,6 +58,9 @@ class WriteBatcherPlugin(SimplePlugin):
         batcher = BatcherActivities(BatchWriter(self._pool, self._tables), self._config, self._pool)
         activities: list[Any] = list(config.get("activities") or [])
         activities += [batcher.load_config, batcher.flush, batcher.lookup_requests]
+        # One per worker: its intake's signals to a shard carry the writes of all its callers.
+        intake = IntakeActivities(self._tables, self._intake)
+        activities += [intake.write, intake.withdraw]
         activities += [self._backfill.validate, self._backfill.plan, self._backfill.copy_partition]
         config["activities"] = activities
         return config

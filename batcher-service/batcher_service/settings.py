@@ -11,11 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import AfterValidator, Field
 
 from batcher_service.backfill.sources import BackfillSources
+from batcher_service.intake.config import IntakeConfig
 from batcher_service.shard.state import BatcherConfig
 from write_batcher import TableSpec
 from write_batcher_kit.settings import (
     CommonSettings,
     Env,
+    NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
     SettingsError,
@@ -52,6 +54,7 @@ def _database_url(url: str) -> str:
 
 
 _B = BatcherConfig()
+_I = IntakeConfig()
 
 
 class _BatcherEnv(TablesEnv):
@@ -83,6 +86,15 @@ class _PolicyEnv(Env):
     )
 
 
+class _IntakeEnv(Env):
+    """The fields of IntakeConfig: how callers' writes are checked, routed and coalesced."""
+
+    shards: PositiveInt = var("BATCHER_SHARDS", _I.shards)
+    id_prefix: Annotated[str, Field(min_length=1)] = var("BATCHER_ID_PREFIX", _I.id_prefix)
+    linger_seconds: NonNegativeFloat = var("SUBMIT_LINGER_SECONDS", _I.linger_seconds)
+    max_row_bytes: PositiveInt = var("MAX_ROW_BYTES", _I.max_row_bytes)
+
+
 @dataclass(frozen=True)
 class BatcherSettings:
     """batcher-service: the tables, the database and the batching policy."""
@@ -98,6 +110,7 @@ class BatcherSettings:
     # Named backfill sources (BACKFILL_SOURCE_<NAME>, BACKFILL_SOURCES_DIR): never in history.
     backfill_sources: BackfillSources = field(default_factory=BackfillSources, repr=False)
     tuning: WorkerTuning = field(default_factory=WorkerTuning)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BatcherSettings:
@@ -113,6 +126,7 @@ class BatcherSettings:
             ),
             tables=tables_from_file(parsed.tables_file),
             batcher=batcher,
+            intake=IntakeConfig(**load_env(_IntakeEnv, env).model_dump()),
             backfill_sources=BackfillSources.from_env(env),
             tuning=WorkerTuning.from_env(env, slot_variables(_BatcherEnv)),
             **parsed.model_dump(),
@@ -132,4 +146,4 @@ def database_url_from_env(env: Mapping[str, str]) -> str:
 
 def batcher_variable_names() -> frozenset[str]:
     """Every variable batcher-service reads."""
-    return variable_names(_BatcherEnv, _PolicyEnv, WorkerTuningEnv)
+    return variable_names(_BatcherEnv, _PolicyEnv, _IntakeEnv, WorkerTuningEnv)

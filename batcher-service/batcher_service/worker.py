@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 
 from batcher_service.backfill.sources import BackfillSources
+from batcher_service.intake.config import IntakeConfig
 from batcher_service.plugin import DEFAULT_RETENTION_HOURS, WriteBatcherPlugin
 from batcher_service.shard.state import BatcherConfig
 from write_batcher import StrictInputsPlugin, TableSpec
@@ -23,6 +24,7 @@ def build_worker(
     config: BatcherConfig,
     tables: Mapping[str, TableSpec],
     *,
+    intake: IntakeConfig | None = None,
     retention_hours: float = DEFAULT_RETENTION_HOURS,
     backfill_sources: BackfillSources | None = None,
     max_concurrent_activities: int = 50,
@@ -45,6 +47,7 @@ def build_worker(
                 pool,
                 tables,
                 config,
+                intake=intake,
                 retention_hours=retention_hours,
                 backfill_sources=backfill_sources,
             ),

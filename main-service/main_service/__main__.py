@@ -23,7 +23,6 @@ async def main_worker(
     yield Served(
         build_worker(
             client,
-            tables=settings.tables,
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             tuning=settings.tuning,

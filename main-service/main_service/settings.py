@@ -1,27 +1,24 @@
-"""main-service settings: its tables, its worker's slots and the write library's knobs."""
+"""main-service settings: its worker's slots and the write library's knobs."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from pydantic import create_model
 
-from write_batcher import TableSpec, WriteSettings
+from write_batcher import WriteSettings
 from write_batcher_kit.settings import (
     CommonSettings,
     Env,
     PositiveInt,
     SettingsError,
-    TablesEnv,
     WorkerTuning,
     WorkerTuningEnv,
     load_env,
     slot_variables,
-    tables_from_file,
     var,
     variable_names,
 )
@@ -42,7 +39,7 @@ _WriteEnv: type[Env] = create_model(  # type: ignore[call-overload]
 )
 
 
-class _MainEnv(TablesEnv):
+class _MainEnv(Env):
     # Fixed slots: WORKER_TUNER=resource-based replaces them.
     max_concurrent_activities: PositiveInt = var("WORKER_MAX_CONCURRENT_ACTIVITIES", 200)
     max_concurrent_workflow_tasks: PositiveInt = var("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", 200)
@@ -66,14 +63,12 @@ def _write_settings(env: Mapping[str, str]) -> WriteSettings:
 
 @dataclass(frozen=True)
 class MainSettings:
-    """main-service: the tables callers write, the plugin's knobs, the worker's slots."""
+    """main-service: the plugin's knobs, the worker's slots."""
 
     common: CommonSettings
-    tables_file: Path
     write: WriteSettings
     max_concurrent_activities: int
     max_concurrent_workflow_tasks: int
-    tables: dict[str, TableSpec] = field(default_factory=dict, repr=False)
     tuning: WorkerTuning = field(default_factory=WorkerTuning)
 
     @classmethod
@@ -83,7 +78,6 @@ class MainSettings:
             common=CommonSettings.from_env(
                 env, default_metrics_port=9101, default_service_name="main-service"
             ),
-            tables=tables_from_file(parsed.tables_file),
             write=_write_settings(env),
             tuning=WorkerTuning.from_env(env, slot_variables(_MainEnv)),
             **parsed.model_dump(),

@@ -1,10 +1,8 @@
-"""One object wires a worker: ``Worker(..., plugins=[WriteBatchingPlugin("tables.yaml")])``."""
+"""One object wires a caller worker: ``Worker(..., plugins=[WriteBatchingPlugin()])``."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from pathlib import Path
 
 import temporalio.client
 from temporalio.plugin import SimplePlugin
@@ -12,10 +10,7 @@ from temporalio.worker import ReplayerConfig, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from write_batcher._converter import is_strict, strict_data_converter
-from write_batcher._settings import WriteSettings
-from write_batcher._submit import WriteActivities
-from write_batcher._table_files import load_table_specs
-from write_batcher.tables import TableSpec, TableSpecError
+from write_batcher._settings import WriteSettings, register
 
 _DEFAULTS = WriteSettings()
 # The library is deterministic at import and keeps no state a workflow could see: the sandbox
@@ -73,52 +68,29 @@ class StrictInputsPlugin(SimplePlugin):
 
 
 class WriteBatchingPlugin(StrictInputsPlugin):
-    """Registers the caller library's write activity and the strict converter.
+    """Wires a caller worker: strict inputs, ``write_batcher`` through the sandbox, settings.
 
-    ``tables``: a spec file (YAML) or the specs themselves; the same file the batcher reads.
-    The keyword arguments are ``WriteSettings``' fields, with its defaults and ranges.
-    Each worker the plugin configures gets its own coalescer and ack collector: writes of its
-    concurrent callers to one shard share one signal, and their acks one query every
-    ``ack_poll_seconds``.
+    It registers no activity: a write is an activity on the batcher's task queue, run and
+    completed by the batcher service. The keyword arguments are ``WriteSettings``' fields,
+    with its defaults and ranges; ``write()`` in a workflow on this worker's task queue uses
+    them.
     """
 
     def __init__(
         self,
-        tables: str | Path | Mapping[str, TableSpec],
         *,
-        batcher_shards: int = _DEFAULTS.batcher_shards,
         ack_timeout_seconds: float = _DEFAULTS.ack_timeout_seconds,
-        submit_linger_seconds: float = _DEFAULTS.submit_linger_seconds,
-        ack_poll_seconds: float = _DEFAULTS.ack_poll_seconds,
-        max_row_bytes: int = _DEFAULTS.max_row_bytes,
-        withdraw_retry_seconds: float = _DEFAULTS.withdraw_retry_seconds,
         batcher_task_queue: str = _DEFAULTS.batcher_task_queue,
-        batcher_id_prefix: str = _DEFAULTS.batcher_id_prefix,
     ) -> None:
         super().__init__("write-batching")
-        specs = load_table_specs(tables) if isinstance(tables, str | Path) else dict(tables)
-        if not specs:
-            raise TableSpecError("WriteBatchingPlugin needs at least one table")
-        for name, spec in specs.items():
-            if not isinstance(spec, TableSpec) or spec.name != name:
-                raise TableSpecError(f"tables[{name!r}] must be the TableSpec named {name!r}")
-        self.tables: dict[str, TableSpec] = specs
         self.settings = WriteSettings(
-            batcher_shards=batcher_shards,
-            ack_timeout_seconds=ack_timeout_seconds,
-            submit_linger_seconds=submit_linger_seconds,
-            ack_poll_seconds=ack_poll_seconds,
-            max_row_bytes=max_row_bytes,
-            withdraw_retry_seconds=withdraw_retry_seconds,
-            batcher_task_queue=batcher_task_queue,
-            batcher_id_prefix=batcher_id_prefix,
+            ack_timeout_seconds=ack_timeout_seconds, batcher_task_queue=batcher_task_queue
         )
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         config = super().configure_worker(config)
         config["workflow_runner"] = with_passthrough(config.get("workflow_runner"))
-        writes = WriteActivities(config["client"], self.tables, self.settings)
-        config["activities"] = [*config.get("activities", []), writes.write]
+        register(config["task_queue"], self.settings)
         return config
 
     def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:

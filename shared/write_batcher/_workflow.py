@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: the SDK resolves WriteResult's field types from
 # inside a caller's workflow sandbox, where this module's globals may not be reachable by name.
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,19 +16,30 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from write_batcher import errors
     from write_batcher._ids import InvalidRowError, canonical_json, keyed_request_id, request_id
+    from write_batcher._settings import WriteSettings, settings_for
     from write_batcher._spans import record_span
-    from write_batcher._submit import WriteInput, WriteReply
-    from write_batcher.contract import WRITE_ACTIVITY, WriteOutcome
+    from write_batcher.contract import (
+        WITHDRAW_ACTIVITY,
+        WRITE_ACTIVITY,
+        WriteAck,
+        WriteInput,
+        WriteOutcome,
+    )
 
-# The activity bounds itself by the ack deadline (the plugin caps that at an hour) plus the
-# withdrawal's bound; this only catches one that never returns.
-WRITE_TIMEOUT = timedelta(hours=1, minutes=5)
-# Run again only when its worker died (the workflow task moves to another worker); every
-# other failure is settled inside the activity.
+# An attempt the batcher does not complete within this bound runs again (its worker died
+# before the hand-off, or a full shard dropped it): the batcher keeps one answer per request
+# id, so a copy is never written twice. The deadline (schedule-to-close) bounds them all.
+ATTEMPT_TIMEOUT = timedelta(seconds=30)
 WRITE_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=5),
-    non_retryable_error_types=[errors.INVALID_WRITE],
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=[errors.INVALID_WRITE, errors.INVALID_INPUT],
+)
+# Settling a write at its deadline: long enough for a shard to finish the flush it is in.
+WITHDRAW_TIMEOUT = timedelta(seconds=60)
+WITHDRAW_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=5)
 )
 LOOKUP_COMMAND = "python -m batcher_service requests lookup"
 
@@ -43,11 +55,10 @@ class WriteResult:
 
 
 class _Run:
-    """Per workflow run: counts of identical writes and of write activities in flight."""
+    """Per workflow run: counts of identical writes, and the write metrics."""
 
     def __init__(self) -> None:
         self.identical: dict[tuple[str, str], int] = {}
-        self.in_flight = 0
         meter = workflow.metric_meter()
         # Workflow time, so replays agree; recorded once, never on replay.
         self.latency = meter.create_histogram_float(
@@ -58,6 +69,10 @@ class _Run:
         self.timeouts = meter.create_counter(
             "write_batcher_confirmation_timeouts",
             "Writes whose deadline passed: withdrawn (not written) or outcome unknown",
+        )
+        self.cancelled = meter.create_counter(
+            "write_batcher_cancelled_writes",
+            "Writes whose workflow was cancelled while they waited, by what became of them",
         )
 
     def nth(self, table: str, row_json: str) -> int:
@@ -96,18 +111,20 @@ async def write(
 
     Raises ApplicationError (non-retryable) of type ``errors.INVALID_WRITE`` (the row does not
     fit its table's spec), ``WRITE_REJECTED`` (the batcher refused it; details: the WriteAck),
-    ``WRITE_CONFIRMATION_TIMEOUT`` (no ack within the deadline and the write was withdrawn:
-    it is not written and never will be) or ``WRITE_OUTCOME_UNKNOWN`` (the deadline passed
-    and the batcher could not be reached to settle it: look the request id up).
+    ``WRITE_CONFIRMATION_TIMEOUT`` (no outcome within the deadline and the write was
+    withdrawn: it is not written and never will be) or ``WRITE_OUTCOME_UNKNOWN`` (the deadline
+    passed and the batcher could not be reached to settle it: look the request id up).
 
     The request id is ``{workflow_id}/{run_id}/{table}/{row digest}/{n}`` (n counts identical
     writes in this run), so a new run (continue-as-new, retry) writes again; with
     ``idempotency_key`` it is ``{table}:{idempotency_key}``: the same key is the same write,
     across runs and workflows.
 
-    It costs the workflow one local activity (one marker event), which sends the row, waits
-    for its ack and settles it at the deadline; while it waits, the workflow task stays open
-    (the SDK heartbeats it every few seconds past the task timeout).
+    It costs the workflow one ordinary activity, scheduled on the batcher's task queue and
+    completed by the batcher once the row is settled: while it waits, no workflow task is open
+    and no worker slot is held, so the workflow takes signals, updates, queries and
+    cancellation as usual. Cancelled while it waits, the write is withdrawn before the
+    cancellation goes on (or, if it was already written, that is logged).
     """
     if not isinstance(table, str) or not table:
         raise _invalid(table, "table must be a non-empty string")
@@ -123,66 +140,98 @@ async def write(
             )
     except InvalidRowError as err:
         raise _invalid(table, err) from None
+    if partition_key is not None and not isinstance(partition_key, str):
+        raise _invalid(table, "partition_key must be a string")
+    settings = settings_for(info.task_queue)
     began = workflow.now()
-    req = WriteInput(rid, table, info.workflow_id, dict(row), began.timestamp(), partition_key)
-    run.in_flight += 1
+    req = WriteInput(rid, table, dict(row), partition_key)
     try:
-        try:
-            reply = await _execute(req)
-        finally:
-            run.in_flight -= 1
-        return _outcome(run, req, reply, began)
-    except ApplicationError:
-        await _settled_in_run(run)
+        ack = await _submit(req, settings)
+    except asyncio.CancelledError:
+        await _withdraw_cancelled(run, req, settings)
         raise
+    if ack is None:
+        ack = await _withdraw(req, settings)
+    return _outcome(run, req, ack, began, settings)
 
 
-async def _settled_in_run(run: _Run) -> None:
-    # sdk-core records a local activity's result even after the run's failure command
-    # (temporalio/sdk-rust#659): a run failing from this write while a concurrent write's
-    # local activity resolves would never end. Raise once none is in flight.
-    await workflow.wait_condition(lambda: run.in_flight == 0)
-
-
-async def _execute(req: WriteInput) -> WriteReply:
+async def _submit(req: WriteInput, settings: WriteSettings) -> WriteAck | None:
+    """The write's ack; None when its deadline passed (or it failed) without one."""
+    deadline = timedelta(seconds=settings.ack_timeout_seconds)
     try:
-        reply: WriteReply = await workflow.execute_local_activity(
+        ack: WriteAck = await workflow.execute_activity(
             WRITE_ACTIVITY,
             req,
-            result_type=WriteReply,
-            schedule_to_close_timeout=WRITE_TIMEOUT,
+            result_type=WriteAck,
+            task_queue=settings.batcher_task_queue,
+            schedule_to_close_timeout=deadline,
+            start_to_close_timeout=min(ATTEMPT_TIMEOUT, deadline),
             retry_policy=WRITE_RETRY,
         )
-        return reply
+        return ack
     except ActivityError as err:
         cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type == errors.INVALID_WRITE:
+        if isinstance(cause, ApplicationError) and cause.type in (
+            errors.INVALID_WRITE,
+            errors.INVALID_INPUT,
+        ):
             raise ApplicationError(
                 cause.message, type=errors.INVALID_WRITE, non_retryable=True
             ) from err
+        workflow.logger.info("write %s: no outcome within its deadline (%s)", req.request_id, cause)
+        return None
+
+
+async def _withdraw(req: WriteInput, settings: WriteSettings) -> WriteAck:
+    """Withdrawn, or the outcome it already had; WRITE_OUTCOME_UNKNOWN if nobody can say."""
+    try:
+        ack: WriteAck = await workflow.execute_activity(
+            WITHDRAW_ACTIVITY,
+            req,
+            result_type=WriteAck,
+            task_queue=settings.batcher_task_queue,
+            schedule_to_close_timeout=WITHDRAW_TIMEOUT,
+            retry_policy=WITHDRAW_RETRY,
+        )
+        return ack
+    except ActivityError as err:
+        rid = req.request_id
+        _run().timeouts.add(1, {"outcome": "unknown"})
         raise ApplicationError(
-            f"write {req.request_id}: outcome unknown, its activity failed: {cause or err}; "
-            f"look it up with `{LOOKUP_COMMAND} {req.request_id}`",
-            req.request_id,
+            f"write {rid}: outcome unknown: not confirmed within "
+            f"{settings.ack_timeout_seconds:g}s and the batcher could not be reached to settle "
+            f"it ({err.cause or err}); look it up with `{LOOKUP_COMMAND} {rid}`",
+            rid,
             type=errors.WRITE_OUTCOME_UNKNOWN,
             non_retryable=True,
         ) from err
 
 
-def _outcome(run: _Run, req: WriteInput, reply: WriteReply, began: datetime) -> WriteResult:
-    rid, ack, batcher = req.request_id, reply.ack, reply.batcher_workflow_id
-    took = (workflow.now() - began).total_seconds()
-    if ack is None:
-        run.timeouts.add(1, {"outcome": "unknown"})
-        raise ApplicationError(
-            f"write {rid}: outcome unknown: not confirmed within "
-            f"{reply.ack_timeout_seconds:g}s and the batcher {batcher} could not be reached "
-            f"to settle it ({reply.error}); look it up with `{LOOKUP_COMMAND} {rid}`",
+async def _withdraw_cancelled(run: _Run, req: WriteInput, settings: WriteSettings) -> None:
+    """The workflow was cancelled while its write waited: never written silently after it."""
+    rid = req.request_id
+    try:
+        ack = await _withdraw(req, settings)
+    except ApplicationError as err:
+        run.cancelled.add(1, {"outcome": "unknown"})
+        workflow.logger.warning("cancelled while writing %s: %s", rid, err.message)
+        return
+    run.cancelled.add(1, {"outcome": str(ack.outcome)})
+    if ack.outcome is WriteOutcome.WITHDRAWN:
+        workflow.logger.info("cancelled while writing %s: withdrawn, not written", rid)
+    else:
+        workflow.logger.warning(
+            "cancelled while writing %s: it was settled before the cancellation: %s",
             rid,
-            batcher,
-            type=errors.WRITE_OUTCOME_UNKNOWN,
-            non_retryable=True,
+            ack.outcome,
         )
+
+
+def _outcome(
+    run: _Run, req: WriteInput, ack: WriteAck, began: datetime, settings: WriteSettings
+) -> WriteResult:
+    rid = req.request_id
+    took = (workflow.now() - began).total_seconds()
     run.latency.record(took, {"outcome": str(ack.outcome)})
     record_span(
         "ReceiveAck",
@@ -196,7 +245,7 @@ def _outcome(run: _Run, req: WriteInput, reply: WriteReply, began: datetime) -> 
         run.timeouts.add(1, {"outcome": "withdrawn"})
         workflow.logger.warning("write %s withdrawn after %.1fs", rid, took)
         raise ApplicationError(
-            f"write {rid} not confirmed within {reply.ack_timeout_seconds:g}s; "
+            f"write {rid} not confirmed within {settings.ack_timeout_seconds:g}s; "
             "withdrawn: it is not written and never will be",
             ack,
             type=errors.WRITE_CONFIRMATION_TIMEOUT,

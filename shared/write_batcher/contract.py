@@ -5,24 +5,23 @@ the SDK resolves these field types from inside the workflow sandbox.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
 from temporalio.client import Client
 
 __all__ = [
-    "ACKS_QUERY",
     "BATCHER_ID_PREFIX",
     "BATCHER_TASK_QUEUE",
     "BATCHER_WORKFLOW",
     "SUBMIT_SIGNAL",
+    "WITHDRAW_ACTIVITY",
     "WITHDRAW_UPDATE",
     "WRITE_ACTIVITY",
-    "AckQuery",
-    "AckReport",
     "WithdrawRequest",
     "WriteAck",
+    "WriteInput",
     "WriteOutcome",
     "WriteRequest",
     "WriteRequestBatch",
@@ -36,19 +35,30 @@ BATCHER_ID_PREFIX: Final = "write-batcher"
 
 # Several callers' writes in one signal: one history event and one RPC for all of them.
 SUBMIT_SIGNAL: Final = "submit_writes"
-# A caller worker collects its callers' acks from a shard with this query: no event in any
-# history, no limit on how many caller workers ask at once.
-ACKS_QUERY: Final = "write_acks"
-# A caller whose deadline passed settles its write: withdrawn, or the outcome it had.
+# Settles a write whose caller's deadline passed: withdrawn, or the outcome it had.
 WITHDRAW_UPDATE: Final = "withdraw_write"
-# The caller library's local activity, registered on every caller worker by its plugin: it
-# submits a write, waits for its ack and settles it at the deadline.
+# The write itself: an activity the caller's workflow schedules on the batcher task queue.
+# The batcher worker validates the row, hands it to its shard and completes the activity
+# asynchronously, by its id, once the row's outcome is settled.
 WRITE_ACTIVITY: Final = "write_batching_write"
+# Run by the caller's workflow when its write's deadline passed or it was cancelled.
+WITHDRAW_ACTIVITY: Final = "write_batching_withdraw"
 
 
 def batcher_workflow_id(shard: int, prefix: str = BATCHER_ID_PREFIX) -> str:
     """Workflow id of one batcher shard; stable so callers can signal-with-start it."""
     return f"{prefix}-{shard}"
+
+
+@dataclass
+class WriteInput:
+    """What a caller's workflow sends with its write activity (and its withdrawal)."""
+
+    request_id: str
+    table: str
+    row: dict[str, Any]
+    # None: derived from the table's key (keyed tables) or the request id (append).
+    partition_key: str | None = None
 
 
 @dataclass
@@ -61,6 +71,10 @@ class WriteRequest:
     # Routes the request to its shard: writes to one key always meet in one shard.
     partition_key: str
     row: dict[str, Any]
+    # The caller's write activity, completed by id with the ack once the row is settled.
+    # None (a dead letter resubmitted by an operator): nobody waits for the answer.
+    caller_run_id: str | None = None
+    caller_activity_id: str | None = None
 
 
 @dataclass
@@ -87,7 +101,7 @@ class WriteOutcome(StrEnum):
 
 @dataclass
 class WriteAck:
-    """The batcher's answer to one request, collected by its caller's worker (``AckQuery``)."""
+    """The batcher's answer to one request: the result of its caller's write activity."""
 
     request_id: str
     outcome: WriteOutcome
@@ -96,19 +110,6 @@ class WriteAck:
     error_message: str | None = None
 
 
-@dataclass
-class AckQuery:
-    """A caller worker asks a shard what became of the writes its callers wait for."""
-
-    request_ids: list[str]
-
-
-@dataclass
-class AckReport:
-    """The shard's answer: acks settled, ids still to be written; any other id is unknown."""
-
-    acks: list[WriteAck] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -9,6 +9,8 @@ WRITE_CONFIRMATION_TIMEOUT: Final = "WriteConfirmationTimeout"
 # The deadline passed and the batcher could not be reached to settle it: look it up by id.
 WRITE_OUTCOME_UNKNOWN: Final = "WriteOutcomeUnknown"
 INVALID_WRITE: Final = "InvalidWrite"
+# A full shard dropped the write: its attempt fails with this (retryable) and runs again.
+BATCHER_OVERLOADED: Final = "BatcherOverloaded"
 # A batcher run about to continue-as-new refuses updates; the sender retries them.
 BATCHER_ROLLING_OVER: Final = "BatcherRollingOver"
 # A workflow's or activity's input could not be decoded into its declared types.

@@ -1,22 +1,27 @@
 """Test a workflow that writes, without PostgreSQL or the batcher service.
 
-``FakeBatcher(client, plugin)`` runs a worker on the batcher task queue of your
-``WriteBatchingPlugin`` with ``FakeBatcherWorkflow``: a real Temporal workflow under the
-batcher's workflow type, submit signal, ack query and withdraw update. Your workflow's
-``write()`` calls go through the real library (validation, request ids, the signal, the ack
-query) and the fake answers each row at once: ``WriteOutcome.WRITTEN`` unless ``outcomes``
-says otherwise, per table (a mapping) or per row (a function of the table and the row)::
+``FakeBatcher(client, tables, outcomes, plugin=plugin)`` runs a worker on the batcher task
+queue of your ``WriteBatchingPlugin`` with the batcher's write and withdraw activities. Your
+workflow's ``write()`` calls go through the real library (request ids, the activity on the
+batcher's queue, its deadline and retries, the withdrawal) and through the same strict
+validation against ``tables`` as the batcher service's; the fake answers each row at once:
+``WriteOutcome.WRITTEN`` unless ``outcomes`` says otherwise, per table (a mapping) or per row
+(a function of the table and the row)::
 
-    plugin = WriteBatchingPlugin("tables.yaml")
+    plugin = WriteBatchingPlugin()
     async with (
         Worker(env.client, task_queue="orders", workflows=[OrderWorkflow], plugins=[plugin]),
-        FakeBatcher(env.client, plugin, {"order_events": WriteOutcome.REJECTED}) as batcher,
+        FakeBatcher(
+            env.client, "tables.yaml", {"order_events": WriteOutcome.REJECTED}, plugin=plugin
+        ) as batcher,
     ):
         ...  # run your workflow
     assert batcher.rows("orders") == [...]  # what it wrote, still there after the block
 
 It works in the time-skipping environment (``WorkflowEnvironment.start_time_skipping``) and on
-a dev server (``WorkflowEnvironment.start_local``). The answers (``Answer``):
+a dev server (``WorkflowEnvironment.start_local``): a write's deadline is its activity's
+schedule-to-close timeout, kept by the server, so skipped time reaches it too. The answers
+(``Answer``):
 
 - ``WriteOutcome.WRITTEN``, ``ALREADY_WRITTEN``, ``KEY_EXISTS``, ``SUPERSEDED``: ``write()``
   returns a ``WriteResult`` with that outcome (batch ids ``batch-0``, ``batch-1``, ...). The
@@ -25,71 +30,56 @@ a dev server (``WorkflowEnvironment.start_local``). The answers (``Answer``):
   is the ack, error type ``errors.ROW_REFUSED``.
 - ``WriteOutcome.WITHDRAWN``: ``write()`` raises ``errors.WRITE_CONFIRMATION_TIMEOUT`` at once,
   as it does when a write's deadline passed and the batcher withdrew it.
-- ``Unacked.DROPPED_ONCE``, ``UNTIL_DEADLINE``, ``WRITTEN_AT_DEADLINE``: the caller's worker
-  waits (see ``Unacked``). The last two wait for the write's deadline, ``ack_timeout_seconds``
-  of the plugin counted from the workflow's clock against the worker's: use them on a dev
-  server, where the two clocks agree. The time-skipping server's clock runs ahead of the
-  worker's once it has skipped, and such a write would wait until the worker's clock catches up.
-
-What reached the fake and what it answered is kept in the ``FakeBatcher`` object, not in the
-workflow: the time-skipping server times out a workflow that never ends (as the batcher's
-runs never do) whenever it skips time, and the next write starts a new run that carries on.
+- ``Unacked.DROPPED_ONCE``, ``UNTIL_DEADLINE``, ``WRITTEN_AT_DEADLINE``: the write waits (see
+  ``Unacked``).
 
 Nothing runs at import; it needs only the library's own dependencies.
 """
 
 # No ``from __future__ import annotations``: the SDK decodes these dataclasses by their hints.
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
 from enum import StrEnum
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self, TypeAlias
+from typing import Any, NoReturn, Self, TypeAlias
 
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from write_batcher import errors
-from write_batcher._plugin import StrictInputsPlugin, WriteBatchingPlugin, with_passthrough
+from write_batcher._plugin import StrictInputsPlugin, WriteBatchingPlugin
+from write_batcher._table_files import load_table_specs
+from write_batcher._validation import validate_write
 from write_batcher.contract import (
-    ACKS_QUERY,
-    BATCHER_WORKFLOW,
-    SUBMIT_SIGNAL,
-    WITHDRAW_UPDATE,
-    AckQuery,
-    AckReport,
-    WithdrawRequest,
+    BATCHER_TASK_QUEUE,
+    WITHDRAW_ACTIVITY,
+    WRITE_ACTIVITY,
     WriteAck,
+    WriteInput,
     WriteOutcome,
     WriteRequest,
-    WriteRequestBatch,
 )
+from write_batcher.tables import TableSpec
 
-__all__ = [
-    "Answer",
-    "FakeBatcher",
-    "FakeBatcherWorkflow",
-    "Outcomes",
-    "Unacked",
-]
+__all__ = ["Answer", "FakeBatcher", "Outcomes", "Unacked"]
 
-# The fake worker's local activities: the FakeBatcher object answers and records.
-SUBMIT_ACTIVITY: Final = "write_batcher_testing_submit"
-WITHDRAW_ACTIVITY: Final = "write_batcher_testing_withdraw"
+# The batcher service's default (its MAX_ROW_BYTES).
+DEFAULT_MAX_ROW_BYTES = 16 * 1024
 
 
 class Unacked(StrEnum):
-    """Answers that leave the caller waiting for its ack."""
+    """Answers that leave the caller waiting."""
 
-    # Dropped without an answer, as a full shard drops it: the caller's worker finds it
-    # unknown and sends it again after its backoff (about 2 s); the second time it is written.
+    # Dropped the first time, as a full shard drops it: the write's activity fails
+    # (retryable) and runs again after its retry policy's first interval (about 1 s); the
+    # second time it is written.
     DROPPED_ONCE = "dropped_once"
-    # Never acked: at its deadline the caller withdraws it and ``write()`` raises
+    # Never answered: at its deadline the caller withdraws it and ``write()`` raises
     # ``errors.WRITE_CONFIRMATION_TIMEOUT``.
     UNTIL_DEADLINE = "until_deadline"
-    # Never acked, but written by the time the caller withdraws it at its deadline:
+    # Never answered, but written by the time the caller withdraws it at its deadline:
     # ``write()`` returns ``WRITTEN`` then.
     WRITTEN_AT_DEADLINE = "written_at_deadline"
 
@@ -106,87 +96,34 @@ _SUCCESS = frozenset(
         WriteOutcome.SUPERSEDED,
     }
 )
-# The answers are the FakeBatcher's in this process: quick, and never worth a retry.
-_LOCAL_TIMEOUT = timedelta(seconds=30)
-_ONCE = RetryPolicy(maximum_attempts=1)
-
-
-@dataclass
-class SubmitReply:
-    """The fake's answer to one submit signal: acks now, ids it holds; others are unknown."""
-
-    acks: list[WriteAck] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)
-
-
-@workflow.defn(name=BATCHER_WORKFLOW)
-class FakeBatcherWorkflow:
-    """The batcher's messages, answered by the ``FakeBatcher`` whose worker runs it."""
-
-    def __init__(self) -> None:
-        self._acks: dict[str, WriteAck] = {}
-        self._pending: set[str] = set()
-
-    @workflow.run
-    async def run(self) -> None:
-        await workflow.wait_condition(lambda: False)
-
-    @workflow.signal(name=SUBMIT_SIGNAL)
-    async def submit(self, batch: WriteRequestBatch) -> None:
-        # Known to this run at once; the answers come back in the same workflow task.
-        self._pending.update(r.request_id for r in batch.requests if r.request_id not in self._acks)
-        reply: SubmitReply = await workflow.execute_local_activity(
-            SUBMIT_ACTIVITY,
-            batch,
-            result_type=SubmitReply,
-            start_to_close_timeout=_LOCAL_TIMEOUT,
-            retry_policy=_ONCE,
-        )
-        self._pending.difference_update(r.request_id for r in batch.requests)
-        self._pending.update(reply.pending)
-        for ack in reply.acks:
-            self._acks[ack.request_id] = ack
-
-    @workflow.query(name=ACKS_QUERY)
-    def acks(self, query: AckQuery) -> AckReport:
-        ids = query.request_ids
-        return AckReport(
-            [self._acks[rid] for rid in ids if rid in self._acks],
-            [rid for rid in ids if rid in self._pending],
-        )
-
-    @workflow.update(name=WITHDRAW_UPDATE)
-    async def withdraw(self, req: WithdrawRequest) -> WriteAck:
-        # Waits a little before it answers, like a batcher finishing a flush.
-        await workflow.sleep(timedelta(milliseconds=10))
-        ack: WriteAck = await workflow.execute_local_activity(
-            WITHDRAW_ACTIVITY,
-            req,
-            result_type=WriteAck,
-            start_to_close_timeout=_LOCAL_TIMEOUT,
-            retry_policy=_ONCE,
-        )
-        self._pending.discard(req.request_id)
-        self._acks[req.request_id] = ack
-        return ack
 
 
 class FakeBatcher:
-    """A worker running ``FakeBatcherWorkflow`` for ``plugin``; ``async with`` it.
+    """A worker with the batcher's write and withdraw activities; ``async with`` it.
 
-    ``outcomes``: the answer per table (``{"orders": WriteOutcome.REJECTED}``; tables not
-    named are written) or a function ``(table, row) -> Answer``, called once per request id;
-    if it raises or returns something else, the row is rejected with that reason. Every shard
-    of the plugin is answered here. The attributes say what reached it and what it answered,
-    during and after the block.
+    ``tables``: the spec file (YAML) or the specs, as the batcher service reads them: rows
+    are validated as strictly (``errors.INVALID_WRITE``). ``outcomes``: the answer per table
+    (``{"orders": WriteOutcome.REJECTED}``; tables not named are written) or a function
+    ``(table, row) -> Answer``, called once per request id; if it raises or returns something
+    else, the row is rejected with that reason. ``plugin``: the caller workers' plugin, whose
+    batcher task queue the fake serves (default: the library's). The attributes say what
+    reached it and what it answered, during and after the block.
     """
 
     def __init__(
-        self, client: Client, plugin: WriteBatchingPlugin, outcomes: Outcomes | None = None
+        self,
+        client: Client,
+        tables: str | Path | Mapping[str, TableSpec],
+        outcomes: Outcomes | None = None,
+        *,
+        plugin: WriteBatchingPlugin | None = None,
+        max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
     ) -> None:
+        self.tables = load_table_specs(tables) if isinstance(tables, str | Path) else dict(tables)
         self.outcomes = outcomes
-        # Submit signals received; concurrent writes of one caller worker share one.
-        self.signals = 0
+        self.max_row_bytes = max_row_bytes
+        # Write activity attempts that reached the fake (a retried write counts each time).
+        self.attempts = 0
         # Every request received, in order, a resent one each time it came.
         self.requests: list[WriteRequest] = []
         # Request ids answered with a success outcome, once each, in order.
@@ -196,12 +133,11 @@ class FakeBatcher:
         self._acks: dict[str, WriteAck] = {}
         self._held: dict[str, Unacked] = {}
         self._dropped: set[str] = set()
+        queue = plugin.settings.batcher_task_queue if plugin is not None else BATCHER_TASK_QUEUE
         self.worker = Worker(
             client,
-            task_queue=plugin.settings.batcher_task_queue,
-            workflows=[FakeBatcherWorkflow],
-            activities=[self._submit, self._withdraw],
-            workflow_runner=with_passthrough(None),
+            task_queue=queue,
+            activities=[self._write, self._withdraw],
             plugins=[StrictInputsPlugin()],
         )
 
@@ -257,34 +193,47 @@ class FakeBatcher:
             return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN, ack.batch_id)
         return ack
 
-    @activity.defn(name=SUBMIT_ACTIVITY)
-    async def _submit(self, batch: WriteRequestBatch) -> SubmitReply:
-        self.signals += 1
-        reply = SubmitReply()
-        for request in batch.requests:
-            self.requests.append(request)
-            rid = request.request_id
-            ack = self._settled(rid)
-            if ack is None and rid in self._held:
-                reply.pending.append(rid)
-                continue
-            if ack is None:
-                answer, message = self._pick(request)
-                if answer is Unacked.DROPPED_ONCE and rid not in self._dropped:
-                    self._dropped.add(rid)
-                    continue  # unknown: the caller's worker sends it again
-                if answer in (Unacked.UNTIL_DEADLINE, Unacked.WRITTEN_AT_DEADLINE):
-                    self._held[rid] = Unacked(answer)
-                    reply.pending.append(rid)
-                    continue
-                outcome = WriteOutcome.WRITTEN if isinstance(answer, Unacked) else answer
-                ack = self._settle(rid, outcome, message)
-            reply.acks.append(ack)
-        return reply
+    def _validated(self, write: WriteInput) -> WriteRequest:
+        info = activity.info()
+        request, _ = validate_write(
+            self.tables,
+            write,
+            max_row_bytes=self.max_row_bytes,
+            caller_workflow_id=info.workflow_id or "",
+            caller_run_id=info.workflow_run_id,
+            caller_activity_id=info.activity_id,
+        )
+        return request
+
+    @activity.defn(name=WRITE_ACTIVITY)
+    async def _write(self, write: WriteInput) -> WriteAck:
+        self.attempts += 1
+        request = self._validated(write)
+        self.requests.append(request)
+        rid = request.request_id
+        ack = self._settled(rid)
+        if ack is not None:
+            return ack
+        if rid in self._held:
+            self._wait_forever()
+        answer, message = self._pick(request)
+        if answer is Unacked.DROPPED_ONCE and rid not in self._dropped:
+            self._dropped.add(rid)
+            raise ApplicationError("fake batcher: shard full", type=errors.BATCHER_OVERLOADED)
+        if answer in (Unacked.UNTIL_DEADLINE, Unacked.WRITTEN_AT_DEADLINE):
+            self._held[rid] = Unacked(answer)
+            self._wait_forever()
+        outcome = WriteOutcome.WRITTEN if isinstance(answer, Unacked) else answer
+        return self._settle(rid, outcome, message)
+
+    @staticmethod
+    def _wait_forever() -> NoReturn:
+        # As the batcher does: the activity is left open, to be completed by id (never, here).
+        activity.raise_complete_async()
 
     @activity.defn(name=WITHDRAW_ACTIVITY)
-    async def _withdraw(self, req: WithdrawRequest) -> WriteAck:
-        rid = req.request_id
+    async def _withdraw(self, write: WriteInput) -> WriteAck:
+        rid = write.request_id
         ack = self._settled(rid)
         if ack is not None:
             return ack

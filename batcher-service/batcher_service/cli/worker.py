@@ -90,6 +90,7 @@ async def batcher_worker(
             pool,
             settings.batcher,
             settings.tables,
+            intake=settings.intake,
             retention_hours=settings.request_retention_hours,
             backfill_sources=settings.backfill_sources,
             max_concurrent_activities=settings.max_concurrent_activities,

@@ -1,4 +1,4 @@
-"""Batcher activities: its config, one batch's flush, request look-ups."""
+"""Batcher activities: its config, one batch's flush and its acks, request look-ups."""
 
 from __future__ import annotations
 
@@ -21,7 +21,14 @@ from batcher_service.postgres.writer import (
     DatabaseUnavailable,
     WriteReport,
 )
-from batcher_service.shard.state import BatcherConfig, FlushInput, FlushResult, RequestLookup
+from batcher_service.shard.delivery import DeliveryReport, deliver
+from batcher_service.shard.state import (
+    BatcherConfig,
+    Delivery,
+    FlushInput,
+    FlushResult,
+    RequestLookup,
+)
 from write_batcher import errors
 from write_batcher.contract import WriteAck, WriteOutcome
 
@@ -30,11 +37,13 @@ HEARTBEAT_EVERY_SECONDS = 2.0
 # Left of the flush's time for the reply once the database work is cut off.
 FLUSH_MARGIN_SECONDS = 3.0
 _OUTCOMES = {o.value: o for o in WriteOutcome}
+# Heartbeat detail of a flush whose owed answers went out: a retry does not send them again.
+DELIVERED = "delivered"
 
 
-async def _heartbeat_forever() -> None:
+async def _heartbeat_forever(details: list[str]) -> None:
     while True:
-        activity.heartbeat()
+        activity.heartbeat(*details)
         await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
 
 
@@ -89,9 +98,20 @@ class BatcherActivities:
 
     @activity.defn(name="flush_batch")
     async def flush(self, batch: FlushInput) -> FlushResult:
-        """One batch: one transaction (more statements only around bad rows), its outcomes."""
-        async with running_beside(_heartbeat_forever()):
-            return await self._flush(batch)
+        """One batch: one transaction (more statements only around bad rows), its outcomes,
+        each caller's activity completed with its ack; and the answers owed to others."""
+        details: list[str] = []
+        async with running_beside(_heartbeat_forever(details)):
+            delivered = DeliveryReport()
+            if batch.deliveries and DELIVERED not in activity.info().heartbeat_details:
+                delivered = await deliver(activity.client(), batch.deliveries)
+                details.append(DELIVERED)
+                activity.heartbeat(*details)
+            result = await self._flush(batch) if batch.requests else _empty(batch.batch_id)
+        result.acks_delivered += delivered.delivered
+        result.acks_undelivered += delivered.gone + delivered.failed
+        _count_deliveries(delivered)
+        return result
 
     async def _flush(self, batch: FlushInput) -> FlushResult:
         began = time.monotonic()
@@ -135,6 +155,12 @@ class BatcherActivities:
                 ack.batch_id = batch.batch_id
         result = _result(batch.batch_id, acks, report)
         elapsed = time.monotonic() - began
+        delivered = await deliver(activity.client(), _answers(batch, acks))
+        result.acks_delivered, result.acks_undelivered = (
+            delivered.delivered,
+            delivered.gone + delivered.failed,
+        )
+        _count_deliveries(delivered)
         meter = activity.metric_meter()
         meter.create_histogram_float(
             "write_batcher_flush_duration_seconds", "Flush activity: the bulk write", "s"
@@ -155,6 +181,29 @@ class BatcherActivities:
             extra={"batch_id": batch.batch_id},
         )
         return result
+
+
+def _answers(batch: FlushInput, acks: list[WriteAck]) -> list[Delivery]:
+    """Each request's ack for the caller activity waiting on it (if one does)."""
+    return [
+        Delivery(req.caller_workflow_id, req.caller_run_id, req.caller_activity_id, ack)
+        for req, ack in zip(batch.requests, acks, strict=True)
+        if req.caller_run_id is not None and req.caller_activity_id is not None
+    ]
+
+
+def _count_deliveries(report: DeliveryReport) -> None:
+    counter = activity.metric_meter().create_counter(
+        "write_batcher_ack_deliveries",
+        "Acks sent to callers' write activities, by result: delivered, gone (the activity had "
+        "ended), failed (the server could not be reached; the caller sends the write again)",
+    )
+    for result in ("delivered", "gone", "failed"):
+        counter.add(getattr(report, result), {"result": result})
+
+
+def _empty(batch_id: str) -> FlushResult:
+    return FlushResult(batch_id, written=0, already_written=0, rejected=0, statements=0)
 
 
 def _result(batch_id: str, acks: list[WriteAck], report: WriteReport) -> FlushResult:

@@ -9,6 +9,7 @@ from batcher_service.shard.settled import SettledAcks
 from batcher_service.shard.state import (
     BatcherConfig,
     BatcherStats,
+    Delivery,
     FlushInput,
     FlushResult,
     SettledAck,
@@ -16,18 +17,35 @@ from batcher_service.shard.state import (
 from batcher_service.shard.withdrawals import Withdrawals
 from write_batcher import errors
 from write_batcher._spans import record_span
-from write_batcher.contract import AckReport, WriteAck, WriteOutcome, WriteRequest
+from write_batcher.contract import WriteAck, WriteOutcome, WriteRequest
 
 # What a run may carry into the next (one event; Temporal's hard limit is 2 MiB): past it
-# new writes are dropped as overloaded, and the callers' workers send them again.
+# new writes are dropped as overloaded, and their callers send them again.
 MAX_CARRY_BYTES = 1_500_000
+# Answers owed beyond this are dropped: their callers' attempts time out and send again.
+MAX_DELIVERIES = 2_000
+# Answers one flush delivers: one flush input is one history event.
+DELIVERIES_PER_FLUSH = 1_000
+
+
+def _delivery(request: WriteRequest, ack: WriteAck, *, overloaded: bool = False) -> Delivery | None:
+    if request.caller_run_id is None or request.caller_activity_id is None:
+        return None  # nobody waits (a dead letter resubmitted by an operator)
+    return Delivery(
+        request.caller_workflow_id,
+        request.caller_run_id,
+        request.caller_activity_id,
+        ack,
+        overloaded,
+    )
 
 
 class RequestLedger:
     """Deterministic workflow state: takes requests in and holds the answer for each.
 
     It decides what a request sent to the shard becomes (buffered, a copy of one it has, or
-    dropped while full), answers the ack query, and turns a flush's result into acks.
+    dropped while full), turns a flush's result into held acks, and keeps the answers owed
+    to callers that no flush of their own row will give (``deliveries``).
     """
 
     def __init__(
@@ -40,6 +58,7 @@ class RequestLedger:
         stats: BatcherStats,
         pacer: FlushPacer,
         metrics: BatcherMetrics,
+        deliveries: list[Delivery] | None = None,
     ) -> None:
         self.config = config
         self._buffer = buffer
@@ -48,6 +67,7 @@ class RequestLedger:
         self._stats = stats
         self._pacer = pacer
         self._metrics = metrics
+        self.deliveries: list[Delivery] = list(deliveries or [])
 
     def held_ack(self, request_id: str) -> WriteAck | None:
         return self._settled.get(request_id)
@@ -55,21 +75,30 @@ class RequestLedger:
     def carried_acks(self, now: float) -> list[SettledAck]:
         return self._settled.carry(now)
 
-    def report(self, request_ids: list[str]) -> AckReport:
-        """What became of these requests: their acks, or still to be written; others unknown."""
-        report = AckReport()
-        for rid in request_ids:
-            if self._buffer.seen(rid) in (Seen.PENDING, Seen.INFLIGHT):
-                report.pending.append(rid)
-            elif (ack := self._settled.get(rid)) is not None:
-                report.acks.append(ack)
-        return report
+    def owe(self, deliveries: list[Delivery]) -> None:
+        """Answers for the next flush to deliver (also those a failed flush did not)."""
+        self.deliveries.extend(deliveries)
+        if len(self.deliveries) > MAX_DELIVERIES:
+            del self.deliveries[: len(self.deliveries) - MAX_DELIVERIES]
+
+    def take_deliveries(self) -> list[Delivery]:
+        taken = self.deliveries[:DELIVERIES_PER_FLUSH]
+        del self.deliveries[:DELIVERIES_PER_FLUSH]
+        return taken
 
     def accept(self, request: WriteRequest, now: float) -> None:
-        """Buffers a request, or holds the answer owed at once when it is not buffered."""
+        """Buffers a request, or owes its caller the answer at once when it is not buffered."""
         ack = self._answer_now(request, now)
-        if ack is not None:
+        if ack is None:
+            return
+        overloaded = ack.outcome is WriteOutcome.REJECTED and ack.error_type == (
+            errors.BATCHER_OVERLOADED
+        )
+        if not overloaded:
             self._settled.add(ack, now)
+        delivery = _delivery(request, ack, overloaded=overloaded)
+        if delivery is not None:
+            self.owe([delivery])
 
     def _answer_now(self, request: WriteRequest, now: float) -> WriteAck | None:
         rid = request.request_id
@@ -96,11 +125,16 @@ class RequestLedger:
             return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN, batch_id)
         buffer = self._buffer
         if len(buffer) >= self.config.max_pending or buffer.bytes >= MAX_CARRY_BYTES:
-            # Not taken, and no answer: to its caller's worker the request is unknown here,
-            # so it sends it again, backing off, until the caller's deadline.
+            # Not taken: its caller's attempt fails (retryable) and it is sent again, backing
+            # off, until the caller's deadline.
             self._stats.overloaded_rejections += 1
             self._metrics.dropped("overloaded")
-            return None
+            return WriteAck(
+                rid,
+                WriteOutcome.REJECTED,
+                error_type=errors.BATCHER_OVERLOADED,
+                error_message=f"shard full ({len(buffer)} pending); send again later",
+            )
         buffer.add(request, now)
         self._pacer.arrived()
         self._metrics.pending(len(buffer))
@@ -111,8 +145,16 @@ class RequestLedger:
         )
         return None
 
-    def record(self, flush: FlushInput, result: FlushResult, now: float) -> None:
-        """A flush returned (or failed for good): its counts, and every request's ack."""
+    def record(
+        self, flush: FlushInput, result: FlushResult, now: float, *, delivered: bool = True
+    ) -> None:
+        """A flush returned (or failed for good): its counts, and every request's ack.
+
+        ``delivered``: the flush activity completed its callers' activities itself; a flush
+        that failed for good did not, so the next flush owes them their acks.
+        """
+        if not flush.requests:
+            return  # it only delivered answers owed
         stats = self._stats
         stats.batches += 1
         stats.rows_written += result.written
@@ -125,10 +167,14 @@ class RequestLedger:
         stats.largest_batch = max(stats.largest_batch, len(flush.requests))
         # The plain "written by this batch" acks are implied by the result, the rest listed.
         exceptions = {a.request_id: a for a in result.exceptions}
+        owed: list[Delivery] = []
         for request in flush.requests:
             rid = request.request_id
             ack = exceptions.get(rid) or WriteAck(rid, WriteOutcome.WRITTEN, flush.batch_id)
             self._settled.add(ack, now)
+            if not delivered and (delivery := _delivery(request, ack)) is not None:
+                owed.append(delivery)
+        self.owe(owed)
         self._buffer.settle(flush.requests, result.rejected_ids)
         self._withdrawals.settled(r.request_id for r in flush.requests)
         self._metrics.flushed(flush, result)

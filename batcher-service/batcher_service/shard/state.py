@@ -10,10 +10,24 @@ from write_batcher.contract import WriteAck, WriteOutcome, WriteRequest
 
 @dataclass
 class SettledAck:
-    """An ack the batcher holds for its caller's worker to collect, and when it was settled."""
+    """An ack the batcher holds to answer copies and withdrawals, and when it was settled."""
 
     ack: WriteAck
     settled_at: float
+
+
+@dataclass
+class Delivery:
+    """An answer owed to a caller's write activity that no flush of its row will give: a copy
+    of a written or withdrawn write, a row dropped while the shard was full, a batch that
+    failed for good. The next flush completes (or fails) the activity by its id."""
+
+    caller_workflow_id: str
+    caller_run_id: str
+    caller_activity_id: str
+    ack: WriteAck
+    # The shard was full: the attempt fails (retryable) and the caller sends the row again.
+    overloaded: bool = False
 
 
 @dataclass
@@ -85,8 +99,10 @@ class BatcherState:
 
     pending: list[PendingRequest] = field(default_factory=list)
     recent_request_ids: list[str] = field(default_factory=list)
-    # Acks settled lately, not yet collected for sure by their callers' workers.
+    # Acks settled lately: the answer to a copy or a withdrawal without asking the database.
     settled: list[SettledAck] = field(default_factory=list)
+    # Answers owed to callers, not yet delivered by a flush.
+    deliveries: list[Delivery] = field(default_factory=list)
     # Withdrawn request ids: a late copy is answered "withdrawn", never written.
     withdrawn: list[str] = field(default_factory=list)
     stats: BatcherStats = field(default_factory=BatcherStats)
@@ -102,10 +118,12 @@ class BatcherState:
 
 @dataclass
 class FlushInput:
-    """One batch for the flush activity: the rows to write in one transaction."""
+    """One batch for the flush activity: the rows to write in one transaction, and answers
+    owed to other callers, delivered on the way."""
 
     batch_id: str
     requests: list[WriteRequest]
+    deliveries: list[Delivery] = field(default_factory=list)
 
 
 @dataclass
@@ -124,6 +142,10 @@ class FlushResult:
     rejected_ids: list[str] = field(default_factory=list)
     # Every ack that is not a plain "written by this batch" (the rest are implied).
     exceptions: list[WriteAck] = field(default_factory=list)
+    # Callers' activities completed by this flush, and answers that could not be delivered
+    # (the caller's activity had ended, or the server could not be reached: it sends again).
+    acks_delivered: int = 0
+    acks_undelivered: int = 0
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The batcher workflow: buffers write requests from signals, flushes them in bulk, holds acks."""
+"""The batcher workflow: buffers write requests from signals, flushes them in bulk, acks callers."""
 
 from __future__ import annotations
 
@@ -26,8 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from write_batcher import contract, errors
     from write_batcher._spans import record_span
     from write_batcher.contract import (
-        AckQuery,
-        AckReport,
         WithdrawRequest,
         WriteAck,
         WriteOutcome,
@@ -74,6 +72,7 @@ class WriteBatcherWorkflow:
             stats=self._stats,
             pacer=self._pacer,
             metrics=self._metrics,
+            deliveries=state.deliveries,
         )
 
     @workflow.signal(name=contract.SUBMIT_SIGNAL)
@@ -83,11 +82,6 @@ class WriteBatcherWorkflow:
         now = self._now()
         for request in batch.requests:
             self._ledger.accept(request, now)
-
-    @workflow.query(name=contract.ACKS_QUERY)
-    def acks(self, query: AckQuery) -> AckReport:
-        """What became of these requests: their acks, or still to be written; others unknown."""
-        return self._ledger.report(query.request_ids)
 
     @workflow.update(name=contract.WITHDRAW_UPDATE)
     async def withdraw(self, request: WithdrawRequest) -> WriteAck:
@@ -242,11 +236,13 @@ class WriteBatcherWorkflow:
         slots_full = self._inflight >= self._config.max_inflight_flushes
         inflight = self._inflight
 
-        def wake() -> bool:
+        def wake() -> bool:  # noqa: PLR0911
             if self._shutdown or self._should_continue_as_new():
                 return True
             if slots_full:
                 return self._inflight < self._config.max_inflight_flushes
+            if self._delivery_due():
+                return True
             # Everything pending waits for keys a flush holds: its end frees them.
             if deadline is None and inflight and self._inflight != inflight:
                 return True
@@ -273,23 +269,32 @@ class WriteBatcherWorkflow:
                 wake, timeout=None if timeout is None else timedelta(seconds=timeout)
             )
 
+    def _delivery_due(self) -> bool:
+        # Answers owed ride on the next flush; with none in flight, one starts for them alone.
+        return bool(self._ledger.deliveries) and self._inflight == 0
+
     def _start_flushes(self, policy: str = "due") -> None:
         while self._inflight < self._config.max_inflight_flushes and self._wants_flush(policy):
             self._start_flush()
             if self._config.mode == "adaptive" and policy != "drain":
-                return
+                break
+        if self._delivery_due():
+            self._start_flush(with_requests=False)
 
     # -- flushing -----------------------------------------------------------------------------
 
-    def _start_flush(self) -> None:
-        batch = self._buffer.take(self._config.max_batch_size, self._config.max_batch_bytes)
+    def _start_flush(self, *, with_requests: bool = True) -> None:
+        batch: list[contract.WriteRequest] = []
+        if with_requests:
+            batch = self._buffer.take(self._config.max_batch_size, self._config.max_batch_bytes)
         self._metrics.pending(len(self._buffer))
         self._batch_seq += 1
         info = workflow.info()
         batch_id = f"{info.workflow_id}/{info.run_id[:8]}/{self._batch_seq}"
         self._inflight += 1
-        self._pacer.flush_started(self._now())
-        flush = FlushInput(batch_id=batch_id, requests=batch)
+        if batch:
+            self._pacer.flush_started(self._now())
+        flush = FlushInput(batch_id, batch, self._ledger.take_deliveries())
         record_span(
             "StartFlush",
             {"write_batcher.batch_id": batch_id, "write_batcher.request_count": len(batch)},
@@ -312,8 +317,9 @@ class WriteBatcherWorkflow:
         except ActivityError as err:
             self._flush_failed(flush, err)
         else:
-            self._failed_in_a_row = 0
-            self._pacer.held_until = float("-inf")
+            if flush.requests:  # one that only delivered answers says nothing of the database
+                self._failed_in_a_row = 0
+                self._pacer.held_until = float("-inf")
             self._ledger.record(flush, result, self._now())
         finally:
             self._inflight -= 1
@@ -321,9 +327,12 @@ class WriteBatcherWorkflow:
     def _flush_failed(self, flush: FlushInput, err: ActivityError) -> None:
         cause = err.cause
         kind = cause.type if isinstance(cause, ApplicationError) else None
+        # Whether its answers reached their callers is unknown: owed again (a second answer
+        # to an activity that already has one is refused by the server, harmlessly).
+        self._ledger.owe(flush.deliveries)
         if kind == errors.BAD_BATCH:
             # A fault in the flush itself, not the database: every request gets an answer.
-            self._ledger.record(flush, reject_all(flush, err), self._now())
+            self._ledger.record(flush, reject_all(flush, err), self._now(), delivered=False)
             return
         # The database could not take it within the flush timeout: nothing is lost, the
         # requests are pending again (and withdrawable).
@@ -344,6 +353,7 @@ class WriteBatcherWorkflow:
             pending=self._buffer.pending(),
             recent_request_ids=self._buffer.recent(),
             settled=self._ledger.carried_acks(self._now()),
+            deliveries=self._ledger.deliveries,
             withdrawn=self._withdrawals.withdrawn(),
             stats=self._stats,
             last_flush_started_at=self._pacer.last_flush_started_at,

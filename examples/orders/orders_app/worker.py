@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 
 from temporalio.client import Client
@@ -26,8 +25,8 @@ async def main() -> None:
         client,
         task_queue=TASK_QUEUE,
         workflows=[OrderWorkflow],
-        # Adds what write() needs; the batcher worker reads the same table spec.
-        plugins=[WriteBatchingPlugin(os.environ.get("WRITE_TABLES_FILE", "tables.yaml"))],
+        # Adds what write() needs; the batcher worker checks each row against its table spec.
+        plugins=[WriteBatchingPlugin()],
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,4 +1,4 @@
-"""Coalesces the writes concurrent callers in one worker send to one shard into one signal."""
+"""Coalesces the writes a batcher worker takes in for one shard into one signal."""
 
 from __future__ import annotations
 
@@ -38,12 +38,13 @@ class WriteCoalescer:
 
     A shard's first write after a quiet spell goes out at once; while a signal is in flight,
     or within ``linger_seconds`` of the last one, writes gather and leave together, at most
-    MAX_SIGNAL_REQUESTS or MAX_SIGNAL_BYTES per signal. The batcher then sees one event (one
-    RPC, a share of one workflow task) for many writes. ``send`` returns once the signal is
-    accepted; the worker's AckCollector then collects the acks by query.
+    MAX_SIGNAL_REQUESTS or MAX_SIGNAL_BYTES per signal. The shard then sees one event (one
+    RPC, a share of one workflow task) for many writes, and the signals it takes depend on the
+    batcher workers, not on how many caller workers there are. ``send`` returns once the
+    signal is accepted; the shard answers each write by completing its caller's activity.
 
-    A failed signal fails every write in it; each caller's submit retries its own, and the
-    batcher drops any copy that arrives twice.
+    A failed signal fails every write in it; each caller's activity is retried, and the shard
+    drops any copy that arrives twice.
     """
 
     def __init__(self, client: Client, *, task_queue: str, linger_seconds: float) -> None:

@@ -1,0 +1,1 @@
+"""Where writes enter the batcher service: the callers' write activity, and withdrawals."""

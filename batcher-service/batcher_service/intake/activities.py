@@ -1,0 +1,117 @@
+"""The callers' write activity and its withdrawal, run on the batcher's task queue."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from temporalio import activity
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+
+from batcher_service.intake.coalescer import WriteCoalescer
+from batcher_service.intake.config import IntakeConfig
+from write_batcher import errors
+from write_batcher._routing import shard_for
+from write_batcher._validation import validate_write
+from write_batcher.contract import (
+    BATCHER_WORKFLOW,
+    WITHDRAW_ACTIVITY,
+    WITHDRAW_UPDATE,
+    WRITE_ACTIVITY,
+    WithdrawRequest,
+    WriteAck,
+    WriteInput,
+    WriteRequest,
+    batcher_workflow_id,
+)
+from write_batcher.tables import TableSpec
+
+try:
+    from opentelemetry import trace
+except ImportError:  # pragma: no cover - the batcher service installs it
+    trace = None  # type: ignore[assignment]
+
+# One withdrawal attempt's bound; the caller's workflow retries it up to its own timeout.
+WITHDRAW_RPC_TIMEOUT = timedelta(seconds=20)
+
+
+class IntakeActivities:
+    """One per batcher worker: the writes of all callers to one shard share its signals."""
+
+    def __init__(self, tables: Mapping[str, TableSpec], config: IntakeConfig) -> None:
+        self._tables = dict(tables)
+        self._config = config
+        self._coalescer: WriteCoalescer | None = None
+
+    def _shard_id(self, request: WriteRequest) -> str:
+        shard = shard_for(request.partition_key, self._config.shards)
+        return batcher_workflow_id(shard, self._config.id_prefix)
+
+    def _validated(self, write: WriteInput) -> tuple[WriteRequest, int]:
+        info = activity.info()
+        return validate_write(
+            self._tables,
+            write,
+            max_row_bytes=self._config.max_row_bytes,
+            caller_workflow_id=info.workflow_id or "",
+            caller_run_id=info.workflow_run_id,
+            caller_activity_id=info.activity_id,
+        )
+
+    @activity.defn(name=WRITE_ACTIVITY)
+    async def write(self, write: WriteInput) -> NoReturn:
+        """Validate strictly, hand the row to its shard, and leave the answer to the shard.
+
+        Returns nothing itself: the shard's flush completes this activity by its id with the
+        row's ``WriteAck`` once the row is settled (or fails it, retryable, while the shard is
+        full). The attempt's slot is free as soon as the signal carrying the row is accepted.
+        A failed signal fails the attempt: the caller's retry policy sends it again.
+        """
+        if trace is not None:
+            # Tags the RunActivity span: find a write's trace by its request id.
+            trace.get_current_span().set_attribute("write_batcher.request_id", write.request_id)
+        request, size = self._validated(write)
+        if self._coalescer is None:
+            self._coalescer = WriteCoalescer(
+                activity.client(),
+                task_queue=activity.info().task_queue,
+                linger_seconds=self._config.linger_seconds,
+            )
+        await self._coalescer.send(self._shard_id(request), request, size)
+        activity.raise_complete_async()
+
+    @activity.defn(name=WITHDRAW_ACTIVITY)
+    async def withdraw(self, write: WriteInput) -> WriteAck:
+        """Settle a write whose deadline passed: withdrawn, or the outcome it already had.
+
+        Update-with-start: a shard that is not running (never got the write, or was stopped)
+        is started and answers for itself. Any failure (a run rolling over, the server's
+        in-flight update limit, no batcher worker) fails this attempt; the caller retries.
+        """
+        request, _ = self._validated(write)
+        workflow_id = self._shard_id(request)
+        start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+            BATCHER_WORKFLOW,
+            id=workflow_id,
+            task_queue=activity.info().task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        try:
+            ack: WriteAck = await activity.client().execute_update_with_start_workflow(
+                WITHDRAW_UPDATE,
+                WithdrawRequest(request.request_id),
+                start_workflow_operation=start,
+                result_type=WriteAck,
+                rpc_timeout=WITHDRAW_RPC_TIMEOUT,
+            )
+        except Exception as err:
+            cause = getattr(err, "cause", None) or err
+            activity.logger.info("withdraw of %s: %r; retrying", request.request_id, cause)
+            raise ApplicationError(
+                f"could not settle {request.request_id} with {workflow_id}: {cause!r}",
+                type=errors.WRITE_OUTCOME_UNKNOWN,
+            ) from None
+        return ack
