@@ -3,7 +3,6 @@
 # No ``from __future__ import annotations``: the SDK resolves WriteResult's field types from
 # inside a caller's workflow sandbox, where this module's globals may not be reachable by name.
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +10,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from write_batcher import errors
@@ -147,7 +146,10 @@ async def write(
     req = WriteInput(rid, table, dict(row), partition_key)
     try:
         ack = await _submit(req, settings)
-    except asyncio.CancelledError:
+    except BaseException as err:
+        # The workflow (or the task awaiting this write) was cancelled while it waited.
+        if not is_cancelled_exception(err):
+            raise
         await _withdraw_cancelled(run, req, settings)
         raise
     if ack is None:
@@ -170,6 +172,8 @@ async def _submit(req: WriteInput, settings: WriteSettings) -> WriteAck | None:
         )
         return ack
     except ActivityError as err:
+        if is_cancelled_exception(err):
+            raise
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in (
             errors.INVALID_WRITE,
