@@ -115,7 +115,7 @@ async def test_a_cancelled_callers_pending_write_is_withdrawn_and_never_written(
                 stats = await shard.query(STATS_QUERY, result_type=BatcherStats)
             except Exception:
                 return False
-            return stats.pending == 1
+            return bool(stats.pending == 1)
 
         await eventually(pending, within=15)
         await handle.cancel()
