@@ -11,7 +11,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from write_batcher import errors
@@ -147,7 +147,10 @@ async def write(
     req = WriteInput(rid, table, dict(row), partition_key)
     try:
         ack = await _submit(req, settings)
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, ActivityError):
+        # _submit lets an ActivityError through only when it is the workflow's cancellation:
+        # the SDK cancels the waiting activity, which ends in ActivityError(CancelledError).
+        # Re-raised as it is, the workflow ends cancelled.
         await _withdraw_cancelled(run, req, settings)
         raise
     if ack is None:
@@ -170,6 +173,8 @@ async def _submit(req: WriteInput, settings: WriteSettings) -> WriteAck | None:
         )
         return ack
     except ActivityError as err:
+        if is_cancelled_exception(err):
+            raise
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in (
             errors.INVALID_WRITE,
