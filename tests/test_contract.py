@@ -177,6 +177,6 @@ def test_the_plugin_takes_no_table_spec() -> None:
     """The spec is the batcher's: the old ``WriteBatchingPlugin("tables.yaml")`` is refused."""
     assert setting_names() == ["ack_timeout_seconds", "batcher_task_queue"]
     with pytest.raises(TypeError):
-        WriteBatchingPlugin("tables.yaml")  # type: ignore[misc]
+        WriteBatchingPlugin("tables.yaml")  # type: ignore[call-arg, arg-type]
     plugin = WriteBatchingPlugin(ack_timeout_seconds=3600, batcher_task_queue="q")
     assert plugin.settings == WriteSettings(3600, "q")

@@ -94,7 +94,7 @@ async def test_values_arrive_verbatim(
         )
     assert result["outcome"] == WriteOutcome.WRITTEN
     stored = await pool.fetchrow("SELECT id, i8, f8, t, b FROM strict")
-    assert dict(stored) == row
+    assert stored is not None and dict(stored) == row
 
 
 async def test_a_write_still_unflushed_at_its_deadline_is_withdrawn_and_never_written(
