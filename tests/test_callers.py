@@ -1,4 +1,4 @@
-"""The caller side against the real batcher: backing off when it is full, out of reach."""
+"""The caller side against the real batcher: retried when it is full, waiting while it is down."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ import uuid
 
 import asyncpg
 import pytest
-from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from batcher_service.intake.config import IntakeConfig
 from batcher_service.names import STATS_QUERY
 from batcher_service.shard.state import BatcherConfig, BatcherStats
+from batcher_service.worker import build_worker as build_batcher_worker
 from tests.test_write_batcher import DDL, TABLES, workers
-from tests.write_support import CALLER_WORKFLOWS, failure
+from tests.write_support import CALLER_WORKFLOWS
 from tests.write_workflows import WriteCall
-from write_batcher import WriteBatchingPlugin, errors
+from write_batcher import WriteBatchingPlugin
 from write_batcher.contract import WriteOutcome
 
 
@@ -30,7 +31,8 @@ async def test_overloaded_batcher_pushes_callers_back_and_they_retry(
     temporal_env: WorkflowEnvironment, pool: asyncpg.Pool
 ) -> None:
     client = temporal_env.client
-    # Room for 4 pending requests; the rest are dropped, and their workers send them again.
+    # Room for 4 pending requests; the rest are dropped (their write activities fail,
+    # retryable), and each caller's activity runs again after its retry backoff.
     config = BatcherConfig(mode="fixed", max_batch_size=100, max_wait_seconds=1.5, max_pending=4)
     async with workers(client, pool, config, ack_timeout_seconds=60) as queue:
         calls = [WriteCall("strict", {"id": f"bp-{i}"}, partition_key="one") for i in range(10)]
@@ -53,27 +55,26 @@ async def test_overloaded_batcher_pushes_callers_back_and_they_retry(
     assert len(await pool.fetch("SELECT id FROM strict")) == 10
 
 
-async def test_no_batcher_worker_at_the_deadline_is_outcome_unknown(
-    temporal_env: WorkflowEnvironment,
+async def test_a_write_waits_on_the_queue_for_a_batcher_worker_that_starts_late(
+    temporal_env: WorkflowEnvironment, pool: asyncpg.Pool
 ) -> None:
+    """No batcher worker yet: the write's activity waits in the batcher's queue (nothing is
+    resent, no caller slot is held) and is written once one starts, within its deadline."""
     client = temporal_env.client
     tag = uuid.uuid4().hex[:8]
-    plugin = WriteBatchingPlugin(
-        TABLES,
-        batcher_task_queue=f"nobody-{tag}",
-        batcher_id_prefix=f"wb-{tag}",
-        ack_timeout_seconds=1.0,
-        withdraw_retry_seconds=2.0,
-    )
-    queue = f"callers-{tag}"
-    async with Worker(client, task_queue=queue, workflows=CALLER_WORKFLOWS, plugins=[plugin]):
-        with pytest.raises(WorkflowFailureError) as failed:
-            await asyncio.wait_for(
-                client.execute_workflow(
-                    "WriteOne", WriteCall("strict", {"id": "x"}), id=f"u-{tag}", task_queue=queue
-                ),
-                timeout=30,
-            )
-    err = failure(failed.value)
-    assert err.type == errors.WRITE_OUTCOME_UNKNOWN
-    assert "python -m batcher_service requests lookup" in err.message
+    callers, batcher = f"callers-{tag}", f"batcher-{tag}"
+    plugin = WriteBatchingPlugin(batcher_task_queue=batcher, ack_timeout_seconds=60)
+    async with Worker(client, task_queue=callers, workflows=CALLER_WORKFLOWS, plugins=[plugin]):
+        handle = await client.start_workflow(
+            "WriteOne", WriteCall("strict", {"id": "late"}), id=f"late-{tag}", task_queue=callers
+        )
+        await asyncio.sleep(3)
+        assert await pool.fetch("SELECT id FROM strict") == []
+        intake = IntakeConfig(id_prefix=f"wb-{tag}")
+        config = BatcherConfig(min_interval_seconds=0.2)
+        async with build_batcher_worker(
+            client, pool, config, TABLES, task_queue=batcher, intake=intake
+        ):
+            result = await asyncio.wait_for(handle.result(), timeout=30)
+    assert result["outcome"] == WriteOutcome.WRITTEN
+    assert [r["id"] for r in await pool.fetch("SELECT id FROM strict")] == ["late"]

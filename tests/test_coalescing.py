@@ -1,4 +1,5 @@
-"""Writes of concurrent callers in one worker reach their shard in shared, bounded signals."""
+"""Writes of many callers reach their shard in few, bounded signals: the batcher worker's intake
+gathers the write activities it runs for one shard into one ``submit_writes`` signal."""
 
 from __future__ import annotations
 
@@ -6,38 +7,95 @@ import asyncio
 import contextvars
 from collections import deque
 
+import asyncpg
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.write_support import rig, write_env
-from tests.write_workflows import WriteCall
-from write_batcher._coalescer import MAX_SIGNAL_BYTES, MAX_SIGNAL_REQUESTS, WriteCoalescer, _Waiting
-from write_batcher.contract import WriteOutcome, WriteRequest
+from batcher_service.intake.coalescer import (
+    MAX_SIGNAL_BYTES,
+    MAX_SIGNAL_REQUESTS,
+    WriteCoalescer,
+    _Waiting,
+)
+from batcher_service.intake.config import IntakeConfig
+from batcher_service.shard.state import BatcherConfig
+from main_service.names import PAYMENT_WORKFLOW
+from main_service.payments import PaymentResult
+from main_service.worker import build_worker as build_main_worker
+from tests.harness import Queues, payment, running_workers
+from write_batcher.contract import SUBMIT_SIGNAL, WriteOutcome, WriteRequest, WriteRequestBatch
 
-__all__ = ["write_env"]
+WRITES = 60
+CALLER_WORKERS = 3
 
 
-async def test_concurrent_callers_share_signals_and_each_write_arrives_once(
-    write_env: WorkflowEnvironment,
+async def submit_signals(client: Client, workflow_id: str) -> list[WriteRequestBatch]:
+    """Every ``submit_writes`` signal a shard took, across its continued-as-new runs."""
+    batches: list[WriteRequestBatch] = []
+    run_id: str | None = None
+    while True:
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        events = [event async for event in handle.fetch_history_events()]
+        for event in events:
+            if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                continue
+            signaled = event.workflow_execution_signaled_event_attributes
+            if signaled.signal_name == SUBMIT_SIGNAL:
+                [batch] = await client.data_converter.decode(
+                    signaled.input.payloads, [WriteRequestBatch]
+                )
+                batches.append(batch)
+        started = events[0].workflow_execution_started_event_attributes
+        if not started.continued_execution_run_id:
+            return batches
+        run_id = started.continued_execution_run_id
+
+
+async def test_many_callers_on_many_workers_share_few_signals_and_each_write_arrives_once(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    async with rig(write_env.client, submit_linger_seconds=0.5) as r:
-        calls = [
-            WriteCall("strict", {"id": f"c-{i}", "i8": i}, partition_key="one-shard")
-            for i in range(60)
+    client = temporal_env.client
+    intake = IntakeConfig(shards=1, linger_seconds=0.5)
+    async with running_workers(client, db_pool, queues, BatcherConfig(), intake=intake) as h:
+        # More caller workers, each on a queue of its own: the signals a shard takes depend on
+        # the batcher's workers, not on how many callers there are.
+        callers = [queues.main, *(f"{queues.main}-{n}" for n in range(1, CALLER_WORKERS))]
+        extra = [
+            build_main_worker(client, task_queue=queue, batcher_task_queue=queues.batcher)
+            for queue in callers[1:]
         ]
-        results = await asyncio.gather(*(r.run("WriteOne", c) for c in calls))
-        state = r.fake_state()
-    assert {x["outcome"] for x in results} == {WriteOutcome.WRITTEN}
-    assert sorted(q.request_id for q in state.requests) == sorted(x["request_id"] for x in results)
-    assert state.signals <= 60 // 4, state.signals
+        async with extra[0], extra[1]:
+            handles = await asyncio.gather(
+                *(
+                    client.start_workflow(
+                        PAYMENT_WORKFLOW,
+                        payment(i),
+                        id=f"co-{queues.prefix}-{i}",
+                        task_queue=callers[i % CALLER_WORKERS],
+                        result_type=PaymentResult,
+                    )
+                    for i in range(WRITES)
+                )
+            )
+            results = await asyncio.wait_for(
+                asyncio.gather(*(handle.result() for handle in handles)), timeout=60
+            )
+    assert {r.outcome for r in results} == {WriteOutcome.WRITTEN}
+    batches = await submit_signals(client, queues.batcher_id(0))
+    sent = [request.request_id for batch in batches for request in batch.requests]
+    # Every write reached the shard once, in far fewer signals than writes.
+    assert sorted(sent) == sorted(r.request_id for r in results)
+    assert len(batches) <= WRITES // 4, [len(b.requests) for b in batches]
+    assert len(await h.rows()) == WRITES
 
 
 async def test_a_failed_signal_fails_every_write_it_carried(
-    write_env: WorkflowEnvironment,
+    temporal_env: WorkflowEnvironment,
 ) -> None:
     # A namespace the server does not have: a real RPC failure for the whole signal.
-    client = Client(write_env.client.service_client, namespace="no-such-namespace")
+    client = Client(temporal_env.client.service_client, namespace="no-such-namespace")
     coalescer = WriteCoalescer(client, task_queue="nobody", linger_seconds=0.2)
     requests = [WriteRequest(f"r-{i}", "t", f"caller-{i}", "k", {}) for i in range(3)]
     outcomes = await asyncio.gather(

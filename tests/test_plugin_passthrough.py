@@ -1,4 +1,5 @@
-"""WriteBatchingPlugin passes write_batcher through the workflow sandbox, the SDK's way."""
+"""WriteBatchingPlugin passes write_batcher through the workflow sandbox, the SDK's way, and
+registers no activity: a write runs on the batcher's task queue."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 import write_batcher
 from tests.plain_import_workflows import Imported, PlainImportProbe, PlainImportWrite
 from tests.write_support import SPECS, write_env
-from write_batcher import WriteBatchingPlugin, WriteOutcome
+from write_batcher import WriteBatchingPlugin, WriteOutcome, WriteSettings
+from write_batcher._settings import settings_for
 from write_batcher.testing import FakeBatcher
 
 __all__ = ["write_env"]
@@ -21,9 +23,7 @@ __all__ = ["write_env"]
 
 def _plugin() -> WriteBatchingPlugin:
     tag = uuid.uuid4().hex[:8]
-    return WriteBatchingPlugin(
-        SPECS, batcher_task_queue=f"batcher-{tag}", batcher_id_prefix=f"write-batcher-{tag}"
-    )
+    return WriteBatchingPlugin(batcher_task_queue=f"batcher-{tag}")
 
 
 async def _probe(client: Client, plugins: list[WriteBatchingPlugin]) -> int:
@@ -43,7 +43,7 @@ async def test_a_workflow_importing_the_library_at_top_level_writes_under_the_pl
     queue = f"callers-{uuid.uuid4().hex[:8]}"
     async with (
         Worker(client, task_queue=queue, workflows=[PlainImportWrite], plugins=[plugin]),
-        FakeBatcher(client, plugin),
+        FakeBatcher(client, SPECS, plugin=plugin),
     ):
         imported = await client.execute_workflow(
             PlainImportWrite.run, "o-1", id=queue, task_queue=queue
@@ -87,3 +87,15 @@ async def test_the_plugin_adds_the_library_to_the_runner_the_worker_has(
         assert runner.restrictions.passthrough_modules <= passed
     else:
         assert active is runner
+
+
+async def test_the_plugin_registers_no_activity_and_its_settings_for_the_workers_queue(
+    write_env: WorkflowEnvironment,
+) -> None:
+    plugin = WriteBatchingPlugin(ack_timeout_seconds=7, batcher_task_queue="their-batcher")
+    queue = f"callers-{uuid.uuid4().hex[:8]}"
+    config = plugin.configure_worker(WorkerConfig(client=write_env.client, task_queue=queue))
+    assert not config.get("activities")
+    assert settings_for(queue) == WriteSettings(7, "their-batcher")
+    # A queue no plugin configured (a Replayer's, say) gets the defaults.
+    assert settings_for(f"other-{queue}") == WriteSettings()

@@ -49,19 +49,17 @@ async def _write(
     env: WorkflowEnvironment,
     calls: list[WriteCall],
     outcomes: Outcomes | None = None,
-    **plugin_kwargs: Any,
+    **fake_kwargs: Any,
 ) -> tuple[list[dict[str, Any] | str], FakeBatcher]:
     """Each call's result, or the ApplicationError type it failed with; the fake's state."""
     tag = uuid.uuid4().hex[:8]
-    plugin = WriteBatchingPlugin(
-        SPECS, batcher_task_queue=f"b-{tag}", batcher_id_prefix=f"wb-{tag}", **plugin_kwargs
-    )
+    plugin = WriteBatchingPlugin(batcher_task_queue=f"b-{tag}")
     queue = f"callers-{tag}"
     results: list[dict[str, Any] | str] = []
     client = env.client
     async with (
         Worker(client, task_queue=queue, workflows=CALLER_WORKFLOWS, plugins=[plugin]),
-        FakeBatcher(client, plugin, outcomes) as batcher,
+        FakeBatcher(client, SPECS, outcomes, plugin=plugin, **fake_kwargs) as batcher,
     ):
         for n, call in enumerate(calls):
             try:
@@ -83,11 +81,41 @@ async def test_every_row_is_written_by_default_and_the_state_shows_it(
     skipping_env: WorkflowEnvironment,
 ) -> None:
     calls = [WriteCall("orders", _row(f"o-{i}")) for i in range(4)]
-    results, state = await _write(skipping_env, calls, batcher_shards=2)
+    results, state = await _write(skipping_env, calls)
     assert [r["outcome"] for r in results if isinstance(r, dict)] == ["written"] * 4
-    # Both shards together: every row, each written once.
-    assert sorted(row["order_id"] for row in state.rows("orders")) == [f"o-{i}" for i in range(4)]
+    # Every row, each written once, in the order written.
+    assert [row["order_id"] for row in state.rows("orders")] == [f"o-{i}" for i in range(4)]
     assert len(state.written) == 4 and state.withdrawn == []
+    assert state.attempts == len(state.requests) == 4
+
+
+async def test_the_fake_validates_as_strictly_as_the_batcher(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    calls = [
+        WriteCall("strict", {"id": "s", "i8": 1.5}),
+        WriteCall("no_such_table", {"id": "s"}),
+        WriteCall("orders", _row("big", "x" * 200)),
+        WriteCall("orders", _row("small")),
+    ]
+    results, state = await _write(skipping_env, calls, max_row_bytes=200)
+    assert results[:3] == [errors.INVALID_WRITE] * 3
+    assert results[3]["outcome"] == "written"  # type: ignore[index]
+    # An invalid write never reaches the fake's state, and its activity is not retried.
+    assert [row["order_id"] for row in state.rows("orders")] == ["small"]
+    assert state.attempts == 4 and len(state.requests) == 1
+
+
+async def test_the_specs_can_be_the_yaml_file_the_batcher_reads(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    spec = tmp_path / "tables.yaml"
+    spec.write_text("tables:\n  notes:\n    mode: append\n    columns:\n      text: text\n")
+    plugin = WriteBatchingPlugin(batcher_task_queue=f"b-{uuid.uuid4().hex[:8]}")
+    async with FakeBatcher(skipping_env.client, spec, plugin=plugin) as fake:
+        assert set(fake.tables) == {"notes"}
+    async with FakeBatcher(skipping_env.client, str(spec)) as fake:
+        assert fake.worker.task_queue == WriteBatchingPlugin().settings.batcher_task_queue
 
 
 async def test_outcomes_per_table_are_answered_at_once(skipping_env: WorkflowEnvironment) -> None:

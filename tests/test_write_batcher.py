@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from batcher_service.intake.config import IntakeConfig
 from batcher_service.names import REQUEST_TABLE
 from batcher_service.shard.state import BatcherConfig
 from batcher_service.worker import build_worker as build_batcher_worker
@@ -32,15 +34,21 @@ CREATE TABLE strict (id text PRIMARY KEY, i8 int8, f8 float8, t text, b bool);
 
 @asynccontextmanager
 async def workers(
-    client: Client, pool: asyncpg.Pool, config: BatcherConfig, **plugin_kwargs: Any
+    client: Client,
+    pool: asyncpg.Pool,
+    config: BatcherConfig,
+    *,
+    intake: IntakeConfig | None = None,
+    **plugin_kwargs: Any,
 ) -> AsyncIterator[str]:
+    """A real batcher worker (its shards ``wb-{tag}-{n}``) and a caller worker; the callers'
+    queue ``callers-{tag}``."""
     tag = uuid.uuid4().hex[:8]
     callers, batcher = f"callers-{tag}", f"batcher-{tag}"
-    plugin = WriteBatchingPlugin(
-        TABLES, batcher_task_queue=batcher, batcher_id_prefix=f"wb-{tag}", **plugin_kwargs
-    )
+    plugin = WriteBatchingPlugin(batcher_task_queue=batcher, **plugin_kwargs)
+    intake = dataclasses.replace(intake or IntakeConfig(), id_prefix=f"wb-{tag}")
     async with (
-        build_batcher_worker(client, pool, config, TABLES, task_queue=batcher),
+        build_batcher_worker(client, pool, config, TABLES, task_queue=batcher, intake=intake),
         Worker(client, task_queue=callers, workflows=CALLER_WORKFLOWS, plugins=[plugin]),
     ):
         yield callers
@@ -86,7 +94,7 @@ async def test_values_arrive_verbatim(
         )
     assert result["outcome"] == WriteOutcome.WRITTEN
     stored = await pool.fetchrow("SELECT id, i8, f8, t, b FROM strict")
-    assert dict(stored) == row
+    assert stored is not None and dict(stored) == row
 
 
 async def test_a_write_still_unflushed_at_its_deadline_is_withdrawn_and_never_written(
@@ -104,3 +112,32 @@ async def test_a_write_still_unflushed_at_its_deadline_is_withdrawn_and_never_wr
         # Past the moment its batch would have flushed: still not written.
         await asyncio.sleep(4)
     assert await pool.fetch("SELECT id FROM strict") == []
+
+
+async def test_invalid_writes_are_refused_by_the_batchers_intake_at_once(
+    temporal_env: WorkflowEnvironment, pool: asyncpg.Pool
+) -> None:
+    """The caller library does not validate: the batcher worker's intake does, and the write's
+    activity fails for good within seconds, typed, with nothing handed to a shard."""
+    client = temporal_env.client
+    calls = [
+        WriteCall("strict", {"id": "a", "i8": 1.5}),
+        WriteCall("strict", {"id": "b", "t": "x" * 65}),
+        WriteCall("no_such_table", {"id": "c"}),
+        WriteCall("orders", {"order_id": "d", "status": "x" * 200, "total_cents": 1}),
+        WriteCall("strict", {"id": "e"}, partition_key=""),
+    ]
+    intake = IntakeConfig(max_row_bytes=150)
+    async with workers(client, pool, BatcherConfig(), intake=intake) as queue:
+        for n, call in enumerate(calls):
+            with pytest.raises(WorkflowFailureError) as failed:
+                await asyncio.wait_for(
+                    client.execute_workflow(
+                        "WriteOne", call, id=f"inv-{queue}-{n}", task_queue=queue
+                    ),
+                    timeout=5,
+                )
+            err = failure(failed.value)
+            assert (err.type, err.non_retryable) == (errors.INVALID_WRITE, True), err.message
+    assert await pool.fetch("SELECT id FROM strict") == []
+    assert await pool.fetch("SELECT order_id FROM orders") == []

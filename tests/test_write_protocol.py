@@ -1,17 +1,32 @@
-"""The caller library end to end on a real dev server, against a tiny batcher workflow."""
+"""The caller library end to end on a real dev server, against the fake batcher's activities.
+
+A write is an activity on the batcher's task queue (``write_batcher.testing.FakeBatcher`` runs
+it here, validating as the batcher service does); deadlines, retries and withdrawals are the
+real library's.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from tests.harness import eventually
 from tests.write_support import failure, rig, write_env
 from tests.write_workflows import WriteCall
 from write_batcher import errors
-from write_batcher.contract import WriteOutcome
+from write_batcher.contract import (
+    WITHDRAW_ACTIVITY,
+    WRITE_ACTIVITY,
+    WriteAck,
+    WriteInput,
+    WriteOutcome,
+)
 
 __all__ = ["write_env"]
 
@@ -31,10 +46,10 @@ async def test_a_write_is_acked_with_its_outcome_and_batch(write_env: WorkflowEn
     assert state.requests[0].request_id.startswith("one-1/")
 
 
-async def test_two_tables_at_once_and_concurrent_callers_share_signals(
+async def test_two_tables_at_once_and_concurrent_callers_each_write_once(
     write_env: WorkflowEnvironment,
 ) -> None:
-    async with rig(write_env.client, submit_linger_seconds=0.3) as r:
+    async with rig(write_env.client) as r:
         results = await asyncio.gather(*(r.run("WriteOrder", f"o-{i}") for i in range(40)))
         state = r.fake_state()
     outcomes = {
@@ -43,7 +58,8 @@ async def test_two_tables_at_once_and_concurrent_callers_share_signals(
     assert outcomes == {WriteOutcome.WRITTEN}
     assert len(state.requests) == 80
     assert len({q.request_id for q in state.requests}) == 80
-    assert state.signals <= 80 // 4, state.signals
+    # One activity attempt per write: nothing was resent.
+    assert state.attempts == 80, state.attempts
 
 
 async def test_refused_row_raises_write_rejected_with_the_ack(
@@ -67,6 +83,8 @@ async def test_refused_row_raises_write_rejected_with_the_ack(
         ("strict", {"id": "x", "t": "y" * 65}),
         ("strict", {"id": "x", "nope": 1}),
         ("no_such_table", {"id": "x"}),
+        # Over the batcher's row size limit (MAX_ROW_BYTES, 16 KiB by default).
+        ("orders", {"order_id": "x", "status": "y" * 17_000, "total_cents": 1}),
     ],
 )
 async def test_invalid_rows_fail_at_once_with_invalid_write(
@@ -75,17 +93,31 @@ async def test_invalid_rows_fail_at_once_with_invalid_write(
     async with rig(write_env.client) as r:
         with pytest.raises(WorkflowFailureError) as failed:
             await asyncio.wait_for(r.run("WriteOne", WriteCall(table, row)), timeout=10)
+        state = r.fake_state()
+    err = failure(failed.value)
+    assert err.type == errors.INVALID_WRITE and err.non_retryable, err.message
+    # Refused by the batcher's validation, once: the activity is not retried.
+    assert (state.attempts, state.requests) == (1, [])
+
+
+async def test_an_empty_partition_key_is_an_invalid_write(write_env: WorkflowEnvironment) -> None:
+    call = WriteCall("strict", {"id": "x"}, partition_key="")
+    async with rig(write_env.client) as r:
+        with pytest.raises(WorkflowFailureError) as failed:
+            await asyncio.wait_for(r.run("WriteOne", call), timeout=10)
     assert failure(failed.value).type == errors.INVALID_WRITE
 
 
-async def test_a_write_the_batcher_dropped_is_sent_again_after_a_backoff(
+async def test_a_write_the_batcher_dropped_is_retried_by_its_activity(
     write_env: WorkflowEnvironment,
 ) -> None:
     async with rig(write_env.client) as r:
         result = await r.run("WriteOne", WriteCall("overloaded", {"id": "a", "n": 1}))
         state = r.fake_state()
     assert result["outcome"] == WriteOutcome.WRITTEN
-    assert len(state.requests) == 2  # dropped once (full), sent again once
+    # Dropped once (a full shard fails the attempt, retryable), written by the next attempt.
+    assert (state.attempts, len(state.requests)) == (2, 2)
+    assert state.written == [state.requests[0].request_id]
 
 
 async def test_deadline_withdraws_the_write_and_raises_confirmation_timeout(
@@ -109,25 +141,67 @@ async def test_deadline_on_a_write_that_was_written_returns_success(
     assert result["outcome"] == WriteOutcome.WRITTEN
 
 
-async def test_unreachable_batcher_gives_outcome_unknown_with_the_lookup(
+@pytest.mark.parametrize(
+    ("table", "settled"), [("silent", WriteOutcome.WITHDRAWN), ("late", WriteOutcome.WRITTEN)]
+)
+async def test_a_workflow_cancelled_while_its_write_waits_settles_the_write_first(
+    write_env: WorkflowEnvironment, table: str, settled: WriteOutcome
+) -> None:
+    """While its write waits, the workflow takes cancellation: the write is withdrawn (or found
+    written) before the cancellation goes on; it is never written silently afterwards."""
+    async with rig(write_env.client, ack_timeout_seconds=600) as r:
+        handle = await r.start("WriteOne", WriteCall(table, {"id": "c", "n": 1}))
+        state = r.fake_state()
+
+        async def reached() -> bool:
+            return len(state.requests) == 1
+
+        await eventually(reached, within=10)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failed:
+            await asyncio.wait_for(handle.result(), timeout=15)
+    assert isinstance(failed.value.cause, CancelledError), failed.value.cause
+    rid = state.requests[0].request_id
+    if settled is WriteOutcome.WITHDRAWN:
+        assert (state.withdrawn, state.written) == ([rid], [])
+    else:
+        assert (state.withdrawn, state.written) == ([], [rid])
+
+
+@activity.defn(name=WRITE_ACTIVITY)
+async def _never_answered(write: WriteInput) -> WriteAck:
+    activity.raise_complete_async()
+
+
+@activity.defn(name=WITHDRAW_ACTIVITY)
+async def _shard_out_of_reach(write: WriteInput) -> WriteAck:
+    raise ApplicationError("the shard cannot be reached", non_retryable=True)
+
+
+async def test_a_batcher_that_cannot_settle_the_write_gives_outcome_unknown_with_the_lookup(
     write_env: WorkflowEnvironment,
 ) -> None:
-    # No batcher worker at all: the submit's signal lands, nobody answers the withdraw.
-    async with rig(
-        write_env.client, fake_batcher=False, ack_timeout_seconds=1.0, withdraw_retry_seconds=2.0
-    ) as r:
+    # The write is never answered; at its deadline the withdrawal fails too (for good here; in
+    # production after its own 60 s timeout): nobody can say what became of the write.
+    async with (
+        rig(write_env.client, fake_batcher=False, ack_timeout_seconds=1.0) as r,
+        Worker(
+            write_env.client,
+            task_queue=r.batcher_queue,
+            activities=[_never_answered, _shard_out_of_reach],
+        ),
+    ):
         with pytest.raises(WorkflowFailureError) as failed:
             await asyncio.wait_for(
                 r.run(
                     "WriteOne",
                     WriteCall("orders", {"order_id": "u", "status": "s", "total_cents": 1}),
                 ),
-                timeout=30,
+                timeout=20,
             )
     err = failure(failed.value)
     assert err.type == errors.WRITE_OUTCOME_UNKNOWN and err.non_retryable
-    request_id, batcher_id = err.details
-    assert batcher_id == r.batcher_id()
+    [request_id] = err.details
     assert f"batcher_service requests lookup {request_id}" in err.message
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -74,7 +74,6 @@ class Rig:
     client: Client
     caller_queue: str
     batcher_queue: str
-    prefix: str
     fake: FakeBatcher | None = None
 
     def fake_state(self) -> FakeBatcher:
@@ -82,35 +81,38 @@ class Rig:
         assert self.fake is not None, "this rig has no fake batcher"
         return self.fake
 
-    def batcher_id(self, shard: int = 0) -> str:
-        return f"{self.prefix}-{shard}"
-
-    async def run(self, workflow: str, *args: Any, id: str | None = None) -> Any:
-        return await self.client.execute_workflow(
+    async def start(
+        self, workflow: str, *args: Any, id: str | None = None
+    ) -> WorkflowHandle[Any, Any]:
+        return await self.client.start_workflow(
             workflow,
             args=list(args),
             id=id or f"{workflow}-{uuid.uuid4().hex[:8]}",
             task_queue=self.caller_queue,
         )
 
+    async def run(self, workflow: str, *args: Any, id: str | None = None) -> Any:
+        return await (await self.start(workflow, *args, id=id)).result()
+
 
 @asynccontextmanager
 async def rig(
     client: Client, *, fake_batcher: bool = True, **plugin_kwargs: Any
 ) -> AsyncIterator[Rig]:
-    """A caller worker wired by the plugin, and (unless told not to) the fake batcher."""
+    """A caller worker wired by the plugin, and (unless told not to) the fake batcher, which
+    validates each row against SPECS as the batcher service does."""
     tag = uuid.uuid4().hex[:8]
-    batcher_queue, prefix = f"batcher-{tag}", f"write-batcher-{tag}"
-    plugin = WriteBatchingPlugin(
-        SPECS, batcher_task_queue=batcher_queue, batcher_id_prefix=prefix, **plugin_kwargs
-    )
-    r = Rig(client, f"callers-{tag}", batcher_queue, prefix)
+    batcher_queue = f"batcher-{tag}"
+    plugin = WriteBatchingPlugin(batcher_task_queue=batcher_queue, **plugin_kwargs)
+    r = Rig(client, f"callers-{tag}", batcher_queue)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(
             Worker(client, task_queue=r.caller_queue, workflows=CALLER_WORKFLOWS, plugins=[plugin])
         )
         if fake_batcher:
-            r.fake = await stack.enter_async_context(FakeBatcher(client, plugin, FAKE_OUTCOMES))
+            r.fake = await stack.enter_async_context(
+                FakeBatcher(client, SPECS, FAKE_OUTCOMES, plugin=plugin)
+            )
         yield r
 
 

@@ -25,10 +25,11 @@ async def place_order(outcomes: Outcomes | None = None) -> tuple[OrderResult, Fa
     """Run one OrderWorkflow to its end against a fake batcher that answers with ``outcomes``."""
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
     async with env:
-        plugin = WriteBatchingPlugin("tables.yaml")
+        plugin = WriteBatchingPlugin()
         async with (
             Worker(env.client, task_queue="orders", workflows=[OrderWorkflow], plugins=[plugin]),
-            FakeBatcher(env.client, plugin, outcomes) as batcher,
+            # Checks each row against the table spec, as the batcher worker does.
+            FakeBatcher(env.client, "tables.yaml", outcomes, plugin=plugin) as batcher,
         ):
             result = await env.client.execute_workflow(
                 OrderWorkflow.run,

@@ -19,9 +19,11 @@ validation against ``tables`` as the batcher service's; the fake answers each ro
     assert batcher.rows("orders") == [...]  # what it wrote, still there after the block
 
 It works in the time-skipping environment (``WorkflowEnvironment.start_time_skipping``) and on
-a dev server (``WorkflowEnvironment.start_local``): a write's deadline is its activity's
-schedule-to-close timeout, kept by the server, so skipped time reaches it too. The answers
-(``Answer``):
+a dev server (``WorkflowEnvironment.start_local``). A write's deadline is its activity's
+schedule-to-close timeout, kept by the server; the time-skipping server does not skip time
+while an activity is pending, so a write held until its deadline (``UNTIL_DEADLINE``,
+``WRITTEN_AT_DEADLINE``) waits it in real time on either: give the plugin a short
+``ack_timeout_seconds`` for those. The answers (``Answer``):
 
 - ``WriteOutcome.WRITTEN``, ``ALREADY_WRITTEN``, ``KEY_EXISTS``, ``SUPERSEDED``: ``write()``
   returns a ``WriteResult`` with that outcome (batch ids ``batch-0``, ``batch-1``, ...). The
