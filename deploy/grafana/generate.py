@@ -171,11 +171,10 @@ def write_batching() -> dict[str, Any]:
             "A database outage shows here within one flush timeout (BATCH_FLUSH_TIMEOUT_SECONDS)",
         ),
         panel(
-            "Rejections, withdrawals, resends, confirmation timeouts (/s)",
+            "Rejections, withdrawals, confirmation timeouts (/s)",
             {
                 "rows rejected": rate(rows, where='outcome="rejected"'),
                 "rows withdrawn": rate(rows, where='outcome="withdrawn"'),
-                "writes resent": rate("write_batcher_caller_resends_total"),
                 "confirmation timeouts": rate("write_batcher_confirmation_timeouts_total"),
             },
             "ops",
@@ -211,6 +210,14 @@ def write_batching() -> dict[str, Any]:
             "short",
             (12, 32),
             "A failing workflow task stalls its workflow (batcher shard or caller) until fixed",
+        ),
+        panel(
+            "Acks to callers' write activities (/s)",
+            {"{{result}}": rate("write_batcher_ack_deliveries_total", "result")},
+            "ops",
+            (0, 40),
+            "Completed by the flushes, by id: delivered; gone (the caller's activity had ended); "
+            "failed (the Temporal frontend could not be reached: the caller sends its write again)",
         ),
     ]
     return dashboard("write-batching", "Write batching", panels, "temporal_num_pollers")
