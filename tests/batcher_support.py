@@ -35,13 +35,15 @@ class Shard:
     def batcher_id(self) -> str:
         return f"{self.prefix}-0"
 
-    async def write(self, table: str, row: dict[str, Any], **kw: Any) -> WriteResult | str:
+    async def write(
+        self, table: str, row: dict[str, Any], *, workflow_id: str | None = None, **kw: Any
+    ) -> WriteResult | str:
         """The outcome, or the ApplicationError type the caller failed with."""
         try:
             result: WriteResult = await self.client.execute_workflow(
                 WriteOne,
                 WriteCall(table, row, **kw),
-                id=f"w-{uuid.uuid4().hex[:12]}",
+                id=workflow_id or f"w-{uuid.uuid4().hex[:12]}",
                 task_queue=self.callers,
             )
         except WorkflowFailureError as err:
