@@ -113,7 +113,12 @@ def test_compose_batcher_reads_the_demo_table_spec() -> None:
 
 
 def test_removed_settings_are_gone() -> None:
-    for removed in ("SUBMIT_TRANSPORT", "ACK_TRANSPORT", "ACK_POLL_SECONDS", "WITHDRAW_RETRY_SECONDS"):
+    for removed in (
+        "SUBMIT_TRANSPORT",
+        "ACK_TRANSPORT",
+        "ACK_POLL_SECONDS",
+        "WITHDRAW_RETRY_SECONDS",
+    ):
         assert removed not in ds.code_env_names()
         assert removed not in ds.COMPOSE.read_text(encoding="utf-8")
         assert removed not in (ds.CHART / "README.md").read_text(encoding="utf-8")

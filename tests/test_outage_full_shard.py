@@ -114,9 +114,7 @@ async def test_a_dropped_write_fails_its_attempt_and_is_sent_again_until_written
         assert pg.server.start() == pg.url
         results = await asyncio.wait_for(asyncio.gather(*writes), 90)
         assert all(isinstance(r, WriteResult) for r in results), results
-        assert {r.outcome for r in results if isinstance(r, WriteResult)} == {
-            WriteOutcome.WRITTEN
-        }
+        assert {r.outcome for r in results if isinstance(r, WriteResult)} == {WriteOutcome.WRITTEN}
         # A dropped write's attempt was failed with BatcherOverloaded, and it ran again.
         retried = 0
         for wid in ids:

@@ -331,7 +331,10 @@ def test_the_readme_lists_every_plugin_knob_with_its_default_and_variable() -> N
 def _readers(name: str) -> set[str]:
     return {
         service
-        for service, names in (("main", main_variable_names()), ("batcher", batcher_variable_names()))
+        for service, names in (
+            ("main", main_variable_names()),
+            ("batcher", batcher_variable_names()),
+        )
         if name in names
     }
 

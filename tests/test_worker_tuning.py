@@ -19,7 +19,10 @@ from write_batcher_kit.settings import WorkerTuning
 
 # What the batcher's settings need besides tuning (the workers here get their pool and tables
 # directly); main-service's need nothing.
-DB = {"WRITE_TABLES_FILE": str(MAIN_TABLES_FILE), "DATABASE_URL": "postgresql://unused@localhost/unused"}
+DB = {
+    "WRITE_TABLES_FILE": str(MAIN_TABLES_FILE),
+    "DATABASE_URL": "postgresql://unused@localhost/unused",
+}
 
 
 def _check_config(worker: Worker, tuning: WorkerTuning) -> None:
