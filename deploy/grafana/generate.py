@@ -235,7 +235,7 @@ def sdk_workers() -> dict[str, Any]:
     Same rows and panel titles; our /metrics names (``_total`` counters, ``_seconds``
     histograms instead of milliseconds), job/instance filters next to its namespace one. Its
     CPU / Memory placeholders are real panels here (process_* from the workers' own
-    /metrics); local activities added.
+    /metrics). No local activity row: neither service runs local activities.
     """
     p95 = "0.95"
 
@@ -286,11 +286,6 @@ def sdk_workers() -> dict[str, Any]:
         ("Activity Task Processing", [
             _p("Empty Activity Polls", {"{{task_queue}}": r("temporal_activity_poll_no_task_total", "namespace, task_queue")}),
             _p("Activity Schedule To Start (p95)", {"{{task_queue}}": q("temporal_activity_schedule_to_start_latency_seconds", "namespace, task_queue")}, "s"),
-        ]),
-        ("Local Activities", [
-            _p("Local Activity Throughput", {"{{activity_type}}": r("temporal_local_activity_total", "namespace, activity_type")}),
-            _p("Local Activity Failed", {"{{activity_type}}": r("temporal_local_activity_execution_failed_total", "namespace, activity_type")}),
-            _p("Local Activity Execution Latencies (p95)", {"{{activity_type}}": q("temporal_local_activity_execution_latency_seconds", "namespace, activity_type")}, "s"),
         ]),
         ("Slots", [
             _p("Slots Available", {"{{instance}} {{worker_type}}": gauge("temporal_worker_task_slots_available", "instance, worker_type")}),
