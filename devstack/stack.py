@@ -22,8 +22,8 @@ class Stack:
     """Starts what is missing (Temporal, PostgreSQL), migrates, runs workers; stops it all.
 
     By default it carries the payment demo: its DDL is applied after the batcher's migration
-    and its table spec reaches every worker as ``WRITE_TABLES_FILE``. Another app passes its
-    own ``schemas`` and ``tables_file``.
+    and its table spec reaches the workers as ``WRITE_TABLES_FILE`` (the batcher reads it).
+    Another app passes its own ``schemas`` and ``tables_file``.
     """
 
     def __init__(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.worker import Worker
 
+from batcher_service.intake.config import IntakeConfig
 from batcher_service.names import STATS_QUERY
 from batcher_service.shard.state import BatcherConfig, BatcherStats
 from batcher_service.worker import build_worker as build_batcher_worker
@@ -34,13 +35,15 @@ class Shard:
     def batcher_id(self) -> str:
         return f"{self.prefix}-0"
 
-    async def write(self, table: str, row: dict[str, Any], **kw: Any) -> WriteResult | str:
+    async def write(
+        self, table: str, row: dict[str, Any], *, workflow_id: str | None = None, **kw: Any
+    ) -> WriteResult | str:
         """The outcome, or the ApplicationError type the caller failed with."""
         try:
             result: WriteResult = await self.client.execute_workflow(
                 WriteOne,
                 WriteCall(table, row, **kw),
-                id=f"w-{uuid.uuid4().hex[:12]}",
+                id=workflow_id or f"w-{uuid.uuid4().hex[:12]}",
                 task_queue=self.callers,
             )
         except WorkflowFailureError as err:
@@ -59,15 +62,23 @@ class Shard:
 
 @asynccontextmanager
 async def shard(
-    client: Client, pool: asyncpg.Pool, config: BatcherConfig, **plugin_kwargs: Any
+    client: Client,
+    pool: asyncpg.Pool,
+    config: BatcherConfig,
+    *,
+    intake: IntakeConfig | None = None,
+    **plugin_kwargs: Any,
 ) -> AsyncIterator[Shard]:
+    """``plugin_kwargs``: the caller plugin's (ack_timeout_seconds); ``intake``: the batcher
+    worker's (its shard id prefix is this shard's)."""
     tag = uuid.uuid4().hex[:8]
     s = Shard(client, f"callers-{tag}", f"batcher-{tag}", f"wb-{tag}")
-    plugin = WriteBatchingPlugin(
-        SPECS, batcher_task_queue=s.batcher_queue, batcher_id_prefix=s.prefix, **plugin_kwargs
-    )
+    plugin = WriteBatchingPlugin(batcher_task_queue=s.batcher_queue, **plugin_kwargs)
+    intake = replace(intake or IntakeConfig(), id_prefix=s.prefix)
     async with (
-        build_batcher_worker(client, pool, config, SPECS, task_queue=s.batcher_queue),
+        build_batcher_worker(
+            client, pool, config, SPECS, task_queue=s.batcher_queue, intake=intake
+        ),
         Worker(client, task_queue=s.callers, workflows=[WriteOne], plugins=[plugin]),
     ):
         yield s

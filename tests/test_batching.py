@@ -79,16 +79,18 @@ async def test_repeated_request_id_is_written_once(
             await h.signal_batcher(request)
         await eventually(lambda: _rows_count(db_pool, 1))
         await eventually(lambda: _stat_at_least(h, "batches", 1))
-        await h.signal_batcher(request)  # after it was written and its flush finished
-        await eventually(lambda: _stat_at_least(h, "duplicates_dropped", 3))
+        # After it was written and its flush finished, a caller sends the same request id
+        # (the payment's idempotency key): the shard completes that caller's write activity
+        # with "already written", pointing at the batch that wrote it.
+        late = await h.start_payment("dup-late", payment(1, payment_id="dup-1", amount_cents=5))
+        result: PaymentResult = await late.result()
+        assert result.request_id == request.request_id
         stats = await h.stats()
         assert stats.duplicates_dropped == 3
         assert stats.rows_written == 1
-        # The late copy is answered "already written", pointing at the batch that wrote it.
-        [ack] = (await h.acks(request.request_id)).acks
-        assert ack.outcome is WriteOutcome.ALREADY_WRITTEN
+        assert result.outcome is WriteOutcome.ALREADY_WRITTEN
         [row] = await h.rows()
-        assert ack.batch_id == row["batch_id"]
+        assert result.batch_id == row["batch_id"]
         assert len(await h.rows()) == 1
         check = await verify_payment_ids(db_pool, ["dup-1"])
         record(

@@ -102,7 +102,9 @@ def test_full_renderobjects() -> None:
     env = env_of(containers(main)[0])
     assert env["TEMPORAL_TLS_CLIENT_CERT_PATH"]["value"] == "/etc/temporal-tls/tls.crt"
     assert env["TEMPORAL_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "temporal-api-key"
-    assert env["MAX_ROW_BYTES"]["valueFrom"]["configMapKeyRef"]["name"] == "write-batcher-limits"
+    batcher_env = env_of(containers(batcher)[0])
+    limits = batcher_env["MAX_ROW_BYTES"]["valueFrom"]["configMapKeyRef"]
+    assert limits["name"] == "write-batcher-limits"
     job = next(o for o in objs if o["kind"] == "Job")
     db = env_of(containers(job)[0])["DATABASE_URL"]
     assert db["valueFrom"]["secretKeyRef"] == {"name": "write-batcher-db", "key": "url"}
@@ -162,13 +164,20 @@ def test_default_table_spec_is_the_demos_and_every_worker_reads_it() -> None:
     assert config_map["data"]["tables.yaml"] == TABLES_FILE.read_text(encoding="utf-8")
     rendered = table_specs_from_dict(_tables_of(objs))
     assert by_column_name(rendered) == by_column_name(load_table_specs(TABLES_FILE))
-    for deployment in by_kind(objs, "Deployment").values():
-        container = containers(deployment)[0]
-        path = env_of(container)["WRITE_TABLES_FILE"]["value"]
-        mount = next(m for m in container["volumeMounts"] if m["name"] == "tables")
-        assert path == f"{mount['mountPath']}/tables.yaml"
-        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-        assert volumes["tables"]["configMap"]["name"] == "wb-write-batcher-tables"
+    deployments = by_kind(objs, "Deployment")
+    batcher = deployments["wb-write-batcher-batcher"]
+    container = containers(batcher)[0]
+    path = env_of(container)["WRITE_TABLES_FILE"]["value"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "tables")
+    assert path == f"{mount['mountPath']}/tables.yaml"
+    volumes = {v["name"]: v for v in batcher["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["tables"]["configMap"]["name"] == "wb-write-batcher-tables"
+    assert "checksum/tables" in batcher["spec"]["template"]["metadata"]["annotations"]
+    # Callers' workers read no table spec: the batcher validates every write.
+    main = deployments["wb-write-batcher-main"]
+    assert "WRITE_TABLES_FILE" not in env_of(containers(main)[0])
+    assert "tables" not in {v["name"] for v in main["spec"]["template"]["spec"]["volumes"]}
+    assert "checksum/tables" not in main["spec"]["template"]["metadata"]["annotations"]
 
 
 def test_table_spec_from_values_or_an_existing_config_map() -> None:
@@ -178,9 +187,9 @@ def test_table_spec_from_values_or_an_existing_config_map() -> None:
     assert set(table_specs_from_dict(_tables_of(full))) == {"orders"}
     objs = objects({"tablesConfigMap": "my-tables"})
     assert not [o for o in objs if o["metadata"]["name"].endswith("-tables")]
-    for deployment in by_kind(objs, "Deployment").values():
-        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-        assert volumes["tables"]["configMap"]["name"] == "my-tables"
+    batcher = by_kind(objs, "Deployment")["wb-write-batcher-batcher"]
+    volumes = {v["name"]: v for v in batcher["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["tables"]["configMap"]["name"] == "my-tables"
 
 
 def test_workload_security_and_probes(rendered: dict[str, str]) -> None:

@@ -142,7 +142,7 @@ def test_one_job_name_per_component_everywhere() -> None:
     from main_service.settings import MainSettings  # noqa: PLC0415
 
     tables = {"WRITE_TABLES_FILE": str(ds.TABLES_FILE)}
-    main = MainSettings.from_env(tables)
+    main = MainSettings.from_env({})
     batcher = BatcherSettings.from_env({**tables, "DATABASE_URL": "postgresql://u@h/d"})
     assert {"main": main.common.service_name, "batcher": batcher.common.service_name} == jobs
 

@@ -67,8 +67,9 @@ def test_chart_env_is_accepted_by_the_services() -> None:
         # What the pod mounts: the table spec here instead, TLS files and sources left out.
         mounted = ("TEMPORAL_TLS_", "BACKFILL_SOURCES_DIR")
         env = {k: v for k, v in env.items() if not k.startswith(mounted)}
-        env["WRITE_TABLES_FILE"] = str(ds.TABLES_FILE)
-        env["DATABASE_URL"] = "postgresql://u@db/d"  # from a Secret
+        if component == "batcher":
+            env["WRITE_TABLES_FILE"] = str(ds.TABLES_FILE)
+            env["DATABASE_URL"] = "postgresql://u@db/d"  # from a Secret
         services[component].from_env(env)
 
 
@@ -94,13 +95,15 @@ def test_compose_loadtest_runs_the_load_test() -> None:
     assert depends["main"]["condition"] == depends["batcher"]["condition"] == "service_healthy"
 
 
-def test_compose_workers_read_the_demo_table_spec() -> None:
+def test_compose_batcher_reads_the_demo_table_spec() -> None:
     services = ds.compose_services()
-    for name in ("main", "batcher"):
-        env = services[name]["environment"]
-        path = env["WRITE_TABLES_FILE"]
-        mounts = {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"]}
-        assert mounts[path] == "./main-service/main_service/tables.yaml", name
+    env = services["batcher"]["environment"]
+    path = env["WRITE_TABLES_FILE"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in services["batcher"]["volumes"]}
+    assert mounts[path] == "./main-service/main_service/tables.yaml"
+    # The caller's worker reads no table spec: the batcher validates every write.
+    assert "WRITE_TABLES_FILE" not in services["main"]["environment"]
+    assert "volumes" not in services["main"]
     doc = yaml.safe_load(ds.COMPOSE.read_text(encoding="utf-8"))["services"]
     schema = doc["demo-schema"]
     assert "./main-service/main_service/schema.sql:/schema.sql:ro" in schema["volumes"]
@@ -110,7 +113,12 @@ def test_compose_workers_read_the_demo_table_spec() -> None:
 
 
 def test_removed_settings_are_gone() -> None:
-    for removed in ("SUBMIT_TRANSPORT", "ACK_TRANSPORT"):
+    for removed in (
+        "SUBMIT_TRANSPORT",
+        "ACK_TRANSPORT",
+        "ACK_POLL_SECONDS",
+        "WITHDRAW_RETRY_SECONDS",
+    ):
         assert removed not in ds.code_env_names()
         assert removed not in ds.COMPOSE.read_text(encoding="utf-8")
         assert removed not in (ds.CHART / "README.md").read_text(encoding="utf-8")

@@ -24,7 +24,7 @@ def _request(i: int) -> WriteRequest:
     return WriteRequest(
         request_id=f"{LEDGER_TABLE}:burst-{i}",
         table=LEDGER_TABLE,
-        caller_workflow_id=f"burst-{i}",  # no such caller: acks fail, are counted, block nothing
+        caller_workflow_id=f"burst-{i}",  # no caller activity: no ack is delivered for it
         partition_key=f"acct-{i % 17}",
         row={
             "payment_id": f"burst-{i}",
@@ -156,7 +156,7 @@ async def test_caller_terminated_before_its_ack(
             "caller terminated before its ack",
             4,
             check,
-            "3 callers acked, the gone one's ack left uncollected, 4 rows",
+            "3 callers acked, the gone one's activity found gone when its ack came, 4 rows",
         )
         await record_if_asked(temporal_env.client, "caller-gone", queues.batcher_id(0), ["gone-1"])
 

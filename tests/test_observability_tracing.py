@@ -1,4 +1,4 @@
-"""One write's trace with the TracingInterceptor: caller, signal, batcher, flush, ack query."""
+"""One write's trace with the TracingInterceptor: caller, write activity, signal, batcher, flush."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from batcher_service.shard.state import BatcherConfig
 from main_service.payments import PaymentResult
 from tests.harness import Queues, payment, running_workers
-from write_batcher.contract import ACKS_QUERY, BATCHER_WORKFLOW, SUBMIT_SIGNAL, WRITE_ACTIVITY
+from write_batcher.contract import BATCHER_WORKFLOW, SUBMIT_SIGNAL, WRITE_ACTIVITY
 from write_batcher_kit.telemetry import tracing_interceptor
 
 
@@ -47,10 +47,14 @@ async def test_one_write_is_traced_from_caller_through_flush_to_ack(
         assert len(found) == 1, f"{name} {attrs}: {[(s.name, s.attributes) for s in spans]}"
         return found[0]
 
-    # The caller's side: its workflow, then the write (local) activity tagged with the id.
+    # The caller's side: its workflow schedules the write activity on the batcher's queue,
+    # where the batcher worker runs it, tagged with the request id.
     caller = one("RunWorkflow:PaymentWorkflow")
+    scheduled = one(f"StartActivity:{WRITE_ACTIVITY}")
+    assert scheduled.context.trace_id == caller.context.trace_id
     submit = one(f"RunActivity:{WRITE_ACTIVITY}", request_id=rid)
     assert submit.context.trace_id == caller.context.trace_id
+    assert submit.parent is not None and submit.parent.span_id == scheduled.context.span_id
     # The signal to the batcher is sent from the submit activity...
     message = one(f"SignalWithStartWorkflow:{BATCHER_WORKFLOW}")
     assert message.parent is not None and message.parent.span_id == submit.context.span_id
@@ -64,9 +68,7 @@ async def test_one_write_is_traced_from_caller_through_flush_to_ack(
     one("StartFlush", batch_id=batch_id, request_count=1)
     flush = one("RunActivity:flush_batch", batch_id=batch_id, request_count=1)
     assert flush.context.trace_id == caller.context.trace_id
-    # The caller's worker collects the ack by query, answered by the batcher.
-    assert _named(spans, f"QueryWorkflow:{ACKS_QUERY}")
-    assert _named(spans, f"HandleQuery:{ACKS_QUERY}")
-    # The caller records what it got.
+    # No query: the flush completes the caller's activity by id; the caller records the ack.
+    assert not [s for s in spans if s.name.startswith(("QueryWorkflow:", "HandleQuery:"))]
     one("ReceiveAck", request_id=rid, batch_id=batch_id, outcome="written")
     provider.shutdown()

@@ -1,4 +1,5 @@
-"""A database outage with a full shard, signals still arriving and continue-as-new due.
+"""A database outage with a full shard, signals still arriving and continue-as-new due; and
+callers' writes dropped while the shard is full, sent again until written.
 
 Reproduces issue 23 item 0: a flush failing while the closing run had other flushes in flight
 made the shard's workflow code spin (TMPRL1101 deadlock), and every workflow task of the shard
@@ -12,6 +13,7 @@ import asyncio
 import time
 
 import pytest
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.names import REQUEST_TABLE
@@ -19,7 +21,8 @@ from batcher_service.shard.state import BatcherConfig
 from tests.batcher_support import shard
 from tests.harness import eventually
 from tests.test_outage_settles import StoppablePostgres, pg  # noqa: F401 (fixture)
-from write_batcher.contract import WriteRequest
+from write_batcher import WriteResult, errors
+from write_batcher.contract import WriteOutcome, WriteRequest
 
 # Each request is ~170 bytes by the buffer's estimate: a few make a batch "too big to carry".
 NOTE = "n" * 60
@@ -80,3 +83,51 @@ async def test_a_full_shard_survives_an_outage(
     recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE}")
     assert final.rows_written == accepted, (final, accepted)
     assert (rows, distinct, recorded) == (accepted, accepted, accepted)
+
+
+async def test_a_dropped_write_fails_its_attempt_and_is_sent_again_until_written(
+    temporal_env: WorkflowEnvironment,
+    pg: StoppablePostgres,  # noqa: F811 (fixture)
+) -> None:
+    """A full shard drops a caller's write: the shard fails that caller's write activity,
+    retryable (BatcherOverloaded), the caller's retry policy sends it again, and once there is
+    room every write lands exactly once."""
+    config = BatcherConfig(
+        mode="fixed", max_wait_seconds=0.2, flush_timeout_seconds=3.0, max_pending=5
+    )
+    async with shard(temporal_env.client, pg.pool, config) as s:
+        pg.server.stop()
+        rows = [{"account_id": f"over-{i:02d}", "balance": i} for i in range(20)]
+        ids = [f"over-{i}" for i in range(20)]
+        writes = [
+            asyncio.create_task(s.write("accounts", row, workflow_id=wid))
+            for row, wid in zip(rows, ids, strict=True)
+        ]
+
+        async def dropped() -> bool:
+            try:
+                return (await s.stats()).overloaded_rejections >= 10
+            except RPCError:  # the shard is not started yet
+                return False
+
+        await eventually(dropped, within=30)
+        assert pg.server.start() == pg.url
+        results = await asyncio.wait_for(asyncio.gather(*writes), 90)
+        assert all(isinstance(r, WriteResult) for r in results), results
+        assert {r.outcome for r in results if isinstance(r, WriteResult)} == {WriteOutcome.WRITTEN}
+        # A dropped write's attempt was failed with BatcherOverloaded, and it ran again.
+        retried = 0
+        for wid in ids:
+            history = await s.client.get_workflow_handle(wid).fetch_history()
+            for event in history.events:
+                if event.HasField("activity_task_started_event_attributes"):
+                    started = event.activity_task_started_event_attributes
+                    if started.attempt > 1:
+                        retried += 1
+                        failure = started.last_failure.application_failure_info
+                        assert failure.type == errors.BATCHER_OVERLOADED, started.last_failure
+        assert retried >= 10, retried
+    count = await pg.count("SELECT count(*) FROM accounts")
+    distinct = await pg.count("SELECT count(DISTINCT account_id) FROM accounts")
+    recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE}")
+    assert (count, distinct, recorded) == (20, 20, 20)

@@ -62,9 +62,7 @@ async def test_postgres_down_past_the_deadline_withdraws_and_never_writes(
     temporal_env: WorkflowEnvironment, pg: StoppablePostgres
 ) -> None:
     config = BatcherConfig(flush_timeout_seconds=4.0, min_interval_seconds=0.2)
-    async with shard(
-        temporal_env.client, pg.pool, config, ack_timeout_seconds=6.0, withdraw_retry_seconds=30
-    ) as s:
+    async with shard(temporal_env.client, pg.pool, config, ack_timeout_seconds=6.0) as s:
         before = await s.write("accounts", {"account_id": "before", "balance": 1})
         assert isinstance(before, WriteResult)
         pg.server.stop()

@@ -11,9 +11,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from batcher_service.shard.workflow import WriteBatcherWorkflow
-from main_service.files import TABLES_FILE
 from main_service.workflows import PaymentWorkflow
 from write_batcher import WriteBatchingPlugin
+from write_batcher.contract import WRITE_ACTIVITY
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -35,16 +35,27 @@ def test_histories_are_recorded() -> None:
     assert "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED" in kinds
 
 
-def test_a_write_costs_its_caller_one_marker_and_no_message() -> None:
-    """The ack comes back to the caller's worker by query: no signal, timer or update."""
+def test_a_write_costs_its_caller_one_activity_and_no_message() -> None:
+    """The write is one activity on the batcher's task queue, completed by the shard's flush:
+    no marker (local activity), signal, timer or update in the caller's history."""
     written = [p for p in HISTORIES if p.name.startswith("payment-written-")]
     assert written
     for path in written:
-        kinds = [e["eventType"] for e in json.loads(path.read_text())["events"]]
-        assert kinds.count("EVENT_TYPE_MARKER_RECORDED") == 1, path.name
+        events = json.loads(path.read_text())["events"]
+        kinds = [e["eventType"] for e in events]
         assert not {k for k in kinds if "SIGNAL" in k or "TIMER" in k or "UPDATE" in k}, path.name
-        # Start, authorize (an activity and the tasks around it), the write, complete.
-        assert len(kinds) == 12, (path.name, kinds)
+        assert "EVENT_TYPE_MARKER_RECORDED" not in kinds, path.name
+        scheduled = [
+            e["activityTaskScheduledEventAttributes"]
+            for e in events
+            if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+        ]
+        writes = [a for a in scheduled if a["activityType"]["name"] == WRITE_ACTIVITY]
+        assert len(writes) == 1, path.name
+        started = events[0]["workflowExecutionStartedEventAttributes"]
+        assert writes[0]["taskQueue"]["name"] != started["taskQueue"]["name"], path.name
+        # Start, authorize (an activity and the tasks around it), the write (the same), complete.
+        assert len(kinds) == 17, (path.name, kinds)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.name)
@@ -56,6 +67,6 @@ def test_history_replays(path: Path) -> None:
     # sandbox (main_service.workflows imports it at top level).
     replayer = Replayer(
         workflows=[WriteBatcherWorkflow, PaymentWorkflow],
-        plugins=[WriteBatchingPlugin(TABLES_FILE)],
+        plugins=[WriteBatchingPlugin()],
     )
     asyncio.run(replayer.replay_workflow(history))

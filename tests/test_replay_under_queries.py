@@ -1,10 +1,12 @@
-"""A batcher queried all the time (callers' workers collect acks by query) replays its history.
+"""A batcher asked its stats query all the time, under load, replays its history.
 
-A query that reaches a workflow while one of its local activities runs moved the time the
-workflow saw when the activity resolved; on replay it sees the workflow task's time instead,
-so a batcher whose pacing reads ``workflow.now()`` took other decisions and failed for good on
-its next replay (a continue-as-new racing a signal forces one). The batcher therefore runs no
-local activity; this holds it to that under a stream of queries.
+Operators and dashboards poll a shard's ``stats`` query while it works. A query that reaches a
+workflow while one of its local activities runs moved the time the workflow saw when the
+activity resolved; on replay it sees the workflow task's time instead, so a batcher whose
+pacing reads ``workflow.now()`` took other decisions and failed for good on its next replay (a
+continue-as-new racing a signal forces one). The batcher therefore runs no local activity, and
+a query never changes its state; this holds it to that under a stream of queries while the
+flushes complete callers' write activities.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from batcher_service.names import STATS_QUERY
 from batcher_service.shard.state import BatcherConfig
 from batcher_service.shard.workflow import WriteBatcherWorkflow
 from tests.harness import Queues, payment, running_workers
-from write_batcher.contract import ACKS_QUERY, AckQuery, AckReport
 
 
 async def test_a_batcher_queried_while_it_works_replays_its_history(
@@ -30,18 +31,19 @@ async def test_a_batcher_queried_while_it_works_replays_its_history(
         batcher = client.get_workflow_handle(queues.batcher_id(0))
         done = asyncio.Event()
 
-        async def ask(n: int) -> None:
+        answered = 0
+
+        async def ask() -> None:
+            nonlocal answered
             while not done.is_set():
                 try:
-                    if n % 2:
-                        await batcher.query(STATS_QUERY)
-                    else:
-                        await batcher.query(ACKS_QUERY, AckQuery(["x"]), result_type=AckReport)
+                    await batcher.query(STATS_QUERY)
+                    answered += 1
                 except Exception:  # not started yet, or the server's buffered-query limit
                     pass
                 await asyncio.sleep(0.005)
 
-        askers = [asyncio.create_task(ask(n)) for n in range(4)]
+        askers = [asyncio.create_task(ask()) for _ in range(4)]
         slots = asyncio.Semaphore(100)
 
         async def pay(i: int) -> None:
@@ -59,3 +61,4 @@ async def test_a_batcher_queried_while_it_works_replays_its_history(
     )
     assert replayed.replay_failure is None, replayed.replay_failure
     assert len(history.events) > 100
+    assert answered > 50, answered

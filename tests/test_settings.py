@@ -11,28 +11,35 @@ from pathlib import Path
 import pytest
 from temporalio.worker import PollerBehaviorAutoscaling, ResourceBasedTunerConfig
 
-from batcher_service.settings import BatcherSettings
-from main_service.settings import MainSettings
+from batcher_service.intake.config import IntakeConfig
+from batcher_service.settings import BatcherSettings, batcher_variable_names
+from main_service.settings import MainSettings, main_variable_names
 from write_batcher import WriteSettings
 from write_batcher_kit.settings import CommonSettings, SettingsError, WorkerTuning
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = {"WRITE_TABLES_FILE": str(ROOT / "main-service" / "main_service" / "tables.yaml")}
 DB = {**TABLES, "DATABASE_URL": "postgresql://u:s3cret-pw@localhost:5432/db"}
+# main-service needs nothing set: it reads no table spec (the batcher validates every write).
+MAIN: dict[str, str] = {}
+# The batcher's intake: how callers' writes are checked, routed to shards and coalesced.
+INTAKE = ("BATCHER_SHARDS", "BATCHER_ID_PREFIX", "SUBMIT_LINGER_SECONDS", "MAX_ROW_BYTES")
+# Settings of the old write path (ack query polling, withdrawal retries), read by nobody now.
+REMOVED = ("ACK_POLL_SECONDS", "WITHDRAW_RETRY_SECONDS")
 
 
 def test_defaults() -> None:
-    main = MainSettings.from_env(TABLES)
-    assert (
-        main.write.ack_timeout_seconds,
-        main.write.batcher_shards,
-        main.write.max_row_bytes,
-    ) == (120.0, 1, 16384)
+    main = MainSettings.from_env(MAIN)
+    assert main.write == WriteSettings()
+    assert main.write.ack_timeout_seconds == 120.0
     assert main.common.metrics_port == 9101
     assert main.common.service_name == "main-service"
     assert main.common.temporal["target_host"] == "localhost:7233"
-    assert "ledger_entries" in main.tables
     batcher = BatcherSettings.from_env(DB)
+    assert "ledger_entries" in batcher.tables
+    assert batcher.intake == IntakeConfig()
+    assert (batcher.intake.shards, batcher.intake.max_row_bytes) == (1, 16384)
+    assert (batcher.intake.id_prefix, batcher.intake.linger_seconds) == ("write-batcher", 0.5)
     assert batcher.request_retention_hours == 168.0
     assert batcher.batcher.flush_timeout_seconds == 30.0
     assert (batcher.batcher.mode, batcher.database_pool_size) == ("adaptive", 10)
@@ -58,8 +65,18 @@ def test_overrides_blank_values_and_case() -> None:
     assert batcher.request_retention_hours == 24.0
     assert batcher.common.metrics_port == 9102
     assert (batcher.common.log_level, batcher.common.service_name) == ("DEBUG", "b-1")
-    main = MainSettings.from_env({**TABLES, "SUBMIT_LINGER_SECONDS": "0", "BATCHER_SHARDS": "8"})
-    assert (main.write.submit_linger_seconds, main.write.batcher_shards) == (0.0, 8)
+    intake = BatcherSettings.from_env(
+        {
+            **DB,
+            "SUBMIT_LINGER_SECONDS": "0",
+            "BATCHER_SHARDS": "8",
+            "BATCHER_ID_PREFIX": "orders-batcher",
+            "MAX_ROW_BYTES": "4096",
+        }
+    ).intake
+    assert intake == IntakeConfig(8, "orders-batcher", 0.0, 4096)
+    main = MainSettings.from_env({"ACK_TIMEOUT_SECONDS": "45"})
+    assert main.write == WriteSettings(ack_timeout_seconds=45.0)
     common = CommonSettings.from_env({"TEMPORAL_ADDRESS": "t:7233"}, default_metrics_port=0)
     assert (common.temporal["target_host"], common.metrics_port) == ("t:7233", 0)
 
@@ -89,6 +106,10 @@ def test_unix_socket_database_url() -> None:
         ({**DB, "LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({**DB, "METRICS_PORT": "70000"}, "METRICS_PORT"),
         ({**DB, "DATABASE_POOL_SIZE": "many"}, "DATABASE_POOL_SIZE"),
+        ({**DB, "BATCHER_SHARDS": "-2"}, "BATCHER_SHARDS"),
+        ({**DB, "BATCHER_SHARDS": "0"}, "BATCHER_SHARDS"),
+        ({**DB, "SUBMIT_LINGER_SECONDS": "-0.1"}, "SUBMIT_LINGER_SECONDS"),
+        ({**DB, "MAX_ROW_BYTES": "big"}, "MAX_ROW_BYTES"),
     ],
 )
 def test_bad_batcher_setting_names_the_variable(env: dict[str, str], name: str) -> None:
@@ -100,12 +121,9 @@ def test_bad_batcher_setting_names_the_variable(env: dict[str, str], name: str) 
 @pytest.mark.parametrize(
     ("env", "name"),
     [
-        ({**TABLES, "ACK_TIMEOUT_SECONDS": "0"}, "ACK_TIMEOUT_SECONDS"),
-        ({**TABLES, "BATCHER_SHARDS": "-2"}, "BATCHER_SHARDS"),
-        ({**TABLES, "SUBMIT_LINGER_SECONDS": "-0.1"}, "SUBMIT_LINGER_SECONDS"),
-        ({**TABLES, "ACK_POLL_SECONDS": "0"}, "ACK_POLL_SECONDS"),
-        ({**TABLES, "MAX_ROW_BYTES": "big"}, "MAX_ROW_BYTES"),
-        ({**TABLES, "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "0"}, "WORKER_MAX_CONCURRENT"),
+        ({"ACK_TIMEOUT_SECONDS": "0"}, "ACK_TIMEOUT_SECONDS"),
+        ({"ACK_TIMEOUT_SECONDS": "soon"}, "ACK_TIMEOUT_SECONDS"),
+        ({"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "0"}, "WORKER_MAX_CONCURRENT"),
     ],
 )
 def test_bad_main_setting_names_the_variable(env: dict[str, str], name: str) -> None:
@@ -132,12 +150,12 @@ def test_malformed_database_url_is_refused_without_its_password(url: str) -> Non
 
 
 def test_worker_tuning_is_off_unless_asked_and_keeps_the_fixed_slots() -> None:
-    for settings in (MainSettings.from_env(TABLES), BatcherSettings.from_env(DB)):
+    for settings in (MainSettings.from_env(MAIN), BatcherSettings.from_env(DB)):
         assert settings.tuning == WorkerTuning()
     blank = {
         name: "" for name in ("WORKER_POLLER_AUTOSCALING", "WORKER_POLLER_MIN", "WORKER_TUNER")
     }
-    assert MainSettings.from_env({**TABLES, **blank}).tuning == WorkerTuning()  # compose's ""
+    assert MainSettings.from_env({**MAIN, **blank}).tuning == WorkerTuning()  # compose's ""
     assert WorkerTuning().worker_options(max_concurrent_activities=7) == {
         "max_concurrent_activities": 7
     }
@@ -157,7 +175,7 @@ def test_worker_tuning_from_the_environment_in_both_services() -> None:
         PollerBehaviorAutoscaling(minimum=2, maximum=12, initial=3),
         ResourceBasedTunerConfig(target_memory_usage=0.6, target_cpu_usage=1.0),
     )
-    assert MainSettings.from_env({**TABLES, **env}).tuning == expected
+    assert MainSettings.from_env({**MAIN, **env}).tuning == expected
     assert BatcherSettings.from_env({**DB, **env}).tuning == expected
     options = expected.worker_options(max_concurrent_activities=7)
     assert "max_concurrent_activities" not in options  # the SDK refuses both
@@ -165,7 +183,7 @@ def test_worker_tuning_from_the_environment_in_both_services() -> None:
     assert options["activity_task_poller_behavior"] == expected.pollers
     # The SDK's defaults where only the switches are given; fixed slots beside pollers.
     only = MainSettings.from_env(
-        {**TABLES, "WORKER_POLLER_AUTOSCALING": "1", "WORKER_MAX_CONCURRENT_ACTIVITIES": "9"}
+        {**MAIN, "WORKER_POLLER_AUTOSCALING": "1", "WORKER_MAX_CONCURRENT_ACTIVITIES": "9"}
     )
     assert only.tuning == WorkerTuning(PollerBehaviorAutoscaling())
     assert only.max_concurrent_activities == 9
@@ -198,7 +216,7 @@ def test_worker_tuning_from_the_environment_in_both_services() -> None:
 def test_bad_worker_tuning_is_refused_in_both_services(
     env: dict[str, str], names: list[str]
 ) -> None:
-    for load, base in ((MainSettings.from_env, TABLES), (BatcherSettings.from_env, DB)):
+    for load, base in ((MainSettings.from_env, MAIN), (BatcherSettings.from_env, DB)):
         with pytest.raises(SettingsError) as caught:
             load({**base, **env})
         message = str(caught.value)
@@ -209,7 +227,7 @@ def test_bad_worker_tuning_is_refused_in_both_services(
 def test_a_tuner_names_every_fixed_slot_variable_the_service_reads() -> None:
     fixed = {"WORKER_MAX_CONCURRENT_ACTIVITIES": "5", "WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "5"}
     with pytest.raises(SettingsError) as caught:
-        MainSettings.from_env({**TABLES, **fixed, "WORKER_TUNER": "resource-based"})
+        MainSettings.from_env({**MAIN, **fixed, "WORKER_TUNER": "resource-based"})
     assert all(name in str(caught.value) for name in fixed)
     # The batcher has no workflow-task slot setting: that variable is not its concern.
     batcher = BatcherSettings.from_env(
@@ -253,7 +271,7 @@ def test_batcher_refuses_a_malformed_database_url_at_start(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("module", "env", "service"),
-    [("batcher_service", DB, "batcher-service"), ("main_service", TABLES, "main-service")],
+    [("batcher_service", DB, "batcher-service"), ("main_service", MAIN, "main-service")],
 )
 def test_a_tuner_beside_fixed_slots_stops_the_worker_at_start(
     module: str, env: dict[str, str], service: str
@@ -268,7 +286,7 @@ def test_a_tuner_beside_fixed_slots_stops_the_worker_at_start(
 
 @pytest.mark.parametrize(
     ("module", "env"),
-    [("batcher_service", DB), ("main_service", TABLES)],
+    [("batcher_service", DB), ("main_service", MAIN)],
 )
 def test_unreachable_temporal_ends_with_one_line_and_exit_2(
     module: str, env: dict[str, str]
@@ -283,26 +301,24 @@ def test_unreachable_temporal_ends_with_one_line_and_exit_2(
     assert "s3cret" not in done.stderr
 
 
-def _readme_plugin_rows() -> dict[str, tuple[str, str]]:
-    """The README's plugin table: argument -> (variable, default)."""
+def _readme_table(header: str) -> dict[str, list[str]]:
+    """One of the README's configuration tables: first cell -> the other cells."""
     text = (ROOT / "README.md").read_text()
-    table = text[text.index("| Plugin argument |") :].split("\n\n", 1)[0]
+    table = text[text.index(header) :].split("\n\n", 1)[0]
     rows = {}
     for line in table.splitlines()[2:]:
         cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
-        rows[cells[0]] = (cells[1], cells[2])
+        rows[cells[0]] = cells[1:]
     return rows
 
 
 def test_the_readme_lists_every_plugin_knob_with_its_default_and_variable() -> None:
     from dataclasses import fields  # noqa: PLC0415
 
-    from main_service.settings import main_variable_names  # noqa: PLC0415
-
     defaults = WriteSettings()
-    rows = _readme_plugin_rows()
+    rows = _readme_table("| Plugin argument |")
     assert list(rows) == [f.name for f in fields(WriteSettings)]
-    for name, (variable, default) in rows.items():
+    for name, (variable, default, *_) in rows.items():
         value = getattr(defaults, name)
         assert default == (str(value) if isinstance(value, str) else f"{value:g}"), name
         if isinstance(value, int | float):
@@ -312,10 +328,94 @@ def test_the_readme_lists_every_plugin_knob_with_its_default_and_variable() -> N
             assert variable == "—", name
 
 
+def _readers(name: str) -> set[str]:
+    return {
+        service
+        for service, names in (
+            ("main", main_variable_names()),
+            ("batcher", batcher_variable_names()),
+        )
+        if name in names
+    }
+
+
+def test_the_readme_says_which_service_reads_each_variable() -> None:
+    """The variables table: every variable a service reads, and the right services."""
+    read_by_table = {name: cells[1] for name, cells in _readme_table("| Variable |").items()}
+    # The plugin's knobs are main-service's variables, in the plugin table.
+    plugin = {cells[0]: "main" for cells in _readme_table("| Plugin argument |").values()}
+    assert not set(read_by_table) & set(plugin)
+    rows = {**read_by_table, **plugin}
+    for name in main_variable_names() | batcher_variable_names():
+        assert name in rows, f"README's configuration tables do not list {name}"
+        read_by = {s.strip() for s in rows[name].split(",")}
+        if "all" in read_by:
+            read_by = {"main", "batcher"}
+        assert read_by & {"main", "batcher"} == _readers(name), (name, rows[name])
+    for name in (*INTAKE, "WRITE_TABLES_FILE"):
+        assert _readers(name) == {"batcher"}, name
+    assert _readers("ACK_TIMEOUT_SECONDS") == {"main"}
+
+
+def test_compose_and_the_chart_set_each_variable_on_the_service_that_reads_it() -> None:
+    """No knob set where it does nothing (an intake setting on the caller, say)."""
+    from tests import deploy_support as ds  # noqa: PLC0415
+
+    # The batcher also reads a few names outside its settings models (BACKFILL_SOURCES_DIR).
+    scanned = {
+        name
+        for path in (ROOT / "batcher-service").rglob("*.py")
+        for pattern in (ds._GETTER, ds._CONSTANT)
+        for name in pattern.findall(path.read_text())
+    }
+    reads = {"main": main_variable_names(), "batcher": batcher_variable_names() | scanned}
+    services = ds.compose_services()
+    for component, names in reads.items():
+        env = set(services[component].get("environment", {}))
+        stray = sorted(n for n in env if not ds.SDK_ENV.match(n) and n not in names)
+        assert stray == [], f"compose's {component} sets {stray}, which it does not read"
+    values = ds.load_full_values()
+    for component, names in reads.items():
+        stray = sorted(n for n in values[component]["env"] if n not in names)
+        assert stray == [], f"the chart's ci values give {component} {stray}"
+    for values_file in (None, values, ds.load_gitops_values()):
+        for obj in ds.manifests(ds.render(values_file)):
+            if obj["kind"] != "Deployment":
+                continue
+            component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+            env = {e["name"] for c in ds.containers(obj) for e in c.get("env", [])}
+            stray = sorted(n for n in env if not ds.SDK_ENV.match(n) and n not in reads[component])
+            assert stray == [], f"the chart's {component} Deployment sets {stray}"
+
+
+def _readme_section(heading: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n{heading}\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_removed_settings_are_read_and_set_nowhere() -> None:
+    from tests import deploy_support as ds  # noqa: PLC0415
+
+    texts = {
+        "README's Configuration": _readme_section("## Configuration"),
+        "docker-compose.yml": ds.COMPOSE.read_text(),
+        "chart README": (ds.CHART / "README.md").read_text(),
+        "chart values": (ds.CHART / "values.yaml").read_text(),
+        "chart ci values": ds.FULL_VALUES.read_text() + ds.GITOPS_VALUES.read_text(),
+    }
+    for name in REMOVED:
+        assert not _readers(name), name
+        for where, text in texts.items():
+            assert name not in text, f"{where} still mentions {name}"
+    for name in INTAKE:
+        assert name not in main_variable_names(), name
+
+
 def test_a_knob_out_of_range_names_its_variable() -> None:
     with pytest.raises(SettingsError) as caught:
-        MainSettings.from_env({**TABLES, "ACK_POLL_SECONDS": "60"})
-    assert "ACK_POLL_SECONDS" in str(caught.value), caught.value
-    assert MainSettings.from_env({**TABLES, "WITHDRAW_RETRY_SECONDS": "12"}).write == (
-        WriteSettings(withdraw_retry_seconds=12)
+        MainSettings.from_env({"ACK_TIMEOUT_SECONDS": "7200"})
+    assert "ACK_TIMEOUT_SECONDS" in str(caught.value), caught.value
+    assert MainSettings.from_env({"ACK_TIMEOUT_SECONDS": "12"}).write == (
+        WriteSettings(ack_timeout_seconds=12)
     )

@@ -17,9 +17,12 @@ from tests.harness import Queues, payment, running_workers
 from write_batcher.contract import WriteOutcome
 from write_batcher_kit.settings import WorkerTuning
 
-# What the settings need besides tuning (the workers here get their pool and tables directly).
-TABLES = {"WRITE_TABLES_FILE": str(MAIN_TABLES_FILE)}
-DB = {**TABLES, "DATABASE_URL": "postgresql://unused@localhost/unused"}
+# What the batcher's settings need besides tuning (the workers here get their pool and tables
+# directly); main-service's need nothing.
+DB = {
+    "WRITE_TABLES_FILE": str(MAIN_TABLES_FILE),
+    "DATABASE_URL": "postgresql://unused@localhost/unused",
+}
 
 
 def _check_config(worker: Worker, tuning: WorkerTuning) -> None:
@@ -55,7 +58,7 @@ async def test_tuned_workers_write_a_payment(
     queues: Queues,
     env: dict[str, str],
 ) -> None:
-    main = MainSettings.from_env({**TABLES, **env})
+    main = MainSettings.from_env(env)
     batcher = BatcherSettings.from_env({**DB, **env})
     async with running_workers(
         temporal_env.client,

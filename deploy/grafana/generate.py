@@ -171,11 +171,10 @@ def write_batching() -> dict[str, Any]:
             "A database outage shows here within one flush timeout (BATCH_FLUSH_TIMEOUT_SECONDS)",
         ),
         panel(
-            "Rejections, withdrawals, resends, confirmation timeouts (/s)",
+            "Rejections, withdrawals, confirmation timeouts (/s)",
             {
                 "rows rejected": rate(rows, where='outcome="rejected"'),
                 "rows withdrawn": rate(rows, where='outcome="withdrawn"'),
-                "writes resent": rate("write_batcher_caller_resends_total"),
                 "confirmation timeouts": rate("write_batcher_confirmation_timeouts_total"),
             },
             "ops",
@@ -212,6 +211,14 @@ def write_batching() -> dict[str, Any]:
             (12, 32),
             "A failing workflow task stalls its workflow (batcher shard or caller) until fixed",
         ),
+        panel(
+            "Acks to callers' write activities (/s)",
+            {"{{result}}": rate("write_batcher_ack_deliveries_total", "result")},
+            "ops",
+            (0, 40),
+            "Completed by the flushes, by id: delivered; gone (the caller's activity had ended); "
+            "failed (the Temporal frontend could not be reached: the caller sends its write again)",
+        ),
     ]
     return dashboard("write-batching", "Write batching", panels, "temporal_num_pollers")
 
@@ -228,7 +235,7 @@ def sdk_workers() -> dict[str, Any]:
     Same rows and panel titles; our /metrics names (``_total`` counters, ``_seconds``
     histograms instead of milliseconds), job/instance filters next to its namespace one. Its
     CPU / Memory placeholders are real panels here (process_* from the workers' own
-    /metrics); local activities added.
+    /metrics). No local activity row: neither service runs local activities.
     """
     p95 = "0.95"
 
@@ -279,11 +286,6 @@ def sdk_workers() -> dict[str, Any]:
         ("Activity Task Processing", [
             _p("Empty Activity Polls", {"{{task_queue}}": r("temporal_activity_poll_no_task_total", "namespace, task_queue")}),
             _p("Activity Schedule To Start (p95)", {"{{task_queue}}": q("temporal_activity_schedule_to_start_latency_seconds", "namespace, task_queue")}, "s"),
-        ]),
-        ("Local Activities", [
-            _p("Local Activity Throughput", {"{{activity_type}}": r("temporal_local_activity_total", "namespace, activity_type")}),
-            _p("Local Activity Failed", {"{{activity_type}}": r("temporal_local_activity_execution_failed_total", "namespace, activity_type")}),
-            _p("Local Activity Execution Latencies (p95)", {"{{activity_type}}": q("temporal_local_activity_execution_latency_seconds", "namespace, activity_type")}, "s"),
         ]),
         ("Slots", [
             _p("Slots Available", {"{{instance}} {{worker_type}}": gauge("temporal_worker_task_slots_available", "instance, worker_type")}),

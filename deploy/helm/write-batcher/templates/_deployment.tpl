@@ -1,4 +1,5 @@
-{{/* One worker Deployment; call with (dict "root" $ "component" "main" "values" $.Values.main "extraEnv" list). */}}
+{{/* One worker Deployment; call with (dict "root" $ "component" "main" "values" $.Values.main "extraEnv" list).
+"tables": true mounts the table spec (the batcher validates and writes by it; callers need none). */}}
 {{- define "write-batcher.deployment" -}}
 {{- $root := .root -}}
 {{- $v := .values -}}
@@ -27,7 +28,9 @@ spec:
         {{- toYaml $labels | nindent 8 }}
       annotations:
         checksum/database: {{ printf "%s|%s" $root.Values.database.url $root.Values.database.existingSecret | sha256sum | trunc 16 }}
+        {{- if .tables }}
         checksum/tables: {{ printf "%s|%s" (include "write-batcher.tablesSpec" $root) $root.Values.tablesConfigMap | sha256sum | trunc 16 }}
+        {{- end }}
         {{- with $v.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -56,7 +59,9 @@ spec:
               protocol: TCP
           env:
             {{- include "write-batcher.commonEnv" $root | nindent 12 }}
+            {{- if .tables }}
             {{- include "write-batcher.tablesEnv" $root | nindent 12 }}
+            {{- end }}
             - name: METRICS_PORT
               value: {{ $v.metricsPort | quote }}
             - name: OTEL_SERVICE_NAME
@@ -78,6 +83,11 @@ spec:
             {{- toYaml $v.resources | nindent 12 }}
           volumeMounts:
             {{- include "write-batcher.volumeMounts" $root | nindent 12 }}
+            {{- if .tables }}
+            - name: tables
+              mountPath: {{ include "write-batcher.tablesDir" $root }}
+              readOnly: true
+            {{- end }}
             {{- with .extraMounts }}
             {{- . | nindent 12 }}
             {{- end }}
@@ -86,6 +96,11 @@ spec:
             {{- end }}
       volumes:
         {{- include "write-batcher.volumes" $root | nindent 8 }}
+        {{- if .tables }}
+        - name: tables
+          configMap:
+            name: {{ include "write-batcher.tablesConfigMap" $root }}
+        {{- end }}
         {{- with .extraVolumes }}
         {{- . | nindent 8 }}
         {{- end }}

@@ -91,7 +91,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Where the table spec is mounted (WRITE_TABLES_FILE) and the backfill sources Secret. */}}
+{{/* Where the batcher's table spec is mounted (WRITE_TABLES_FILE) and the backfill sources Secret. */}}
 {{- define "write-batcher.tablesDir" -}}/etc/write-batcher/tables{{- end }}
 {{- define "write-batcher.backfillSourcesDir" -}}/etc/write-batcher/backfill-sources{{- end }}
 
@@ -150,9 +150,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "write-batcher.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
-- name: tables
-  mountPath: {{ include "write-batcher.tablesDir" . }}
-  readOnly: true
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
 - name: temporal-tls
   mountPath: /etc/temporal-tls
@@ -164,9 +161,6 @@ app.kubernetes.io/component: {{ .component }}
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
-- name: tables
-  configMap:
-    name: {{ include "write-batcher.tablesConfigMap" . }}
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
 - name: temporal-tls
   secret:
