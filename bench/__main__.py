@@ -29,7 +29,7 @@ REPEATED = frozenset({"ceiling", "naive", "batched"})
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--workflows", type=int, default=1000, help="per scenario")
+    p.add_argument("--workflows", type=int, default=500, help="per scenario")
     p.add_argument("--concurrency", type=int, default=200, help="in flight")
     p.add_argument("--warmup", type=int, default=20, help="unmeasured workflows per scenario")
     p.add_argument(
