@@ -110,8 +110,6 @@ class WriteAck:
     error_message: str | None = None
 
 
-
-
 @dataclass
 class WithdrawRequest:
     """A caller whose deadline passed: withdraw the write unless it is already written."""
