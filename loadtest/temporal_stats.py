@@ -12,18 +12,7 @@ from batcher_service.names import STATS_QUERY
 from batcher_service.shard.state import BatcherStats
 from write_batcher.contract import BATCHER_WORKFLOW
 
-HISTORY_SAMPLE = 100
 _RUNNING_BATCHERS = f"WorkflowType = '{BATCHER_WORKFLOW}' AND ExecutionStatus = 'Running'"
-
-
-async def sampled_history_events(client: Client, workflow_ids: Sequence[str]) -> float:
-    """Mean history length of (a sample of) these workflows."""
-    step = max(1, len(workflow_ids) // HISTORY_SAMPLE)
-    sample = list(workflow_ids)[::step][:HISTORY_SAMPLE]
-    if not sample:
-        return 0.0
-    described = await asyncio.gather(*(client.get_workflow_handle(w).describe() for w in sample))
-    return sum(d.history_length for d in described) / len(described)
 
 
 async def total_history_events(
