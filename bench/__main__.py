@@ -29,10 +29,17 @@ REPEATED = frozenset({"ceiling", "naive", "batched"})
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--workflows", type=int, default=1000, help="per scenario")
+    p.add_argument("--workflows", type=int, default=500, help="per scenario")
     p.add_argument("--concurrency", type=int, default=200, help="in flight")
     p.add_argument("--warmup", type=int, default=20, help="unmeasured workflows per scenario")
-    p.add_argument("--shards", default="2,4", help="shard counts to try, comma-separated")
+    p.add_argument(
+        "--shards",
+        default="4",
+        help="shard counts besides 1 to try (BATCHER_SHARDS), comma-separated",
+    )
+    p.add_argument(
+        "--callers", default="1,8", help="caller worker processes per scenario, comma-separated"
+    )
     p.add_argument(
         "--rounds", type=int, default=2, help="interleaved rounds of ceiling, naive, batched"
     )
@@ -45,11 +52,16 @@ async def _run_all(
     tmp: Path, database_url: str, own_database: bool, args: argparse.Namespace
 ) -> dict[str, dict[str, Any]]:
     shard_counts = tuple(int(s) for s in args.shards.split(",") if s)
+    caller_counts = tuple(int(s) for s in args.callers.split(",") if s)
     wanted = set(args.only.split(",")) if args.only else None
     if own_database:  # our own server, nobody else's
         await pause_autovacuum(database_url)
     tables_file = write_tables_file(tmp)
-    chosen = [sc for sc in scenarios(shard_counts, tables_file) if not wanted or sc.key in wanted]
+    chosen = [
+        sc
+        for sc in scenarios(shard_counts, tables_file, caller_counts)
+        if not wanted or sc.key in wanted
+    ]
     # The scenarios the targets compare run in interleaved rounds and keep their best round:
     # on a shared machine, noise only ever slows a run down, and interleaving spreads a busy
     # spell over all of them instead of one.
@@ -78,6 +90,8 @@ async def _run_all(
         )
     runs: dict[str, dict[str, Any]] = {}
     for sc in chosen:
+        if sc.key not in rounds:
+            continue
         best = max(rounds[sc.key], key=lambda r: r["steady_per_s"])
         runs[sc.key] = best | {"rounds_per_s": [r["steady_per_s"] for r in rounds[sc.key]]}
     return runs
@@ -108,9 +122,6 @@ def main(argv: list[str]) -> int:
                 postgres.stop()
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["bench_seconds"] = round(time.monotonic() - began, 1)
-    if args.only:
-        print(runs)
-        return 0
     summary = summarize(runs, meta)
     write(summary, args.out)
     print((args.out / "latest.md").read_text())

@@ -16,6 +16,7 @@ from batcher_service.postgres.pool import create_pool
 from bench.activities import NaiveWriter
 from bench.workflows import (
     EmptyWorkflow,
+    GroupCommitPaymentWorkflow,
     NaivePaymentWorkflow,
     PaymentWithoutWriteWorkflow,
     TwoTablePaymentWorkflow,
@@ -47,6 +48,7 @@ async def bench_worker(
             task_queue=BENCH_TASK_QUEUE,
             workflows=[
                 EmptyWorkflow,
+                GroupCommitPaymentWorkflow,
                 PaymentWithoutWriteWorkflow,
                 NaivePaymentWorkflow,
                 TwoTablePaymentWorkflow,

@@ -1,5 +1,5 @@
-"""Bench-only workflows: an empty one, the payment without its write, a naive writer, and a
-payment that writes two rows to two tables."""
+"""Bench-only workflows: an empty one, the payment without its write, a naive writer, a
+payment that writes two rows to two tables, and one that writes through the group-commit peer."""
 
 from __future__ import annotations
 
@@ -10,18 +10,22 @@ from datetime import timedelta
 from temporalio import workflow
 
 from write_batcher import write
+from write_batcher.contract import WriteAck, WriteInput
 
 with workflow.unsafe.imports_passed_through():
     from bench.activities import NaiveWriter
+    from bench.group_commit import GROUP_COMMIT_ACTIVITY, GROUP_COMMIT_TASK_QUEUE
     from bench.two_tables import EVENTS_TABLE, event_row
     from main_service.activities import PaymentActivities
     from main_service.names import LEDGER_TABLE
     from main_service.payments import PaymentRequest, ledger_row
+    from write_batcher._ids import keyed_request_id
 
 EMPTY_WORKFLOW = "BenchEmptyWorkflow"
 CEILING_WORKFLOW = "BenchPaymentWithoutWriteWorkflow"
 NAIVE_WORKFLOW = "BenchNaivePaymentWorkflow"
 TWO_TABLE_WORKFLOW = "BenchTwoTablePaymentWorkflow"
+GROUP_COMMIT_WORKFLOW = "BenchGroupCommitPaymentWorkflow"
 
 
 @dataclass
@@ -101,3 +105,28 @@ class TwoTablePaymentWorkflow:
         return TwoTableResult(
             ledger.batch_id, event.batch_id, round(took.total_seconds() * 1000, 1)
         )
+
+
+@workflow.defn(name=GROUP_COMMIT_WORKFLOW)
+class GroupCommitPaymentWorkflow:
+    """Authorize, then write the ledger row as one ordinary activity on the writer's queue,
+    whose worker commits the activities it runs at once together (bench.group_commit)."""
+
+    @workflow.run
+    async def run(self, payment: PaymentRequest) -> str:
+        auth = await workflow.execute_activity_method(
+            PaymentActivities.authorize, payment, start_to_close_timeout=timedelta(seconds=30)
+        )
+        request = WriteInput(
+            keyed_request_id(LEDGER_TABLE, payment.payment_id),
+            LEDGER_TABLE,
+            ledger_row(payment, auth.auth_code),
+        )
+        await workflow.execute_activity(
+            GROUP_COMMIT_ACTIVITY,
+            request,
+            task_queue=GROUP_COMMIT_TASK_QUEUE,
+            start_to_close_timeout=timedelta(seconds=30),
+            result_type=WriteAck,
+        )
+        return auth.auth_code

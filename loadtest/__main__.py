@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from loadtest.actions import action_delta, dev_server_metrics_url, per_write, scrape_actions
 from loadtest.dbstats import xact_commits
 from loadtest.driver import run_load
 from loadtest.options import parse, worker_settings
@@ -22,13 +23,15 @@ from loadtest.report import render as render_report
 from loadtest.temporal_stats import (
     batcher_history_events,
     batcher_totals,
-    sampled_history_events,
+    total_history_events,
 )
 from main_service.names import MAIN_TASK_QUEUE
 from write_batcher.contract import BATCHER_TASK_QUEUE
 from write_batcher_kit.client import connect
 from write_batcher_kit.lifecycle import exit_process, stop_children_on_sigterm
 from write_batcher_kit.settings import CommonSettings, SettingsError
+
+ACTIONS_SETTLE_S = 2.0
 
 
 async def _drive(
@@ -45,6 +48,8 @@ async def _drive(
     before = await xact_commits(database_url)
     batchers_before = await batcher_totals(client)
     events_before = await batcher_history_events(client)
+    metrics_url = args.temporal_metrics
+    actions_before = await scrape_actions(metrics_url) if metrics_url else None
     progress = Progress(total=args.workflows)
     ticker = asyncio.create_task(render(progress))
     try:
@@ -60,16 +65,27 @@ async def _drive(
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
+    actions: dict[str, int] = {}
+    if metrics_url and actions_before is not None:
+        # The server publishes its counters about once a second; a last flush is counted.
+        await asyncio.sleep(ACTIONS_SETTLE_S)
+        actions = action_delta(actions_before, await scrape_actions(metrics_url))
     batcher_events = await batcher_history_events(client) - events_before
-    caller_events = await sampled_history_events(client, report.completed_ids)
+    caller_events = await total_history_events(
+        client, report.completed_ids, id_prefix=f"pay-{report.run_id}-"
+    )
     batchers = (await batcher_totals(client)).minus(batchers_before)
     result = await build_report(report, database_url, before)
     done = max(report.completed, 1)
     result["history_events"] = {
-        "caller_mean": round(caller_events, 2),
+        "callers": caller_events,
+        "batchers": batcher_events,
+        "caller_mean": round(caller_events / done, 2),
         "batcher_per_write": round(batcher_events / done, 3),
-        "per_write": round(caller_events + batcher_events / done, 2),
+        "per_write": round((caller_events + batcher_events) / done, 2),
     }
+    if metrics_url:
+        result["actions"] = {"total": actions, "per_write": per_write(actions, done)}
     result["batchers"] = batchers
     result["settings"] = {
         k: v for k, v in vars(args).items() if k not in ("json", "data_dir") and v is not None
@@ -98,6 +114,8 @@ def _embedded(args: Any) -> dict[str, Any]:
         print(f"embedded stack: temporal {stack.temporal_address}", file=sys.stderr)
         assert stack.temporal_address is not None and stack.database_url is not None
         temporal = {"target_host": stack.temporal_address, "namespace": "default"}
+        if stack.temporal is not None and args.temporal_metrics is None:
+            args.temporal_metrics = dev_server_metrics_url(stack.temporal.process.argv)
         return asyncio.run(_drive(args, temporal, stack.database_url, worker_ports=ports))
     raise AssertionError("unreachable")
 

@@ -39,6 +39,12 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="main worker processes, all on the same task queues (default 1): fan-in",
     )
+    p.add_argument(
+        "--temporal-metrics",
+        default=None,
+        help="the Temporal server's Prometheus address (http://host:port/metrics), for the "
+        "billable actions per write (its `action` counter); --embedded finds its own",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the report here too")
     return p
 
@@ -77,10 +83,11 @@ def worker_settings(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     """Environment for the embedded workers, by service; empty when no flag was given."""
     main: dict[str, str] = {}
     batcher: dict[str, str] = {}
+    # Routing to shards and coalescing into signals are the batcher worker's (its intake).
     if args.shards is not None:
-        main["BATCHER_SHARDS"] = str(args.shards)
+        batcher["BATCHER_SHARDS"] = str(args.shards)
     if args.linger is not None:
-        main["SUBMIT_LINGER_SECONDS"] = str(args.linger)
+        batcher["SUBMIT_LINGER_SECONDS"] = str(args.linger)
     for flag, var in (
         ("batch_size", "BATCH_MAX_SIZE"),
         ("max_wait", "BATCH_MAX_WAIT_SECONDS"),

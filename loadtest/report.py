@@ -71,8 +71,17 @@ def render(result: dict[str, Any]) -> str:
         events = result["history_events"]
         table.add_row(
             "history",
-            f"{events['per_write']} events per write: caller {events['caller_mean']} "
-            f"(sampled), batcher runs {events['batcher_per_write']}",
+            f"{events['per_write']} events per write: callers {events['caller_mean']} "
+            f"(every one), batcher runs {events['batcher_per_write']} (continue-as-new runs "
+            "included)",
+        )
+    if "actions" in result:
+        per = result["actions"]["per_write"]
+        by_op = "  ".join(f"{op} {v:g}" for op, v in per.items() if op != "total")
+        table.add_row(
+            "actions",
+            f"{per.get('total', 0):g} per write (the server's action counter, whole "
+            f"workflows; a payment without its write costs about 2): {by_op}",
         )
     if "batchers" in result:
         b = result["batchers"]

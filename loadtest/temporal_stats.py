@@ -12,18 +12,36 @@ from batcher_service.names import STATS_QUERY
 from batcher_service.shard.state import BatcherStats
 from write_batcher.contract import BATCHER_WORKFLOW
 
-HISTORY_SAMPLE = 100
 _RUNNING_BATCHERS = f"WorkflowType = '{BATCHER_WORKFLOW}' AND ExecutionStatus = 'Running'"
 
 
-async def sampled_history_events(client: Client, workflow_ids: Sequence[str]) -> float:
-    """Mean history length of (a sample of) these workflows."""
-    step = max(1, len(workflow_ids) // HISTORY_SAMPLE)
-    sample = list(workflow_ids)[::step][:HISTORY_SAMPLE]
-    if not sample:
-        return 0.0
-    described = await asyncio.gather(*(client.get_workflow_handle(w).describe() for w in sample))
-    return sum(d.history_length for d in described) / len(described)
+async def total_history_events(
+    client: Client, workflow_ids: Sequence[str], *, id_prefix: str = "", settle_s: float = 15.0
+) -> int:
+    """Sum of the history lengths of these (closed) workflows, every one of them.
+
+    Read from visibility (one list call per page, not one describe per workflow), which may
+    lag a closed workflow by a moment: listed again until all are there, then the few still
+    missing are described.
+    """
+    wanted = set(workflow_ids)
+    if not wanted:
+        return 0
+    query = "ExecutionStatus != 'Running'"
+    if id_prefix:  # the run's own workflows only (``pay-{run id}-``)
+        query += f" AND WorkflowId STARTS_WITH '{id_prefix}'"
+    found: dict[str, int] = {}
+    deadline = asyncio.get_running_loop().time() + settle_s
+    while True:
+        async for execution in client.list_workflows(query):
+            if execution.id in wanted and execution.history_length:
+                found[execution.id] = execution.history_length
+        if len(found) == len(wanted) or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(1.0)
+    missing = [w for w in wanted if w not in found]
+    described = await asyncio.gather(*(client.get_workflow_handle(w).describe() for w in missing))
+    return sum(found.values()) + sum(d.history_length for d in described)
 
 
 async def batcher_history_events(client: Client) -> int:

@@ -62,6 +62,10 @@ def test_embedded_loadtest_acks_every_write_exactly_once(tmp_path: Path) -> None
     assert report["batchers"]["duplicates_dropped"] == 0
     assert report["history_events"]["caller_mean"] > 0
     assert report["history_events"]["batcher_per_write"] > 0
+    # Billable actions from the dev server's own counter: one start per payment at least.
+    per_write = report["actions"]["per_write"]
+    assert per_write["StartWorkflowExecution"] >= 1.0
+    assert per_write["total"] > 2.0
 
 
 def test_duration_times_rate_sets_the_workflow_count() -> None:
@@ -76,9 +80,15 @@ def test_worker_flags_need_embedded_and_map_to_worker_env() -> None:
         parse(["--main-workers", "8"])
     flags = ["--embedded", "--shards", "2", "--batch-size", "50", "--mode", "adaptive"]
     args = parse([*flags, "--linger", "0.1", "--main-workers", "8"])
+    # Shards and the linger are the batcher's intake settings since writes are activities.
     assert worker_settings(args) == {
-        "main_service": {"BATCHER_SHARDS": "2", "SUBMIT_LINGER_SECONDS": "0.1"},
-        "batcher_service": {"BATCH_MAX_SIZE": "50", "BATCH_MODE": "adaptive"},
+        "main_service": {},
+        "batcher_service": {
+            "BATCHER_SHARDS": "2",
+            "SUBMIT_LINGER_SECONDS": "0.1",
+            "BATCH_MAX_SIZE": "50",
+            "BATCH_MODE": "adaptive",
+        },
     }
     assert args.main_workers == 8
     assert parse(["--embedded"]).main_workers == 1
