@@ -17,8 +17,8 @@ class IntakeConfig:
     # Shard workflow ids are ``{id_prefix}-{n}`` (BATCHER_ID_PREFIX).
     id_prefix: str = BATCHER_ID_PREFIX
     # How long this worker gathers writes to one shard into one signal (SUBMIT_LINGER_SECONDS):
-    # signals per shard are then at most a few per second per batcher worker, whatever the
-    # number of callers.
-    linger_seconds: float = 0.5
+    # a shard then takes about one signal per second per batcher worker, whatever the number
+    # of callers (each signal is a billable action and a history event).
+    linger_seconds: float = 1.0
     # A row larger than this, as JSON, is refused at once (MAX_ROW_BYTES).
     max_row_bytes: int = 16 * 1024

@@ -42,9 +42,10 @@ DELIVERED = "delivered"
 
 
 async def _heartbeat_forever(details: list[str]) -> None:
+    # Not at once: a heartbeat is a billable action, and most flushes end within a second.
     while True:
-        activity.heartbeat(*details)
         await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
+        activity.heartbeat(*details)
 
 
 def _budget() -> float:
