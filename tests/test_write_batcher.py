@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -115,10 +116,12 @@ async def test_a_write_still_unflushed_at_its_deadline_is_withdrawn_and_never_wr
 
 
 async def test_invalid_writes_are_refused_by_the_batchers_intake_at_once(
-    temporal_env: WorkflowEnvironment, pool: asyncpg.Pool
+    temporal_env: WorkflowEnvironment, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The caller library does not validate: the batcher worker's intake does, and the write's
-    activity fails for good within seconds, typed, with nothing handed to a shard."""
+    activity fails for good within seconds, typed, with nothing handed to a shard. Each
+    refusal is one log line on the batcher worker, no traceback."""
+    caplog.set_level(logging.DEBUG, logger="temporalio.activity")
     client = temporal_env.client
     calls = [
         WriteCall("strict", {"id": "a", "i8": 1.5}),
@@ -141,3 +144,8 @@ async def test_invalid_writes_are_refused_by_the_batchers_intake_at_once(
             assert (err.type, err.non_retryable) == (errors.INVALID_WRITE, True), err.message
     assert await pool.fetch("SELECT id FROM strict") == []
     assert await pool.fetch("SELECT order_id FROM orders") == []
+    intake_logs = [r for r in caplog.records if r.name == "temporalio.activity"]
+    refused = [r for r in intake_logs if r.getMessage().startswith("refused: invalid write")]
+    assert len(refused) == len(calls)
+    assert all(r.levelno == logging.INFO for r in refused)
+    assert [r for r in intake_logs if r.exc_info and r.levelno >= logging.INFO] == []

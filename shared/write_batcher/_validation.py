@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from write_batcher import errors
 from write_batcher._ids import default_partition_key
@@ -14,8 +14,13 @@ from write_batcher.tables import RowValidationError, TableSpec
 
 
 def invalid_write(request_id: str, why: object) -> ApplicationError:
+    # Benign: an expected refusal, answered to its caller; the SDK logs it without a traceback
+    # at DEBUG and counts no activity failure for it.
     return ApplicationError(
-        f"invalid write {request_id}: {why}", type=errors.INVALID_WRITE, non_retryable=True
+        f"invalid write {request_id}: {why}",
+        type=errors.INVALID_WRITE,
+        non_retryable=True,
+        category=ApplicationErrorCategory.BENIGN,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 from temporalio import activity
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from batcher_service.intake.coalescer import WriteCoalescer
 from batcher_service.intake.config import IntakeConfig
@@ -73,7 +73,11 @@ class IntakeActivities:
         if trace is not None:
             # Tags the RunActivity span: find a write's trace by its request id.
             trace.get_current_span().set_attribute("write_batcher.request_id", write.request_id)
-        request, size = self._validated(write)
+        try:
+            request, size = self._validated(write)
+        except ApplicationError as err:
+            activity.logger.info("refused: %s", err.message)  # one line: the caller is told
+            raise
         if self._coalescer is None:
             self._coalescer = WriteCoalescer(
                 activity.client(),
@@ -113,5 +117,6 @@ class IntakeActivities:
             raise ApplicationError(
                 f"could not settle {request.request_id} with {workflow_id}: {cause!r}",
                 type=errors.WRITE_OUTCOME_UNKNOWN,
+                category=ApplicationErrorCategory.BENIGN,
             ) from None
         return ack

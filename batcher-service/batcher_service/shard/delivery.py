@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 
 from batcher_service.shard.state import Delivery
@@ -53,7 +53,9 @@ async def _deliver(client: Client, delivery: Delivery) -> str:
                 ack = delivery.ack
                 await handle.fail(
                     ApplicationError(
-                        ack.error_message or "shard full", type=errors.BATCHER_OVERLOADED
+                        ack.error_message or "shard full",
+                        type=errors.BATCHER_OVERLOADED,
+                        category=ApplicationErrorCategory.BENIGN,
                     )
                 )
             else:
