@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from loadtest.progress import Progress, render
 from loadtest.readiness import wait_for_pollers, wait_for_ready
 from loadtest.report import build_report
 from loadtest.report import render as render_report
+from loadtest.shard_pulse import shard_pulse
 from loadtest.temporal_stats import (
     batcher_history_events,
     batcher_totals,
@@ -50,6 +52,7 @@ async def _drive(
     events_before = await batcher_history_events(client)
     metrics_url = args.temporal_metrics
     actions_before = await scrape_actions(metrics_url) if metrics_url else None
+    began = datetime.now(UTC)
     progress = Progress(total=args.workflows)
     ticker = asyncio.create_task(render(progress))
     try:
@@ -75,6 +78,7 @@ async def _drive(
         client, report.completed_ids, id_prefix=f"pay-{report.run_id}-"
     )
     batchers = (await batcher_totals(client)).minus(batchers_before)
+    pulse = await shard_pulse(client, began, datetime.now(UTC))
     result = await build_report(report, database_url, before)
     done = max(report.completed, 1)
     result["history_events"] = {
@@ -87,6 +91,7 @@ async def _drive(
     if metrics_url:
         result["actions"] = {"total": actions, "per_write": per_write(actions, done)}
     result["batchers"] = batchers
+    result["shards"] = pulse.summary()
     result["settings"] = {
         k: v for k, v in vars(args).items() if k not in ("json", "data_dir") and v is not None
     }

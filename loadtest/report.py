@@ -83,6 +83,15 @@ def render(result: dict[str, Any]) -> str:
             f"{per.get('total', 0):g} per write (the server's action counter, whole "
             f"workflows; a payment without its write costs about 2): {by_op}",
         )
+    if "shards" in result:
+        pulse = result["shards"]
+        table.add_row(
+            "shard pulse",
+            f"{pulse['signals_per_second']} signals/s into the shards ({pulse['signals']}); "
+            f"workflow tasks {pulse['workflow_tasks']}, scheduled to completed p50 "
+            f"{pulse['task_p50_ms']} ms p99 {pulse['task_p99_ms']} ms "
+            f"max {pulse['task_max_ms']} ms",
+        )
     if "batchers" in result:
         b = result["batchers"]
         table.add_row(

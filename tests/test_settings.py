@@ -39,7 +39,7 @@ def test_defaults() -> None:
     assert "ledger_entries" in batcher.tables
     assert batcher.intake == IntakeConfig()
     assert (batcher.intake.shards, batcher.intake.max_row_bytes) == (1, 16384)
-    assert (batcher.intake.id_prefix, batcher.intake.linger_seconds) == ("write-batcher", 0.5)
+    assert (batcher.intake.id_prefix, batcher.intake.linger_seconds) == ("write-batcher", 1.0)
     assert batcher.request_retention_hours == 168.0
     assert batcher.batcher.flush_timeout_seconds == 30.0
     assert (batcher.batcher.mode, batcher.database_pool_size) == ("adaptive", 10)
