@@ -11,6 +11,8 @@ WRITE_OUTCOME_UNKNOWN: Final = "WriteOutcomeUnknown"
 INVALID_WRITE: Final = "InvalidWrite"
 # A full shard dropped the write: its attempt fails with this (retryable) and runs again.
 BATCHER_OVERLOADED: Final = "BatcherOverloaded"
+# The batcher worker could not hand the write to its shard: the attempt fails and runs again.
+HAND_OFF_FAILED: Final = "WriteHandOffFailed"
 # A batcher run about to continue-as-new refuses updates; the sender retries them.
 BATCHER_ROLLING_OVER: Final = "BatcherRollingOver"
 # A workflow's or activity's input could not be decoded into its declared types.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -45,6 +47,8 @@ class IntakeActivities:
         self._tables = dict(tables)
         self._config = config
         self._coalescer: WriteCoalescer | None = None
+        # Hand-offs still gathering into their shard's next signal (kept so none is collected).
+        self._handoffs: set[asyncio.Task[None]] = set()
 
     def _shard_id(self, request: WriteRequest) -> str:
         shard = shard_for(request.partition_key, self._config.shards)
@@ -67,8 +71,9 @@ class IntakeActivities:
 
         Returns nothing itself: the shard's flush completes this activity by its id with the
         row's ``WriteAck`` once the row is settled (or fails it, retryable, while the shard is
-        full). The attempt's slot is free as soon as the signal carrying the row is accepted.
-        A failed signal fails the attempt: the caller's retry policy sends it again.
+        full). The attempt frees its slot at once; the row leaves with its shard's next signal,
+        and a signal that fails fails the attempt by id, so the caller's retry policy sends it
+        again. A worker that dies first leaves the attempt to its start-to-close timeout.
         """
         if trace is not None:
             # Tags the RunActivity span: find a write's trace by its request id.
@@ -84,8 +89,30 @@ class IntakeActivities:
                 task_queue=activity.info().task_queue,
                 linger_seconds=self._config.linger_seconds,
             )
-        await self._coalescer.send(self._shard_id(request), request, size)
+        handoff = asyncio.create_task(self._hand_off(self._coalescer, request, size))
+        self._handoffs.add(handoff)
+        handoff.add_done_callback(self._handoffs.discard)
         activity.raise_complete_async()
+
+    async def _hand_off(self, coalescer: WriteCoalescer, request: WriteRequest, size: int) -> None:
+        shard = self._shard_id(request)
+        try:
+            await coalescer.send(shard, request, size)
+        except Exception as err:
+            handle = coalescer.client.get_async_activity_handle(
+                workflow_id=request.caller_workflow_id,
+                run_id=request.caller_run_id,
+                activity_id=request.caller_activity_id or "",
+            )
+            # The caller's attempt then times out instead: the same retry, later.
+            with contextlib.suppress(Exception):
+                await handle.fail(
+                    ApplicationError(
+                        f"hand-off of {request.request_id} to {shard} failed: {err!r}",
+                        type=errors.HAND_OFF_FAILED,
+                        category=ApplicationErrorCategory.BENIGN,
+                    )
+                )
 
     @activity.defn(name=WITHDRAW_ACTIVITY)
     async def withdraw(self, write: WriteInput) -> WriteAck:

@@ -48,7 +48,7 @@ class WriteCoalescer:
     """
 
     def __init__(self, client: Client, *, task_queue: str, linger_seconds: float) -> None:
-        self._client = client
+        self.client = client
         self._task_queue = task_queue
         self._linger = linger_seconds
         self._shards: dict[str, _Shard] = {}
@@ -92,7 +92,7 @@ class WriteCoalescer:
     async def _signal(self, workflow_id: str, batch: list[_Waiting]) -> None:
         try:
             await signal_shard(
-                self._client,
+                self.client,
                 workflow_id,
                 [w.request for w in batch],
                 task_queue=self._task_queue,
