@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import asyncpg
@@ -50,8 +51,9 @@ class WriteBatcherPlugin(SimplePlugin):
         super().__init__(
             "write-batching.batcher",
             workflows=[WriteBatcherWorkflow, BackfillWorkflow],
-            run_context=self._pruning,
+            run_context=self._running,
         )
+        self._intakes: list[IntakeActivities] = []
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         config = super().configure_worker(config)
@@ -60,10 +62,18 @@ class WriteBatcherPlugin(SimplePlugin):
         activities += [batcher.load_config, batcher.flush, batcher.lookup_requests]
         # One per worker: its intake's signals to a shard carry the writes of all its callers.
         intake = IntakeActivities(self._tables, self._intake)
+        self._intakes.append(intake)
         activities += [intake.write, intake.withdraw]
         activities += [self._backfill.validate, self._backfill.plan, self._backfill.copy_partition]
         config["activities"] = activities
         return config
 
-    def _pruning(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return running_beside(prune_forever(self._pool, self._retention_hours))
+    @contextlib.asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        async with running_beside(prune_forever(self._pool, self._retention_hours)):
+            try:
+                yield
+            finally:
+                # Writes taken in but not yet signalled leave before the worker is gone; else
+                # their callers would wait out an attempt timeout to send them again.
+                await asyncio.gather(*(intake.drain() for intake in self._intakes))

@@ -36,6 +36,8 @@ try:
 except ImportError:  # pragma: no cover - the batcher service installs it
     trace = None  # type: ignore[assignment]
 
+# At shutdown, how long the writes taken in may take to leave in their shard's signal.
+DRAIN_SECONDS = 5.0
 # One withdrawal attempt's bound; the caller's workflow retries it up to its own timeout.
 WITHDRAW_RPC_TIMEOUT = timedelta(seconds=20)
 
@@ -49,6 +51,11 @@ class IntakeActivities:
         self._coalescer: WriteCoalescer | None = None
         # Hand-offs still gathering into their shard's next signal (kept so none is collected).
         self._handoffs: set[asyncio.Task[None]] = set()
+
+    async def drain(self) -> None:
+        """Wait, a bounded time, for the hand-offs still gathering into a signal."""
+        if self._handoffs:
+            await asyncio.wait(set(self._handoffs), timeout=DRAIN_SECONDS)
 
     def _shard_id(self, request: WriteRequest) -> str:
         shard = shard_for(request.partition_key, self._config.shards)
