@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -145,7 +146,9 @@ def test_demo_ui_option_serves_the_temporal_ui(tmp_path: Path, database_url: str
         with urllib.request.urlopen(address, timeout=10) as page:
             assert page.status == 200
         demo.send_signal(signal.SIGINT)
+        began = time.monotonic()
         assert demo.wait(timeout=60) == 0
+        assert time.monotonic() - began < 10.0
         _, alive = psutil.wait_procs(started, timeout=10)
         assert alive == [], [p.cmdline() for p in alive]
     finally:
@@ -180,3 +183,35 @@ def test_sigterm_to_the_demo_stops_every_process_it_started(tmp_path: Path) -> N
     assert demo.wait(timeout=60) != 0
     _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == [], [p.cmdline() for p in alive]
+
+
+def test_a_killed_demo_leaves_no_process_behind(tmp_path: Path, database_url: str) -> None:
+    """kill -9 gives the demo no chance to stop anything: its children go by themselves."""
+    import psutil  # noqa: PLC0415  (a dependency of pgserver)
+
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "demo"), "DATABASE_URL": database_url}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "demo", "--workflows", "2000"],
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    children: list[psutil.Process] = []
+    try:
+        for line in demo.stdout:
+            if "workers started" in line:
+                break
+        children = psutil.Process(demo.pid).children(recursive=True)
+        assert len(children) >= 3  # dev server, both workers
+        demo.kill()
+        demo.wait()
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == [], [p.cmdline() for p in alive]
+    finally:
+        demo.kill()
+        for process in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        demo.wait()
