@@ -102,6 +102,19 @@ async def test_business_failures_are_typed_and_write_nothing(
         stack.stop()
 
 
+def _demo(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``python -m devstack demo`` with its output readable line by line as it comes."""
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "demo", *args],
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    return demo
+
+
 def test_demo_runs_payments_end_to_end(tmp_path: Path, database_url: str) -> None:
     """``make demo`` with a few payments: migrations, both workers, the database check."""
     env = {**os.environ, "DATA_DIR": str(tmp_path / "demo"), "DATABASE_URL": database_url}
@@ -124,13 +137,7 @@ def test_demo_ui_option_serves_the_temporal_ui(tmp_path: Path, database_url: str
     import psutil  # noqa: PLC0415  (a dependency of pgserver)
 
     env = {**os.environ, "DATA_DIR": str(tmp_path / "demo"), "DATABASE_URL": database_url}
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "demo", "--workflows", "3", "--ui"],
-        env={**env, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    demo = _demo(env, "--workflows", "3", "--ui")
     assert demo.stdout is not None
     started: list[psutil.Process] = []
     try:
@@ -164,15 +171,9 @@ def test_demo_ui_option_serves_the_temporal_ui(tmp_path: Path, database_url: str
 def test_sigterm_to_the_demo_stops_every_process_it_started(tmp_path: Path) -> None:
     import psutil  # noqa: PLC0415  (a dependency of pgserver)
 
-    env = {**os.environ, "DATA_DIR": str(tmp_path / "demo"), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "demo")}
     env.pop("DATABASE_URL", None)
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "demo", "--workflows", "2000"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    demo = _demo(env, "--workflows", "2000")
     assert demo.stdout is not None
     for line in demo.stdout:
         if "workers started" in line:
@@ -190,13 +191,7 @@ def test_a_killed_demo_leaves_no_process_behind(tmp_path: Path, database_url: st
     import psutil  # noqa: PLC0415  (a dependency of pgserver)
 
     env = {**os.environ, "DATA_DIR": str(tmp_path / "demo"), "DATABASE_URL": database_url}
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "demo", "--workflows", "2000"],
-        env={**env, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    demo = _demo(env, "--workflows", "2000")
     assert demo.stdout is not None
     children: list[psutil.Process] = []
     try:

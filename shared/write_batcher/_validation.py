@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from write_batcher import errors
@@ -64,3 +65,19 @@ def validate_write(
         caller_activity_id,
     )
     return request, size
+
+
+def validate_activity_input(
+    tables: Mapping[str, TableSpec], write: WriteInput, *, max_row_bytes: int
+) -> tuple[WriteRequest, int]:
+    """``validate_write`` inside the write activity: the request carries that activity's
+    address (caller workflow, run and activity id), so it can be completed by id."""
+    info = activity.info()
+    return validate_write(
+        tables,
+        write,
+        max_row_bytes=max_row_bytes,
+        caller_workflow_id=info.workflow_id or "",
+        caller_run_id=info.workflow_run_id,
+        caller_activity_id=info.activity_id,
+    )

@@ -53,7 +53,7 @@ from temporalio.worker import Worker
 from write_batcher import errors
 from write_batcher._plugin import StrictInputsPlugin, WriteBatchingPlugin
 from write_batcher._table_files import load_table_specs
-from write_batcher._validation import validate_write
+from write_batcher._validation import validate_activity_input
 from write_batcher.contract import (
     BATCHER_TASK_QUEUE,
     WITHDRAW_ACTIVITY,
@@ -195,22 +195,10 @@ class FakeBatcher:
             return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN, ack.batch_id)
         return ack
 
-    def _validated(self, write: WriteInput) -> WriteRequest:
-        info = activity.info()
-        request, _ = validate_write(
-            self.tables,
-            write,
-            max_row_bytes=self.max_row_bytes,
-            caller_workflow_id=info.workflow_id or "",
-            caller_run_id=info.workflow_run_id,
-            caller_activity_id=info.activity_id,
-        )
-        return request
-
     @activity.defn(name=WRITE_ACTIVITY)
     async def _write(self, write: WriteInput) -> WriteAck:
         self.attempts += 1
-        request = self._validated(write)
+        request, _ = validate_activity_input(self.tables, write, max_row_bytes=self.max_row_bytes)
         self.requests.append(request)
         rid = request.request_id
         ack = self._settled(rid)

@@ -17,7 +17,7 @@ from batcher_service.intake.coalescer import WriteCoalescer
 from batcher_service.intake.config import IntakeConfig
 from write_batcher import errors
 from write_batcher._routing import shard_for
-from write_batcher._validation import validate_write
+from write_batcher._validation import validate_activity_input
 from write_batcher.contract import (
     BATCHER_WORKFLOW,
     WITHDRAW_ACTIVITY,
@@ -62,14 +62,8 @@ class IntakeActivities:
         return batcher_workflow_id(shard, self._config.id_prefix)
 
     def _validated(self, write: WriteInput) -> tuple[WriteRequest, int]:
-        info = activity.info()
-        return validate_write(
-            self._tables,
-            write,
-            max_row_bytes=self._config.max_row_bytes,
-            caller_workflow_id=info.workflow_id or "",
-            caller_run_id=info.workflow_run_id,
-            caller_activity_id=info.activity_id,
+        return validate_activity_input(
+            self._tables, write, max_row_bytes=self._config.max_row_bytes
         )
 
     @activity.defn(name=WRITE_ACTIVITY)
