@@ -103,16 +103,11 @@ class BatcherActivities:
         each caller's activity completed with its ack; and the answers owed to others."""
         details: list[str] = []
         async with running_beside(_heartbeat_forever(details)):
-            delivered = DeliveryReport()
             if batch.deliveries and DELIVERED not in activity.info().heartbeat_details:
-                delivered = await deliver(activity.client(), batch.deliveries)
+                _count_deliveries(await deliver(activity.client(), batch.deliveries))
                 details.append(DELIVERED)
                 activity.heartbeat(*details)
-            result = await self._flush(batch) if batch.requests else _empty(batch.batch_id)
-        result.acks_delivered += delivered.delivered
-        result.acks_undelivered += delivered.gone + delivered.failed
-        _count_deliveries(delivered)
-        return result
+            return await self._flush(batch) if batch.requests else _empty(batch.batch_id)
 
     async def _flush(self, batch: FlushInput) -> FlushResult:
         began = time.monotonic()
@@ -156,12 +151,7 @@ class BatcherActivities:
                 ack.batch_id = batch.batch_id
         result = _result(batch.batch_id, acks, report)
         elapsed = time.monotonic() - began
-        delivered = await deliver(activity.client(), _answers(batch, acks))
-        result.acks_delivered, result.acks_undelivered = (
-            delivered.delivered,
-            delivered.gone + delivered.failed,
-        )
-        _count_deliveries(delivered)
+        _count_deliveries(await deliver(activity.client(), _answers(batch, acks)))
         meter = activity.metric_meter()
         meter.create_histogram_float(
             "write_batcher_flush_duration_seconds", "Flush activity: the bulk write", "s"

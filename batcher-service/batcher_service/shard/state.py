@@ -142,10 +142,6 @@ class FlushResult:
     rejected_ids: list[str] = field(default_factory=list)
     # Every ack that is not a plain "written by this batch" (the rest are implied).
     exceptions: list[WriteAck] = field(default_factory=list)
-    # Callers' activities completed by this flush, and answers that could not be delivered
-    # (the caller's activity had ended, or the server could not be reached: it sends again).
-    acks_delivered: int = 0
-    acks_undelivered: int = 0
 
 
 @dataclass
