@@ -131,3 +131,57 @@ async def test_a_dropped_write_fails_its_attempt_and_is_sent_again_until_written
     distinct = await pg.count("SELECT count(DISTINCT account_id) FROM accounts")
     recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE}")
     assert (count, distinct, recorded) == (20, 20, 20)
+
+
+async def test_a_shard_held_at_its_cap_backs_its_senders_off_with_jitter(
+    temporal_env: WorkflowEnvironment,
+    pg: StoppablePostgres,  # noqa: F811 (fixture)
+) -> None:
+    """Held at its cap by an outage, a shard refuses with a delay to wait (the time it needs
+    for room, doubling with each of the sender's attempts, jittered), so its senders come back
+    spread out and ever more slowly: no resend storm, and every write lands once after."""
+    config = BatcherConfig(
+        mode="fixed", max_wait_seconds=0.2, flush_timeout_seconds=3.0, max_pending=5
+    )
+    writes_n, hold = 40, 25.0
+    async with shard(temporal_env.client, pg.pool, config, ack_timeout_seconds=180) as s:
+        pg.server.stop()
+        ids = [f"held-{i}" for i in range(writes_n)]
+        writes = [
+            asyncio.create_task(
+                s.write("accounts", {"account_id": f"held-{i:02d}", "balance": i}, workflow_id=w)
+            )
+            for i, w in enumerate(ids)
+        ]
+        await asyncio.sleep(hold)
+        refused = (await s.stats()).overloaded_rejections
+        assert pg.server.start() == pg.url
+        results = await asyncio.wait_for(asyncio.gather(*writes), 150)
+        assert {r.outcome for r in results if isinstance(r, WriteResult)} == {
+            WriteOutcome.WRITTEN
+        }, results
+        delays: list[float] = []
+        for wid in ids:
+            history = await s.client.get_workflow_handle(wid).fetch_history()
+            for event in history.events:
+                if event.HasField("activity_task_started_event_attributes"):
+                    started = event.activity_task_started_event_attributes
+                    failure = started.last_failure
+                    # The last attempt's cause: a refusal, or (one of the few accepted while
+                    # the database was down) an attempt that outlived its 30 s bound.
+                    if started.attempt > 1 and failure.HasField("application_failure_info"):
+                        info = failure.application_failure_info
+                        assert info.type == errors.BATCHER_OVERLOADED, failure
+                        delays.append(info.next_retry_delay.ToTimedelta().total_seconds())
+    dropped = writes_n - config.max_pending
+    # Without the shard's delay (the caller's policy alone: 1, 2, 4, 8 s ...) each dropped
+    # write is refused 5-6 times in 25 s; waiting at least 1 s, doubled per attempt, and
+    # jittered 1x-2x it is refused at most ~4 times.
+    assert refused <= dropped * 4, (refused, dropped)
+    assert len(delays) >= dropped // 2, delays
+    assert min(delays) >= 1.0, delays
+    # Jittered: no two refused senders were told the same time to come back.
+    assert len({round(d, 3) for d in delays}) > len(delays) * 0.9, delays
+    count = await pg.count("SELECT count(*) FROM accounts")
+    distinct = await pg.count("SELECT count(DISTINCT account_id) FROM accounts")
+    assert (count, distinct) == (writes_n, writes_n)

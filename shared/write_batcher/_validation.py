@@ -33,6 +33,7 @@ def validate_write(
     caller_workflow_id: str,
     caller_run_id: str | None = None,
     caller_activity_id: str | None = None,
+    caller_attempt: int = 1,
 ) -> tuple[WriteRequest, int]:
     """The request to hand to a shard and its size as JSON; ``INVALID_WRITE`` if it is not one.
 
@@ -63,6 +64,7 @@ def validate_write(
         dict(write.row),
         caller_run_id,
         caller_activity_id,
+        caller_attempt,
     )
     return request, size
 
@@ -80,4 +82,5 @@ def validate_activity_input(
         caller_workflow_id=info.workflow_id or "",
         caller_run_id=info.workflow_run_id,
         caller_activity_id=info.activity_id,
+        caller_attempt=info.attempt,
     )

@@ -75,6 +75,8 @@ class WriteRequest:
     # None (a dead letter resubmitted by an operator): nobody waits for the answer.
     caller_run_id: str | None = None
     caller_activity_id: str | None = None
+    # Which attempt of that activity sent it: a full shard backs a resender off further.
+    caller_attempt: int = 1
 
 
 @dataclass

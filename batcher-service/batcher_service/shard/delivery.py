@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -41,6 +43,11 @@ async def deliver(client: Client, deliveries: Sequence[Delivery]) -> DeliveryRep
     return report
 
 
+def retry_delay(retry_after_seconds: float) -> timedelta:
+    """The shard's hint with jitter (1x-2x), so refused senders do not come back together."""
+    return timedelta(seconds=max(retry_after_seconds, 1.0) * random.uniform(1.0, 2.0))
+
+
 async def _deliver(client: Client, delivery: Delivery) -> str:
     handle = client.get_async_activity_handle(
         workflow_id=delivery.caller_workflow_id,
@@ -56,6 +63,7 @@ async def _deliver(client: Client, delivery: Delivery) -> str:
                         ack.error_message or "shard full",
                         type=errors.BATCHER_OVERLOADED,
                         category=ApplicationErrorCategory.BENIGN,
+                        next_retry_delay=retry_delay(delivery.retry_after_seconds),
                     )
                 )
             else:

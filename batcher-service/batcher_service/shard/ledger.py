@@ -28,7 +28,15 @@ MAX_DELIVERIES = 2_000
 DELIVERIES_PER_FLUSH = 1_000
 
 
-def _delivery(request: WriteRequest, ack: WriteAck, *, overloaded: bool = False) -> Delivery | None:
+# A refused sender waits at least this long, at most the longest: the time the shard needs
+# to make room, so senders do not come back faster than rows leave.
+MIN_RETRY_AFTER = 1.0
+MAX_RETRY_AFTER = 10.0
+
+
+def _delivery(
+    request: WriteRequest, ack: WriteAck, *, overloaded: bool = False, retry_after: float = 0.0
+) -> Delivery | None:
     if request.caller_run_id is None or request.caller_activity_id is None:
         return None  # nobody waits (a dead letter resubmitted by an operator)
     return Delivery(
@@ -37,6 +45,7 @@ def _delivery(request: WriteRequest, ack: WriteAck, *, overloaded: bool = False)
         request.caller_activity_id,
         ack,
         overloaded,
+        retry_after,
     )
 
 
@@ -96,9 +105,25 @@ class RequestLedger:
         )
         if not overloaded:
             self._settled.add(ack, now)
-        delivery = _delivery(request, ack, overloaded=overloaded)
+        retry_after = 0.0
+        if overloaded:
+            # Exponential in the sender's attempts, from the time the shard needs for room.
+            backoff = 2.0 ** min(max(request.caller_attempt - 1, 0), 8)
+            retry_after = min(MAX_RETRY_AFTER, self.retry_after(now) * backoff)
+        delivery = _delivery(request, ack, overloaded=overloaded, retry_after=retry_after)
         if delivery is not None:
             self.owe([delivery])
+
+    def retry_after(self, now: float) -> float:
+        """How long a refused sender should wait: the flushes it takes to drain what is
+        buffered, one per interval, after any hold a failing database put on flushing."""
+        cfg = self.config
+        batches = -(-len(self._buffer) // max(cfg.max_batch_size, 1))
+        gap = max(self._pacer.interval(), cfg.min_interval_seconds)
+        if cfg.mode == "fixed":
+            gap = cfg.max_wait_seconds
+        held = max(self._pacer.held_until - now, 0.0)
+        return min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, held + batches * gap))
 
     def _answer_now(self, request: WriteRequest, now: float) -> WriteAck | None:
         rid = request.request_id

@@ -26,8 +26,10 @@ class Delivery:
     caller_run_id: str
     caller_activity_id: str
     ack: WriteAck
-    # The shard was full: the attempt fails (retryable) and the caller sends the row again.
+    # The shard was full: the attempt fails (retryable) and the caller sends the row again,
+    # not before about ``retry_after_seconds`` (the time the shard needs to make room).
     overloaded: bool = False
+    retry_after_seconds: float = 0.0
 
 
 @dataclass
