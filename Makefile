@@ -7,7 +7,7 @@ CHART_DASHBOARDS := deploy/helm/write-batcher/dashboards
 CHART_RULES := deploy/helm/write-batcher/rules
 SYSTEM_TOOLS := promtool docker-compose
 
-.PHONY: venv demo test lint tools bench chart-dashboards chart-rules chart-files images version clean
+.PHONY: venv demo test lint tools bench faults chart-dashboards chart-rules chart-files images version clean
 
 # Creates .venv from uv.lock (installing uv itself first when it is missing).
 $(VENV)/.installed: pyproject.toml */pyproject.toml uv.lock
@@ -41,6 +41,12 @@ test: venv tools lint
 
 bench: venv
 	$(PY) -m bench
+
+# The README's fault table: its tests with FAULT_REPORT, then the table from the report.
+faults: venv tools
+	rm -f docs/fault-report.jsonl
+	FAULT_REPORT=$(CURDIR)/docs/fault-report.jsonl $(PY) -m pytest -q $$($(PY) -m tests.fault_table --tests)
+	$(PY) -m tests.fault_table
 
 # Helm's .Files cannot read outside the chart: copy the Grafana dashboards into it.
 chart-dashboards:

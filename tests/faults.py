@@ -76,16 +76,65 @@ async def verify_payment_ids(pool: asyncpg.Pool, payment_ids: list[str]) -> Veri
     return Verification(len(payment_ids), rows, lost, written - rows, 0, 0)
 
 
-def record(scenario: str, writes: int, check: Verification, outcome: str) -> None:
-    """Append a row to the fault table when FAULT_REPORT names a file (README figures)."""
+# The README's fault table, row by row in its order: each scenario is recorded by the one test
+# that injects it (tests/fault_table.py writes the table from a FAULT_REPORT run).
+KILL_BATCHER = "kill -9 batcher worker mid-flush (payments)"
+KILL_BATCHER_PLAIN_TABLE = (
+    "kill -9 batcher mid-flush + continue-as-new, tables without batcher columns (orders app)"
+)
+KILL_MAIN = "kill -9 main worker mid-run"
+PG_STOPPED = "PostgreSQL stopped 20 s under load"
+PG_DOWN_PAST_DEADLINE = "PostgreSQL down longer than the ack deadline (6 s)"
+PG_DOWN_CONTINUE_AS_NEW = "PostgreSQL down while runs must continue-as-new, shard at its cap"
+TEMPORAL_RESTART = "Temporal dev server restarted under load"
+SIGNAL_BURST = "burst of 5,000 signals, continue-as-new forced low"
+DELIVERED_TWICE = "every request delivered twice, across continue-as-new"
+CALLER_TERMINATED = "caller terminated before its ack"
+POISON_ROWS = "6 poison rows (CHECK) over several flushes, 2 rows undecodable by PostgreSQL"
+GENERATED_VALUES = "generated values (Unicode, int8 edges, NaN/inf, wrong types) via write()"
+DEAD_LETTERING_FAILS = "dead-lettering itself fails (dead-letter table refuses every row)"
+UNDECODABLE_INPUT = "undecodable workflow input (NaN, 12.5 for an int, missing field)"
+SAME_REQUEST_3X = "same request 3x in one run, then again after it was written"
+SHARD_AT_CAP = "shard held at a cap of 5 pending while PostgreSQL is down"
+SHARD_AT_CAP_BACKOFF = "shard held at a cap of 5 by a 25 s outage, senders backing off"
+CANCELLED_CALLER = "a cancelled caller's write still pending in its shard"
+
+SCENARIOS = (
+    KILL_BATCHER,
+    KILL_BATCHER_PLAIN_TABLE,
+    KILL_MAIN,
+    PG_STOPPED,
+    PG_DOWN_PAST_DEADLINE,
+    PG_DOWN_CONTINUE_AS_NEW,
+    TEMPORAL_RESTART,
+    SIGNAL_BURST,
+    DELIVERED_TWICE,
+    CALLER_TERMINATED,
+    POISON_ROWS,
+    GENERATED_VALUES,
+    DEAD_LETTERING_FAILS,
+    UNDECODABLE_INPUT,
+    SAME_REQUEST_3X,
+    SHARD_AT_CAP,
+    SHARD_AT_CAP_BACKOFF,
+    CANCELLED_CALLER,
+)
+
+
+def record(scenario: str, writes: int | None, check: Verification | None, outcome: str) -> None:
+    """Append a row to the fault table when FAULT_REPORT names a file (README figures).
+
+    ``writes`` and ``check`` are None where nothing is written (the row shows a dash).
+    """
+    assert scenario in SCENARIOS, f"not a scenario of the fault table: {scenario!r}"
     path = os.environ.get("FAULT_REPORT")
     if not path:
         return
     row = {
         "scenario": scenario,
         "writes": writes,
-        "lost": check.lost,
-        "duplicated": check.duplicates,
+        "lost": None if check is None else check.lost,
+        "duplicated": None if check is None else check.duplicates,
         "outcome": outcome,
     }
     with Path(path).open("a", encoding="utf-8") as out:

@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.shard.state import BatcherConfig
 from main_service.payments import PaymentResult
+from tests import faults
 from tests.conftest import start_dev_server
 from tests.faults import record, verify_payment_ids
 from tests.harness import Queues, eventually, payment, running_workers
@@ -94,7 +95,7 @@ async def test_repeated_request_id_is_written_once(
         assert len(await h.rows()) == 1
         check = await verify_payment_ids(db_pool, ["dup-1"])
         record(
-            "same request 3x in one run, then again after it was written",
+            faults.SAME_REQUEST_3X,
             1,
             check,
             "1 row; 3 duplicates dropped, the late one answered already_written",

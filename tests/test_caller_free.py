@@ -19,6 +19,8 @@ from batcher_service.intake.config import IntakeConfig
 from batcher_service.names import STATS_QUERY
 from batcher_service.shard.state import BatcherConfig, BatcherStats
 from batcher_service.worker import build_worker as build_batcher_worker
+from loadtest.verify import Verification
+from tests import faults
 from tests.harness import eventually
 from tests.waiting_workflows import WriteOnce, WriteWhileServing
 from write_batcher import StrictInputsPlugin, WriteBatchingPlugin, table_specs_from_dict
@@ -129,6 +131,15 @@ async def test_a_cancelled_callers_pending_write_is_withdrawn_and_never_written(
         ids = {r["id"] for r in await db_pool.fetch("SELECT id FROM wait_rows")}
         assert f"y-{tag}" in ids
         assert f"x-{tag}" not in ids
+    late = int(f"x-{tag}" in ids)
+    faults.record(
+        faults.CANCELLED_CALLER,
+        1,
+        # Expected in the table: none; a row for it would count as a duplicate.
+        Verification(0, late, 0, late, 0, 0),
+        f"withdrawn ({stats.rows_withdrawn}) before the workflow ended cancelled; not in the "
+        "table after a later flush",
+    )
 
 
 class _HoldingBatcher:

@@ -10,7 +10,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.cli.dead_letters import list_dead_letters, resubmit
 from batcher_service.cli.requests import lookup
+from batcher_service.names import DEAD_LETTER_TABLE, REQUEST_TABLE
 from batcher_service.shard.state import BatcherConfig
+from loadtest.verify import Verification
+from tests import faults
 from tests.batcher_support import shard
 from tests.harness import eventually
 from tests.writer_tables import create_tables
@@ -57,3 +60,31 @@ async def test_rejected_row_is_resubmitted_after_its_cause_is_fixed(
         async with pool.acquire() as conn:
             again = await lookup(conn, [str(dead["request_id"])])
         assert again[0]["status"] == "written"
+
+
+async def test_a_row_whose_dead_lettering_fails_is_rejected_and_the_shard_goes_on(
+    temporal_env: WorkflowEnvironment, pool: asyncpg.Pool
+) -> None:
+    """The dead-letter table refuses every row: the bad row's caller still gets its typed
+    rejection, the good rows of its batch are written, and the shard writes on after it."""
+    await pool.execute(
+        f"ALTER TABLE {DEAD_LETTER_TABLE} ADD CONSTRAINT refuse_all CHECK (false) NOT VALID"
+    )
+    async with shard(temporal_env.client, pool, BatcherConfig()) as s:
+        bad = await s.write("accounts", {"account_id": "neg", "balance": -5})
+        good = [await s.write("accounts", {"account_id": f"ok-{i}", "balance": i}) for i in (1, 2)]
+        stats = await s.stats()
+    assert bad == errors.WRITE_REJECTED
+    assert all(isinstance(g, WriteResult) for g in good), good
+    assert (stats.rows_rejected, stats.rows_dead_lettered, stats.dead_letter_failures) == (1, 0, 1)
+    rows = await pool.fetchval("SELECT count(*) FROM accounts")
+    written = await pool.fetchval(f"SELECT count(*) FROM {REQUEST_TABLE} WHERE outcome = 'written'")
+    assert (rows, written) == (2, 2)
+    assert await pool.fetchval(f"SELECT count(*) FROM {DEAD_LETTER_TABLE}") == 0
+    faults.record(
+        faults.DEAD_LETTERING_FAILS,
+        3,
+        Verification(2, rows, 2 - rows, written - rows, 0, 0),
+        f"the bad row `{bad}` anyway, counted as {stats.dead_letter_failures} dead-letter "
+        f"failure; {rows} good rows written after it",
+    )

@@ -16,6 +16,7 @@ from batcher_service.names import REQUEST_TABLE, STATS_QUERY
 from batcher_service.shard.state import BatcherStats
 from devstack.stack import Stack
 from loadtest.verify import Verification
+from tests import faults
 from tests.faults import record
 from write_batcher.contract import batcher_workflow_id
 from write_batcher_kit.client import connect
@@ -94,7 +95,7 @@ async def test_kill_9_batcher_and_continue_as_new_write_each_row_once(
             await conn.close()
         assert (events, distinct, rows, recorded) == (30, 30, 30, 60)
         record(
-            "kill -9 batcher mid-flush, continue-as-new, a table without batcher columns",
+            faults.KILL_BATCHER_PLAIN_TABLE,
             60,
             Verification(
                 expected=60,

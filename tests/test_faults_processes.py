@@ -14,6 +14,7 @@ from devstack.stack import Stack
 from devstack.temporal_server import TemporalDevServer
 from loadtest.verify import verify_writes
 from main_service.names import LEDGER_TABLE, MAIN_TASK_QUEUE
+from tests import faults
 from tests.faults import collect, record, start_payments
 from tests.harness import eventually
 from tests.histories_io import record_if_asked
@@ -52,9 +53,7 @@ async def test_kill_9_batcher_during_flush(tmp_path: Path, database_url: str) ->
         await lock.close()
         outcome = await collect(client, ids)
         check = await verify_writes(database_url, ids)
-        record(
-            "kill -9 batcher worker mid-flush", len(ids), check, f"{len(outcome.completed)} acked"
-        )
+        record(faults.KILL_BATCHER, len(ids), check, f"{len(outcome.completed)} acked")
         assert (len(outcome.completed), check.lost, check.duplicates) == (30, 0, 0), outcome
         await record_if_asked(client, "kill-batcher", batcher_workflow_id(0), ids)
 
@@ -71,7 +70,7 @@ async def test_kill_9_main_worker_mid_run(tmp_path: Path, database_url: str) -> 
         stack.start_worker("main_service")
         outcome = await collect(client, ids)
         check = await verify_writes(database_url, ids)
-        record("kill -9 main worker mid-run", len(ids), check, f"{len(outcome.completed)} acked")
+        record(faults.KILL_MAIN, len(ids), check, f"{len(outcome.completed)} acked")
         assert (len(outcome.completed), check.lost, check.duplicates) == (80, 0, 0), outcome
         await record_if_asked(client, "kill-main", batcher_workflow_id(0), ids)
 
@@ -96,7 +95,7 @@ async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
             outcome = await collect(client, ids)
             check = await verify_writes(url, ids)
             record(
-                "PostgreSQL stopped 20 s under load",
+                faults.PG_STOPPED,
                 len(ids),
                 check,
                 f"{len(outcome.completed)} acked",
@@ -124,7 +123,7 @@ async def test_temporal_restart_under_load(tmp_path: Path, database_url: str) ->
         outcome = await collect(client, ids)
         check = await verify_writes(database_url, ids)
         record(
-            "Temporal dev server restarted under load",
+            faults.TEMPORAL_RESTART,
             len(ids),
             check,
             f"{len(outcome.completed)} acked",

@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.shard.state import BatcherConfig
 from main_service.names import LEDGER_TABLE
+from tests import faults
 from tests.conftest import start_dev_server
 from tests.faults import record, verify_payment_ids
 from tests.harness import Harness, Queues, eventually, payment, running_workers
@@ -71,7 +72,7 @@ async def test_burst_of_5000_across_forced_continue_as_new(
             check = await verify_payment_ids(db_pool, [f"burst-{i}" for i in range(5000)])
             runs = (await h.stats()).runs
             record(
-                "burst of 5,000 signals, continue-as-new forced low",
+                faults.SIGNAL_BURST,
                 5000,
                 check,
                 f"5000 written across {runs} runs",
@@ -117,7 +118,7 @@ async def test_duplicates_across_continue_as_new_are_written_once(
             check = await verify_payment_ids(db_pool, [str(r.row["payment_id"]) for r in first])
             assert (check.lost, check.duplicates) == (0, 0)
             record(
-                "every request delivered twice, across continue-as-new",
+                faults.DELIVERED_TWICE,
                 60,
                 check,
                 "60 written, 60 duplicates dropped or answered already_written",
@@ -153,7 +154,7 @@ async def test_caller_terminated_before_its_ack(
         check = await verify_payment_ids(db_pool, [f"p-{i}" for i in range(1, 5)])
         assert (check.lost, check.duplicates) == (0, 0)
         record(
-            "caller terminated before its ack",
+            faults.CALLER_TERMINATED,
             4,
             check,
             "3 callers acked, the gone one's activity found gone when its ack came, 4 rows",

@@ -18,6 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.names import REQUEST_TABLE
 from batcher_service.shard.state import BatcherConfig
+from loadtest.verify import Verification
+from tests import faults
 from tests.batcher_support import shard
 from tests.harness import eventually
 from tests.test_outage_settles import StoppablePostgres, pg  # noqa: F401 (fixture)
@@ -83,6 +85,15 @@ async def test_a_full_shard_survives_an_outage(
     recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE}")
     assert final.rows_written == accepted, (final, accepted)
     assert (rows, distinct, recorded) == (accepted, accepted, accepted)
+    if (mode, signals_per_run) == ("adaptive", 12):
+        faults.record(
+            faults.PG_DOWN_CONTINUE_AS_NEW,
+            accepted,
+            Verification(accepted, rows, accepted - distinct, rows - distinct, 0, 0),
+            f"{final.runs} runs handed over while {stats.flushes_failed} flushes failed; "
+            f"{stats.overloaded_rejections} refused at the cap; every accepted write written "
+            "once it was back",
+        )
 
 
 async def test_a_dropped_write_fails_its_attempt_and_is_sent_again_until_written(
@@ -131,6 +142,13 @@ async def test_a_dropped_write_fails_its_attempt_and_is_sent_again_until_written
     distinct = await pg.count("SELECT count(DISTINCT account_id) FROM accounts")
     recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE}")
     assert (count, distinct, recorded) == (20, 20, 20)
+    faults.record(
+        faults.SHARD_AT_CAP,
+        20,
+        Verification(20, count, 20 - distinct, count - distinct, 0, 0),
+        f"{retried} dropped writes' attempts failed `BatcherOverloaded` and ran again; all 20 "
+        "`written` once PostgreSQL was back",
+    )
 
 
 async def test_a_shard_held_at_its_cap_backs_its_senders_off_with_jitter(
@@ -185,3 +203,10 @@ async def test_a_shard_held_at_its_cap_backs_its_senders_off_with_jitter(
     count = await pg.count("SELECT count(*) FROM accounts")
     distinct = await pg.count("SELECT count(DISTINCT account_id) FROM accounts")
     assert (count, distinct) == (writes_n, writes_n)
+    faults.record(
+        faults.SHARD_AT_CAP_BACKOFF,
+        writes_n,
+        Verification(writes_n, count, writes_n - distinct, count - distinct, 0, 0),
+        f"{refused} refusals for the {dropped} dropped ({refused / dropped:.1f} each), each "
+        f"told to wait {min(delays):.1f}-{max(delays):.1f} s, jittered; all `written` after",
+    )

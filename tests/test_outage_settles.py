@@ -17,6 +17,7 @@ from batcher_service.postgres.migrate import migrate
 from batcher_service.shard.state import BatcherConfig
 from devstack.postgres import EmbeddedPostgres
 from loadtest.verify import Verification
+from tests import faults
 from tests.batcher_support import shard
 from tests.faults import record
 from tests.harness import eventually
@@ -88,7 +89,7 @@ async def test_postgres_down_past_the_deadline_withdraws_and_never_writes(
     recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE}")
     assert (rows, written, recorded) == (2, 2, 2)
     record(
-        "PostgreSQL down longer than the ack deadline (6 s)",
+        faults.PG_DOWN_PAST_DEADLINE,
         12,
         Verification(2, rows, 0, recorded - rows, 0, 0),
         f"10 WriteConfirmationTimeout in {settled_in:.1f} s, none of them written; 2 acked written",

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from batcher_service.names import DEAD_LETTER_TABLE, REQUEST_TABLE
 from batcher_service.shard.state import BatcherConfig
 from loadtest.verify import Verification
+from tests import faults
 from tests.batcher_support import shard
 from tests.conftest import start_dev_server
 from tests.faults import record
@@ -87,7 +88,7 @@ async def test_poison_rows_in_several_flushes_then_continue_as_new(
         == ["CheckViolationError"] * 6 + [errors.INVALID_WRITE] * 2
     )
     record(
-        "6 poison rows over several flushes, 2 undecodable by PostgreSQL, continue-as-new",
+        faults.POISON_ROWS,
         91,
         Verification(91, int(rows), 91 - int(rows), int(records) - int(rows), 0, 0),
         f"90 + 1 acked written, 6 WriteRejected, 8 dead letters, {stats.runs} runs",

@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.shard.state import BatcherConfig
 from main_service.names import PAYMENT_WORKFLOW
+from tests import faults
 from tests.harness import Queues, eventually, payment, running_workers
 from write_batcher import errors
 from write_batcher.contract import BATCHER_WORKFLOW, SUBMIT_SIGNAL, WriteOutcome
@@ -46,6 +47,13 @@ async def test_undecodable_payment_fails_at_once(
             )
     err = _typed(failed.value)
     assert (err.type, err.non_retryable) == (errors.INVALID_INPUT, True)
+    # One row for the four inputs: the same answer for each.
+    faults.record(
+        faults.UNDECODABLE_INPUT,
+        None,
+        None,
+        f"the workflow fails at once: `{err.type}`, non-retryable",
+    )
 
 
 async def test_batcher_refuses_undecodable_input_and_keeps_working(
