@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from write_batcher import errors
     from write_batcher._ids import InvalidRowError, canonical_json, keyed_request_id, request_id
     from write_batcher._settings import WriteSettings, settings_for
-    from write_batcher._spans import record_span
+    from write_batcher._spans import WRITE_SPAN, annotate, span
     from write_batcher.contract import (
         WITHDRAW_ACTIVITY,
         WRITE_ACTIVITY,
@@ -144,17 +144,20 @@ async def write(
     settings = settings_for(info.task_queue)
     began = workflow.now()
     req = WriteInput(rid, table, dict(row), partition_key)
-    try:
-        ack = await _submit(req, settings)
-    except BaseException as err:
-        # The workflow (or the task awaiting this write) was cancelled while it waited.
-        if not is_cancelled_exception(err):
+    # From the call to the settled outcome; the batcher's spans for this write are its
+    # children (the write activity carries its context).
+    with span(WRITE_SPAN, {"write_batcher.request_id": rid, "write_batcher.table": table}):
+        try:
+            ack = await _submit(req, settings)
+        except BaseException as err:
+            # The workflow (or the task awaiting this write) was cancelled while it waited.
+            if not is_cancelled_exception(err):
+                raise
+            await _withdraw_cancelled(run, req, settings)
             raise
-        await _withdraw_cancelled(run, req, settings)
-        raise
-    if ack is None:
-        ack = await _withdraw(req, settings)
-    return _outcome(run, req, ack, began, settings)
+        if ack is None:
+            ack = await _withdraw(req, settings)
+        return _outcome(run, req, ack, began, settings)
 
 
 async def _submit(req: WriteInput, settings: WriteSettings) -> WriteAck | None:
@@ -237,13 +240,8 @@ def _outcome(
     rid = req.request_id
     took = (workflow.now() - began).total_seconds()
     run.latency.record(took, {"outcome": str(ack.outcome)})
-    record_span(
-        "ReceiveAck",
-        {
-            "write_batcher.request_id": rid,
-            "write_batcher.batch_id": ack.batch_id or "",
-            "write_batcher.outcome": str(ack.outcome),
-        },
+    annotate(
+        {"write_batcher.batch_id": ack.batch_id or "", "write_batcher.outcome": str(ack.outcome)}
     )
     if ack.outcome is WriteOutcome.WITHDRAWN:
         run.timeouts.add(1, {"outcome": "withdrawn"})

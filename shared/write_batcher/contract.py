@@ -75,6 +75,9 @@ class WriteRequest:
     # None (a dead letter resubmitted by an operator): nobody waits for the answer.
     caller_run_id: str | None = None
     caller_activity_id: str | None = None
+    # The write's trace (W3C traceparent of its intake activity), when the batcher traces:
+    # the shard's spans for it join the caller's trace. None when tracing is off.
+    trace_parent: str | None = None
 
 
 @dataclass
