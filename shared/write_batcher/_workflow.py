@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: the SDK resolves WriteResult's field types from
 # inside a caller's workflow sandbox, where this module's globals may not be reachable by name.
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,6 +100,16 @@ def _invalid(table: object, why: object) -> ApplicationError:
     )
 
 
+# A typed refusal is one line in the caller worker's log, at this level, and no traceback:
+# the workflow decides what it means (the SDK logs the workflow's failure at DEBUG only).
+_REFUSAL_LEVELS = {
+    errors.INVALID_WRITE: logging.INFO,
+    errors.WRITE_REJECTED: logging.WARNING,
+    errors.WRITE_CONFIRMATION_TIMEOUT: logging.WARNING,
+    errors.WRITE_OUTCOME_UNKNOWN: logging.WARNING,
+}
+
+
 async def write(
     table: str,
     row: Mapping[str, Any],
@@ -123,8 +134,24 @@ async def write(
     completed by the batcher once the row is settled: while it waits, no workflow task is open
     and no worker slot is held, so the workflow takes signals, updates, queries and
     cancellation as usual. Cancelled while it waits, the write is withdrawn before the
-    cancellation goes on (or, if it was already written, that is logged).
+    cancellation goes on (or, if it was already written, that is logged). Each refusal is
+    logged once, one line (INFO for an invalid write, WARNING for the others).
     """
+    try:
+        return await _write(table, row, idempotency_key, partition_key)
+    except ApplicationError as err:
+        level = _REFUSAL_LEVELS.get(err.type or "")
+        if level is not None:
+            workflow.logger.log(level, "write refused (%s): %s", err.type, err.message)
+        raise
+
+
+async def _write(
+    table: str,
+    row: Mapping[str, Any],
+    idempotency_key: str | None,
+    partition_key: str | None,
+) -> WriteResult:
     if not isinstance(table, str) or not table:
         raise _invalid(table, "table must be a non-empty string")
     try:
@@ -185,7 +212,10 @@ async def _submit(req: WriteInput, settings: WriteSettings) -> WriteAck | None:
             raise ApplicationError(
                 cause.message, type=errors.INVALID_WRITE, non_retryable=True
             ) from err
-        workflow.logger.info("write %s: no outcome within its deadline (%s)", req.request_id, cause)
+        # DEBUG: the withdrawal that follows is what the log reports, once.
+        workflow.logger.debug(
+            "write %s: no outcome within its deadline (%s)", req.request_id, cause
+        )
         return None
 
 
@@ -245,7 +275,6 @@ def _outcome(
     )
     if ack.outcome is WriteOutcome.WITHDRAWN:
         run.timeouts.add(1, {"outcome": "withdrawn"})
-        workflow.logger.warning("write %s withdrawn after %.1fs", rid, took)
         raise ApplicationError(
             f"write {rid} not confirmed within {settings.ack_timeout_seconds:g}s; "
             "withdrawn: it is not written and never will be",
