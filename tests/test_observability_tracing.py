@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, use_span
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.opentelemetry import OpenTelemetryPlugin, create_tracer_provider
 from temporalio.testing import WorkflowEnvironment
@@ -21,7 +26,7 @@ from batcher_service.shard.workflow import WriteBatcherWorkflow
 from main_service.payments import PaymentResult
 from main_service.workflows import PaymentWorkflow
 from tests.harness import Queues, payment, running_workers
-from write_batcher import WriteBatchingPlugin
+from write_batcher import WriteBatchingPlugin, _spans
 from write_batcher._spans import BUFFER_SPAN, FLUSH_SPAN, WRITE_SPAN
 from write_batcher.contract import BATCHER_WORKFLOW, SUBMIT_SIGNAL, WRITE_ACTIVITY
 from write_batcher_kit.telemetry import tracing_plugin
@@ -175,3 +180,40 @@ async def test_replaying_a_history_with_tracing_on_exports_nothing(
     )
     await replayer.replay_workflow(history)
     assert list(exporter.get_finished_spans()) == []
+
+
+@given(
+    trace_id=st.integers(1, 2**128 - 1),
+    span_id=st.integers(1, 2**64 - 1),
+    sampled=st.booleans(),
+)
+def test_a_traceparent_names_the_span_it_was_taken_from(
+    trace_id: int, span_id: int, sampled: bool
+) -> None:
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    current = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=flags))
+    with use_span(current):
+        header = _spans.traceparent()
+    assert header is not None
+    parsed = _spans._span_context(header)
+    assert parsed is not None
+    assert (parsed.trace_id, parsed.span_id, parsed.trace_flags) == (trace_id, span_id, flags)
+
+
+@given(st.text(max_size=80))
+def test_a_malformed_traceparent_is_no_parent(header: str) -> None:
+    parsed = _spans._span_context(header)
+    assert parsed is None or header.startswith("00-")
+    assert _spans._span_context("00-" + "0" * 32 + "-" + "1" * 16 + "-01") is None
+
+
+def test_the_library_imports_no_opentelemetry() -> None:
+    """Optional for a caller: importing the library (and its workflow code) loads none of it."""
+    probe = (
+        "import sys, write_batcher, write_batcher._workflow, write_batcher.testing\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'opentelemetry'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]", done.stdout

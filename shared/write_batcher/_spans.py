@@ -111,16 +111,41 @@ def span(
 ) -> Iterator[None]:
     """A span around the block, current inside it (so activities it starts are its children).
 
-    ``parent``: a ``traceparent`` to hang it under instead of the current span.
+    ``parent``: a ``traceparent`` to hang it under instead of the current span. Ended by the
+    replay-safe span itself only when live: not on replay, nor when its workflow is evicted.
     """
     tracer = _tracer()
-    if tracer is None:
+    trace = _trace_api()
+    context_api = sys.modules.get("opentelemetry.context")
+    if tracer is None or trace is None or context_api is None:
         yield
         return
-    with tracer.start_as_current_span(
-        name, context=_parent(parent), attributes=attributes, links=_links(links)
-    ):
+    base = _parent(parent)
+    current = tracer.start_span(name, context=base, attributes=attributes, links=_links(links))
+    context = trace.set_span_in_context(current, base)
+    token = context_api.attach(context)
+    try:
         yield
+    except Exception as err:
+        current.record_exception(err)
+        current.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(err).__name__}: {err}"))
+        raise
+    finally:
+        current.end()
+        _detach(context_api, context, token)
+
+
+def _detach(context_api: Any, context: Context, token: Any) -> None:
+    """Detach where it was attached; a no-op elsewhere.
+
+    A workflow coroutine abandoned at eviction or shutdown is closed wherever garbage
+    collection runs it, in another ``contextvars.Context``: OpenTelemetry's ``detach`` would
+    log an error with a traceback there (the SDK's own spans guard the same way).
+    """
+    if context_api.get_current() is not context:
+        return
+    with contextlib.suppress(ValueError):
+        token.var.reset(token)
 
 
 def record_span(
@@ -153,8 +178,9 @@ def detached() -> Iterator[None]:
     if context_api is None or _tracer() is None:
         yield
         return
-    token = context_api.attach(context_api.Context())
+    empty = context_api.Context()
+    token = context_api.attach(empty)
     try:
         yield
     finally:
-        context_api.detach(token)
+        _detach(context_api, empty, token)
