@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,13 +20,18 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, use_s
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.opentelemetry import OpenTelemetryPlugin, create_tracer_provider
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, Worker
 
+from batcher_service.intake.config import IntakeConfig
 from batcher_service.shard.state import BatcherConfig
 from batcher_service.shard.workflow import WriteBatcherWorkflow
+from batcher_service.worker import build_worker as build_batcher_worker
 from main_service.payments import PaymentResult
 from main_service.workflows import PaymentWorkflow
 from tests.harness import Queues, payment, running_workers
+from tests.test_write_batcher import DDL, TABLES
+from tests.write_support import CALLER_WORKFLOWS
+from tests.write_workflows import WriteCall
 from write_batcher import WriteBatchingPlugin, _spans
 from write_batcher._spans import BUFFER_SPAN, FLUSH_SPAN, WRITE_SPAN
 from write_batcher.contract import BATCHER_WORKFLOW, SUBMIT_SIGNAL, WRITE_ACTIVITY
@@ -217,3 +223,50 @@ def test_the_library_imports_no_opentelemetry() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+@pytest.mark.parametrize("tracing_first", [True, False], ids=["otel-first", "batching-first"])
+async def test_a_caller_worker_traced_by_its_own_plugins_replaying_every_task(
+    temporal_env: WorkflowEnvironment,
+    db_pool: asyncpg.Pool,
+    traced: tuple[InMemorySpanExporter, OpenTelemetryPlugin],
+    tracing_first: bool,
+) -> None:
+    """OpenTelemetryPlugin beside WriteBatchingPlugin on the caller's Worker (not its client),
+    in either order, with no workflow cache: every task replays the write from the start."""
+    exporter, plugin = traced
+    await db_pool.execute(DDL)
+    config = temporal_env.client.config()
+    config["plugins"] = [plugin]
+    batcher_client = Client(**config)
+    tag = uuid.uuid4().hex[:8]
+    callers, batcher = f"callers-{tag}", f"batcher-{tag}"
+    batching = WriteBatchingPlugin(batcher_task_queue=batcher)
+    intake = IntakeConfig(id_prefix=f"wb-{tag}")
+    plugins = [plugin, batching] if tracing_first else [batching, plugin]
+    async with (
+        build_batcher_worker(
+            batcher_client, db_pool, BatcherConfig(), TABLES, task_queue=batcher, intake=intake
+        ),
+        Worker(
+            temporal_env.client,
+            task_queue=callers,
+            workflows=CALLER_WORKFLOWS,
+            plugins=plugins,
+            max_cached_workflows=0,
+        ),
+    ):
+        result = await temporal_env.client.execute_workflow(
+            "WriteOne", WriteCall("strict", {"id": tag}), id=f"own-{tag}", task_queue=callers
+        )
+    spans = Spans(list(exporter.get_finished_spans()))
+    ids_seen = [s.context.span_id for s in spans.all]
+    assert len(ids_seen) == len(set(ids_seen))
+    # Exported once, though its workflow replayed from the start for the ack; its real span.
+    write = spans.one(WRITE_SPAN, request_id=result["request_id"])
+    assert _lasted(write) > 0
+    assert _attr(write, "write_batcher.outcome") == "written"
+    # One interceptor: one StartActivity, under which the batcher's intake runs.
+    (scheduled,) = spans.children(write, f"StartActivity:{WRITE_ACTIVITY}")
+    assert spans.children(scheduled, f"RunActivity:{WRITE_ACTIVITY}")
+    assert spans.one(FLUSH_SPAN, batch_id=result["batch_id"])
