@@ -146,7 +146,7 @@ async def e2e(
         workdir / "stack", database_url=fresh_db, temporal_address=address, persist_temporal=False
     )
     prometheus: subprocess.Popen[bytes] | None = None
-    collector = OtlpCollector().start()
+    collector = OtlpCollector(workdir / "spans.jsonl").start()
     # Both workers trace, exporting by OTLP/gRPC every half second.
     tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "500"}
     try:
@@ -271,9 +271,9 @@ async def test_one_trace_follows_a_write_across_both_workers_by_otlp(e2e: Run) -
     deadline = time.monotonic() + 30
     while True:
         received = e2e.collector.spans()
-        by_service: dict[str, dict[str, set[bytes]]] = {}
+        by_service: dict[str, dict[str, set[str]]] = {}
         for r in received:
-            by_service.setdefault(r.service, {}).setdefault(r.span.name, set()).add(r.span.trace_id)
+            by_service.setdefault(r.service, {}).setdefault(r.name, set()).add(r.trace_id)
         main = by_service.get("main-service", {})
         batcher = by_service.get("batcher-service", {})
         writes = main.get(WRITE_SPAN, set())
@@ -290,6 +290,6 @@ async def test_one_trace_follows_a_write_across_both_workers_by_otlp(e2e: Run) -
     assert len(joined[f"RunActivity:{WRITE_ACTIVITY}"]) == e2e.completed
     assert len(joined[BUFFER_SPAN]) == e2e.completed
     # The payment's workflow span has its real duration (the legacy interceptor's had none).
-    runs = [r.span for r in received if r.span.name == "RunWorkflow:PaymentWorkflow"]
+    runs = [r for r in received if r.name == "RunWorkflow:PaymentWorkflow"]
     assert len(runs) == e2e.completed
-    assert all(s.end_time_unix_nano > s.start_time_unix_nano for s in runs)
+    assert all(r.end_ns > r.start_ns for r in runs)
