@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Worker
 
 from batcher_service.backfill.sources import BackfillSources
 from batcher_service.intake.config import IntakeConfig
@@ -30,7 +30,6 @@ def build_worker(
     max_concurrent_activities: int = 50,
     tuning: WorkerTuning | None = None,
     task_queue: str = BATCHER_TASK_QUEUE,
-    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """A worker for the batcher task queue; the caller owns the client and the pool.
 
@@ -55,8 +54,6 @@ def build_worker(
         **(tuning or WorkerTuning()).worker_options(
             max_concurrent_activities=max_concurrent_activities
         ),
-        # Only for clients built without them: the client's interceptors already apply.
-        interceptors=list(interceptors),
         # A flush in progress finishes its statement before the process exits.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

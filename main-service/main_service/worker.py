@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Worker
 
 from main_service.activities import PaymentActivities
 from main_service.names import MAIN_TASK_QUEUE
@@ -23,7 +22,6 @@ def build_worker(
     max_concurrent_workflow_tasks: int = 200,
     tuning: WorkerTuning | None = None,
     task_queue: str = MAIN_TASK_QUEUE,
-    interceptors: Sequence[Interceptor] = (),
     **write_settings: Any,
 ) -> Worker:
     """A worker for the main task queue; the caller owns the client.
@@ -42,7 +40,5 @@ def build_worker(
             max_concurrent_activities=max_concurrent_activities,
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         ),
-        # Only for clients built without them: the client's interceptors already apply.
-        interceptors=list(interceptors),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

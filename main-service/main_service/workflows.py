@@ -33,7 +33,11 @@ class PaymentWorkflow:
 
     @workflow.run
     async def run(self, payment: PaymentRequest) -> PaymentResult:
-        check_payment(payment)
+        try:
+            check_payment(payment)
+        except ApplicationError as err:
+            workflow.logger.info("payment refused (%s): %s", err.type, err.message)
+            raise
         try:
             auth = await workflow.execute_activity_method(
                 PaymentActivities.authorize,
@@ -41,9 +45,11 @@ class PaymentWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
             )
         except ActivityError as err:
-            # The payment fails with the provider's type itself, not a wrapped ActivityError.
+            # The payment fails with the provider's type itself, not a wrapped ActivityError;
+            # one line in the log (a refused write is logged by ``write`` itself).
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type in _BUSINESS_FAILURES:
+                workflow.logger.info("payment refused (%s): %s", cause.type, cause.message)
                 raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from err
             raise
         began = workflow.now()

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from temporalio.client import Client, Interceptor
+from temporalio.client import Client, Plugin
 from temporalio.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ async def connect(
     connect_config: dict[str, Any],
     *,
     runtime: Runtime | None = None,
-    interceptors: Sequence[Interceptor] = (),
+    plugins: Sequence[Plugin] = (),
     attempts: int = CONNECT_ATTEMPTS,
     first_delay_seconds: float = CONNECT_FIRST_DELAY_SECONDS,
 ) -> Client:
@@ -53,8 +53,8 @@ async def connect(
     kwargs = dict(connect_config)
     if runtime is not None:
         kwargs["runtime"] = runtime
-    if interceptors:
-        kwargs["interceptors"] = list(interceptors)
+    if plugins:
+        kwargs["plugins"] = list(plugins)
     target = str(kwargs.get("target_host", "localhost:7233"))
     delay = first_delay_seconds
     reason = ""

@@ -54,9 +54,9 @@ async def serve(common: CommonSettings, build: WorkerBuilder, *, name: str) -> N
     # The Runtime must exist before any client: it is where the SDK's metrics go.
     telemetry = setup_telemetry(common.service_name, common.otlp_endpoint)
     try:
-        # Client interceptors that are also worker interceptors reach the worker too.
+        # Client plugins reach the client's workers too (and their activities' client calls).
         client = await connect(
-            common.temporal, runtime=telemetry.runtime, interceptors=telemetry.interceptors
+            common.temporal, runtime=telemetry.runtime, plugins=telemetry.plugins
         )
         async with build(client, telemetry) as served:
             checks = {"temporal": temporal_ready(client, served.worker), **served.checks}

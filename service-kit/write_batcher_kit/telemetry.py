@@ -9,12 +9,16 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CollectorRegistry, ProcessCollector
 from temporalio.client import Client
-from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.contrib.opentelemetry import (
+    OpenTelemetryPlugin,
+    ReplaySafeTracerProvider,
+    create_tracer_provider,
+)
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -34,8 +38,9 @@ class Telemetry:
     runtime: Runtime
     registry: CollectorRegistry
     sdk_metrics: SdkMetricsCollector
-    tracer_provider: TracerProvider | None = None
-    interceptors: list[TracingInterceptor] = field(default_factory=list)
+    tracer_provider: ReplaySafeTracerProvider | None = None
+    # On the client: its workers (and their activities' client calls) trace too.
+    plugins: list[OpenTelemetryPlugin] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
     async def serving(
@@ -66,20 +71,33 @@ class Telemetry:
             self.tracer_provider.shutdown()
 
 
-def tracer_provider_for(service_name: str, otlp_endpoint: str) -> TracerProvider:
+def tracer_provider_for(service_name: str, otlp_endpoint: str) -> ReplaySafeTracerProvider:
+    """The SDK's replay-safe provider (workflow spans are not re-exported on replay), by OTLP."""
     # Imported here: the gRPC exporter is heavy and only needed when tracing is on.
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
         OTLPSpanExporter,
     )
 
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+    provider = create_tracer_provider(resource=Resource.create({SERVICE_NAME: service_name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
     return provider
 
 
-def tracing_interceptor(provider: TracerProvider) -> TracingInterceptor:
-    """Spans for client calls, workflows, signals and activities, from this provider."""
-    return TracingInterceptor(provider.get_tracer("write-batcher"))
+def tracing_plugin(provider: ReplaySafeTracerProvider) -> OpenTelemetryPlugin:
+    """Make ``provider`` the process's tracer provider and return the plugin that uses it.
+
+    The plugin reads the global provider (workflow code calls ``get_tracer()`` directly), and
+    OpenTelemetry sets it once per process: another one already in place is an error here,
+    not spans lost later. Temporal's own spans (RunWorkflow, StartActivity, RunActivity,
+    SignalWithStartWorkflow, HandleSignal...) are on: without them only context propagates.
+    """
+    trace.set_tracer_provider(provider)
+    if trace.get_tracer_provider() is not provider:
+        raise RuntimeError(
+            "another OpenTelemetry tracer provider is already installed in this process; "
+            "tracing through Temporal needs the SDK's ReplaySafeTracerProvider"
+        )
+    return OpenTelemetryPlugin(add_temporal_spans=True)
 
 
 def setup_telemetry(service_name: str, otlp_endpoint: str | None) -> Telemetry:
@@ -102,7 +120,7 @@ def setup_telemetry(service_name: str, otlp_endpoint: str | None) -> Telemetry:
     telemetry = Telemetry(runtime, registry, sdk_metrics)
     if otlp_endpoint:
         telemetry.tracer_provider = tracer_provider_for(service_name, otlp_endpoint)
-        telemetry.interceptors.append(tracing_interceptor(telemetry.tracer_provider))
+        telemetry.plugins.append(tracing_plugin(telemetry.tracer_provider))
         log.info("exporting traces to %s as %s", otlp_endpoint, service_name)
     return telemetry
 

@@ -39,6 +39,8 @@ def _with_strict_client(config: WorkerConfig) -> WorkerConfig:
     active = client.config(active_config=True)
     if not is_strict(active["data_converter"]):
         # plugins=[]: the client's plugins already shaped ``active``; they must not run twice.
+        # Their interceptors stay (OpenTelemetryPlugin's among them): the worker takes them
+        # from this client, once, and the plugin, already run on the worker, adds no copy.
         config["client"] = temporalio.client.Client(
             active["service_client"],
             namespace=active["namespace"],

@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: the SDK resolves WriteResult's field types from
 # inside a caller's workflow sandbox, where this module's globals may not be reachable by name.
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from write_batcher import errors
     from write_batcher._ids import InvalidRowError, canonical_json, keyed_request_id, request_id
     from write_batcher._settings import WriteSettings, settings_for
-    from write_batcher._spans import record_span
+    from write_batcher._spans import WRITE_SPAN, annotate, span
     from write_batcher.contract import (
         WITHDRAW_ACTIVITY,
         WRITE_ACTIVITY,
@@ -99,6 +100,16 @@ def _invalid(table: object, why: object) -> ApplicationError:
     )
 
 
+# A typed refusal is one line in the caller worker's log, at this level, and no traceback:
+# the workflow decides what it means (the SDK logs the workflow's failure at DEBUG only).
+_REFUSAL_LEVELS = {
+    errors.INVALID_WRITE: logging.INFO,
+    errors.WRITE_REJECTED: logging.WARNING,
+    errors.WRITE_CONFIRMATION_TIMEOUT: logging.WARNING,
+    errors.WRITE_OUTCOME_UNKNOWN: logging.WARNING,
+}
+
+
 async def write(
     table: str,
     row: Mapping[str, Any],
@@ -123,8 +134,24 @@ async def write(
     completed by the batcher once the row is settled: while it waits, no workflow task is open
     and no worker slot is held, so the workflow takes signals, updates, queries and
     cancellation as usual. Cancelled while it waits, the write is withdrawn before the
-    cancellation goes on (or, if it was already written, that is logged).
+    cancellation goes on (or, if it was already written, that is logged). Each refusal is
+    logged once, one line (INFO for an invalid write, WARNING for the others).
     """
+    try:
+        return await _write(table, row, idempotency_key, partition_key)
+    except ApplicationError as err:
+        level = _REFUSAL_LEVELS.get(err.type or "")
+        if level is not None:
+            workflow.logger.log(level, "write refused (%s): %s", err.type, err.message)
+        raise
+
+
+async def _write(
+    table: str,
+    row: Mapping[str, Any],
+    idempotency_key: str | None,
+    partition_key: str | None,
+) -> WriteResult:
     if not isinstance(table, str) or not table:
         raise _invalid(table, "table must be a non-empty string")
     try:
@@ -144,17 +171,20 @@ async def write(
     settings = settings_for(info.task_queue)
     began = workflow.now()
     req = WriteInput(rid, table, dict(row), partition_key)
-    try:
-        ack = await _submit(req, settings)
-    except BaseException as err:
-        # The workflow (or the task awaiting this write) was cancelled while it waited.
-        if not is_cancelled_exception(err):
+    # From the call to the settled outcome; the batcher's spans for this write are its
+    # children (the write activity carries its context).
+    with span(WRITE_SPAN, {"write_batcher.request_id": rid, "write_batcher.table": table}):
+        try:
+            ack = await _submit(req, settings)
+        except BaseException as err:
+            # The workflow (or the task awaiting this write) was cancelled while it waited.
+            if not is_cancelled_exception(err):
+                raise
+            await _withdraw_cancelled(run, req, settings)
             raise
-        await _withdraw_cancelled(run, req, settings)
-        raise
-    if ack is None:
-        ack = await _withdraw(req, settings)
-    return _outcome(run, req, ack, began, settings)
+        if ack is None:
+            ack = await _withdraw(req, settings)
+        return _outcome(run, req, ack, began, settings)
 
 
 async def _submit(req: WriteInput, settings: WriteSettings) -> WriteAck | None:
@@ -182,7 +212,10 @@ async def _submit(req: WriteInput, settings: WriteSettings) -> WriteAck | None:
             raise ApplicationError(
                 cause.message, type=errors.INVALID_WRITE, non_retryable=True
             ) from err
-        workflow.logger.info("write %s: no outcome within its deadline (%s)", req.request_id, cause)
+        # DEBUG: the withdrawal that follows is what the log reports, once.
+        workflow.logger.debug(
+            "write %s: no outcome within its deadline (%s)", req.request_id, cause
+        )
         return None
 
 
@@ -237,17 +270,11 @@ def _outcome(
     rid = req.request_id
     took = (workflow.now() - began).total_seconds()
     run.latency.record(took, {"outcome": str(ack.outcome)})
-    record_span(
-        "ReceiveAck",
-        {
-            "write_batcher.request_id": rid,
-            "write_batcher.batch_id": ack.batch_id or "",
-            "write_batcher.outcome": str(ack.outcome),
-        },
+    annotate(
+        {"write_batcher.batch_id": ack.batch_id or "", "write_batcher.outcome": str(ack.outcome)}
     )
     if ack.outcome is WriteOutcome.WITHDRAWN:
         run.timeouts.add(1, {"outcome": "withdrawn"})
-        workflow.logger.warning("write %s withdrawn after %.1fs", rid, took)
         raise ApplicationError(
             f"write {rid} not confirmed within {settings.ack_timeout_seconds:g}s; "
             "withdrawn: it is not written and never will be",

@@ -77,6 +77,9 @@ class WriteRequest:
     caller_activity_id: str | None = None
     # Which attempt of that activity sent it: a full shard backs a resender off further.
     caller_attempt: int = 1
+    # The write's trace (W3C traceparent of its intake activity), when the batcher traces:
+    # the shard's spans for it join the caller's trace. None when tracing is off.
+    trace_parent: str | None = None
 
 
 @dataclass

@@ -17,6 +17,7 @@ from batcher_service.intake.coalescer import WriteCoalescer
 from batcher_service.intake.config import IntakeConfig
 from write_batcher import errors
 from write_batcher._routing import shard_for
+from write_batcher._spans import annotate, traceparent
 from write_batcher._validation import validate_activity_input
 from write_batcher.contract import (
     BATCHER_WORKFLOW,
@@ -30,11 +31,6 @@ from write_batcher.contract import (
     batcher_workflow_id,
 )
 from write_batcher.tables import TableSpec
-
-try:
-    from opentelemetry import trace
-except ImportError:  # pragma: no cover - the batcher service installs it
-    trace = None  # type: ignore[assignment]
 
 # At shutdown, how long the writes taken in may take to leave in their shard's signal.
 DRAIN_SECONDS = 5.0
@@ -76,14 +72,15 @@ class IntakeActivities:
         and a signal that fails fails the attempt by id, so the caller's retry policy sends it
         again. A worker that dies first leaves the attempt to its start-to-close timeout.
         """
-        if trace is not None:
-            # Tags the RunActivity span: find a write's trace by its request id.
-            trace.get_current_span().set_attribute("write_batcher.request_id", write.request_id)
+        # Tags the RunActivity span: find a write's trace by its request id.
+        annotate({"write_batcher.request_id": write.request_id})
         try:
             request, size = self._validated(write)
         except ApplicationError as err:
             activity.logger.info("refused: %s", err.message)  # one line: the caller is told
             raise
+        # The shard's spans for this write (buffered, flushed) join its trace through this.
+        request.trace_parent = traceparent()
         if self._coalescer is None:
             self._coalescer = WriteCoalescer(
                 activity.client(),

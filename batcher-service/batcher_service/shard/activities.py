@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime
 
 import asyncpg
-from opentelemetry import trace
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -30,6 +29,7 @@ from batcher_service.shard.state import (
     RequestLookup,
 )
 from write_batcher import errors
+from write_batcher._spans import annotate
 from write_batcher.contract import WriteAck, WriteOutcome
 
 # A flush heartbeats so a crashed worker's flush is retried elsewhere in seconds, not minutes.
@@ -111,11 +111,14 @@ class BatcherActivities:
 
     async def _flush(self, batch: FlushInput) -> FlushResult:
         began = time.monotonic()
-        # The TracingInterceptor's RunActivity span is current: tag it so a trace search by
+        # The RunActivity span (OpenTelemetryPlugin's) is current: tag it so a trace search by
         # batch id finds the flush.
-        span = trace.get_current_span()
-        span.set_attribute("write_batcher.batch_id", batch.batch_id)
-        span.set_attribute("write_batcher.request_count", len(batch.requests))
+        annotate(
+            {
+                "write_batcher.batch_id": batch.batch_id,
+                "write_batcher.request_count": len(batch.requests),
+            }
+        )
         report = WriteReport()
         try:
             async with asyncio.timeout(_budget()):

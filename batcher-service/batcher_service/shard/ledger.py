@@ -16,7 +16,7 @@ from batcher_service.shard.state import (
 )
 from batcher_service.shard.withdrawals import Withdrawals
 from write_batcher import errors
-from write_batcher._spans import record_span
+from write_batcher._spans import BUFFER_SPAN, record_span
 from write_batcher.contract import WriteAck, WriteOutcome, WriteRequest
 
 # What a run may carry into the next (one event; Temporal's hard limit is 2 MiB): past it
@@ -165,8 +165,9 @@ class RequestLedger:
         self._metrics.pending(len(buffer))
         # A span (not a log line) so the write's trace shows which batcher took it.
         record_span(
-            "BufferWrite",
+            BUFFER_SPAN,
             {"write_batcher.request_id": rid, "write_batcher.pending": len(buffer)},
+            parent=request.trace_parent,
         )
         return None
 

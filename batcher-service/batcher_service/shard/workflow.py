@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from batcher_service.shard.state import BatcherConfig, BatcherState, BatcherStats, FlushInput
     from batcher_service.shard.withdrawals import Withdrawals
     from write_batcher import contract, errors
-    from write_batcher._spans import record_span
+    from write_batcher._spans import FLUSH_SPAN, detached, span
     from write_batcher.contract import (
         WithdrawRequest,
         WriteAck,
@@ -173,7 +173,10 @@ class WriteBatcherWorkflow:
             return self.stats()
         self._stats.runs += 1
         self._metrics.continued_as_new()
-        workflow.continue_as_new(self._carry_state())
+        # Detached: the next run's spans start a trace of their own, not one more child in
+        # the trace of the write that first started this shard.
+        with detached():
+            workflow.continue_as_new(self._carry_state())
 
     async def _close(self) -> None:
         """Flush what must not be carried over and wait for every flush in flight.
@@ -295,15 +298,22 @@ class WriteBatcherWorkflow:
         if batch:
             self._pacer.flush_started(self._now())
         flush = FlushInput(batch_id, batch, self._ledger.take_deliveries())
-        record_span(
-            "StartFlush",
-            {"write_batcher.batch_id": batch_id, "write_batcher.request_count": len(batch)},
-        )
         task = asyncio.create_task(self._flush(flush), name=f"flush {batch_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _flush(self, flush: FlushInput) -> None:
+        # Under the batch's first traced write, linked to the others: each write's trace
+        # reaches the flush that wrote it (by parent or by link).
+        traced = [r.trace_parent for r in flush.requests if r.trace_parent]
+        attributes: dict[str, str | int] = {
+            "write_batcher.batch_id": flush.batch_id,
+            "write_batcher.request_count": len(flush.requests),
+        }
+        with span(FLUSH_SPAN, attributes, parent=next(iter(traced), None), links=traced[1:]):
+            await self._run_flush(flush)
+
+    async def _run_flush(self, flush: FlushInput) -> None:
         timeout = timedelta(seconds=self._config.flush_timeout_seconds)
         try:
             result = await workflow.execute_activity_method(
