@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, Plugin, Worker
 
 from batcher_service.backfill.sources import BackfillSources
 from batcher_service.intake.config import IntakeConfig
@@ -16,6 +16,7 @@ from batcher_service.shard.state import BatcherConfig
 from write_batcher import StrictInputsPlugin, TableSpec
 from write_batcher.contract import BATCHER_TASK_QUEUE
 from write_batcher_kit.settings import WorkerTuning
+from write_batcher_kit.versioning import WorkerVersioning
 
 
 def build_worker(
@@ -29,13 +30,17 @@ def build_worker(
     backfill_sources: BackfillSources | None = None,
     max_concurrent_activities: int = 50,
     tuning: WorkerTuning | None = None,
+    versioning: WorkerVersioning | None = None,
     task_queue: str = BATCHER_TASK_QUEUE,
     interceptors: Sequence[Interceptor] = (),
+    plugins: Sequence[Plugin] = (),
 ) -> Worker:
     """A worker for the batcher task queue; the caller owns the client and the pool.
 
     ``tuning``: autoscaled pollers, and the resource-based tuner instead of the fixed
-    ``max_concurrent_activities``.
+    ``max_concurrent_activities``. ``versioning``: the Worker Deployment Version it polls as
+    (the batcher workflow auto-upgrades: docs/operations.md). ``plugins``: applied after the
+    batcher's own.
     """
     return Worker(
         client,
@@ -51,10 +56,12 @@ def build_worker(
                 retention_hours=retention_hours,
                 backfill_sources=backfill_sources,
             ),
+            *plugins,
         ],
         **(tuning or WorkerTuning()).worker_options(
             max_concurrent_activities=max_concurrent_activities
         ),
+        **(versioning or WorkerVersioning()).worker_options(),
         # Only for clients built without them: the client's interceptors already apply.
         interceptors=list(interceptors),
         # A flush in progress finishes its statement before the process exits.

@@ -14,6 +14,7 @@ from main_service.names import MAIN_TASK_QUEUE
 from main_service.workflows import PaymentWorkflow
 from write_batcher import WriteBatchingPlugin
 from write_batcher_kit.settings import WorkerTuning
+from write_batcher_kit.versioning import WorkerVersioning
 
 
 def build_worker(
@@ -22,6 +23,7 @@ def build_worker(
     max_concurrent_activities: int = 200,
     max_concurrent_workflow_tasks: int = 200,
     tuning: WorkerTuning | None = None,
+    versioning: WorkerVersioning | None = None,
     task_queue: str = MAIN_TASK_QUEUE,
     interceptors: Sequence[Interceptor] = (),
     **write_settings: Any,
@@ -29,8 +31,10 @@ def build_worker(
     """A worker for the main task queue; the caller owns the client.
 
     ``tuning``: autoscaled pollers, and the resource-based tuner instead of the
-    ``max_concurrent_*`` slots. ``write_settings``: WriteBatchingPlugin's knobs. A write
-    waiting for its outcome holds no slot here: it is an activity on the batcher's queue.
+    ``max_concurrent_*`` slots. ``versioning``: the Worker Deployment Version it polls as
+    (payments are pinned: docs/operations.md). ``write_settings``: WriteBatchingPlugin's
+    knobs. A write waiting for its outcome holds no slot here: it is an activity on the
+    batcher's queue.
     """
     return Worker(
         client,
@@ -42,6 +46,7 @@ def build_worker(
             max_concurrent_activities=max_concurrent_activities,
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         ),
+        **(versioning or WorkerVersioning()).worker_options(),
         # Only for clients built without them: the client's interceptors already apply.
         interceptors=list(interceptors),
         graceful_shutdown_timeout=timedelta(seconds=10),
