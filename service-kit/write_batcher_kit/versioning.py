@@ -20,9 +20,10 @@ from write_batcher_kit.settings import Env, SettingsError, load_env, var
 DEPLOYMENT_NAME_VARIABLE = "TEMPORAL_DEPLOYMENT_NAME"
 BUILD_ID_VARIABLE = "TEMPORAL_WORKER_BUILD_ID"
 
-# The server's canonical version string is "<deployment name>.<build id>": no dot in the name.
-_DeploymentName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^.\s]+$")]
-_BuildId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$")]
+# Printable ASCII without spaces (they end up in labels, metrics and the CLI). The server's
+# canonical version string is "<deployment name>.<build id>": no dot in the name.
+_DeploymentName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-\-/-~]+$")]
+_BuildId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-~]+$")]
 
 
 class WorkerVersioningEnv(Env):
