@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentRequest
-from temporalio.common import WorkerDeploymentVersion
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -38,7 +38,8 @@ def test_versioning_is_off_unless_a_build_id_is_given() -> None:
         ):
             versioning = load(env).versioning
             assert versioning == WorkerVersioning()
-            assert versioning.worker_options() == {}  # an unversioned worker, as before
+            # An unversioned worker, as before: no behaviour sent either.
+            assert versioning.worker_options(VersioningBehavior.PINNED) == {}
 
 
 def test_a_build_id_makes_each_service_its_own_worker_deployment() -> None:
@@ -46,12 +47,11 @@ def test_a_build_id_makes_each_service_its_own_worker_deployment() -> None:
         settings = load({**base, "TEMPORAL_WORKER_BUILD_ID": "1.4.0"})
         assert settings.versioning.version == WorkerDeploymentVersion(service, "1.4.0")
         named = {"TEMPORAL_WORKER_BUILD_ID": "abc123", "TEMPORAL_DEPLOYMENT_NAME": "prod/batcher"}
-        options = load({**base, **named}).versioning.worker_options()
+        options = load({**base, **named}).versioning.worker_options(VersioningBehavior.PINNED)
         config = options["deployment_config"]
         assert config.version == WorkerDeploymentVersion("prod/batcher", "abc123")
         assert config.use_worker_versioning
-        # Each workflow type declares its behaviour; the worker sets no default for them.
-        assert config.default_versioning_behavior == 0
+        assert config.default_versioning_behavior == VersioningBehavior.PINNED
 
 
 @pytest.mark.parametrize(

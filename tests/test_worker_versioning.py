@@ -25,7 +25,7 @@ from loadtest.verify import verify_writes
 from main_service.names import LEDGER_TABLE, PAYMENT_WORKFLOW
 from main_service.payments import PaymentResult
 from main_service.worker import build_worker as build_main_worker
-from tests.harness import DEMO_TABLES, Queues, eventually, payment
+from tests.harness import DEMO_TABLES, Queues, eventually, payment, running_workers
 from tests.versioned_workflows import V2_PATCH
 from tests.versioning_support import (
     ActivityCount,
@@ -37,7 +37,7 @@ from tests.versioning_support import (
     set_current_version,
     task_failures,
 )
-from write_batcher.contract import WRITE_ACTIVITY
+from write_batcher.contract import WRITE_ACTIVITY, WriteOutcome
 from write_batcher_kit.versioning import WorkerVersioning
 
 SHARDS = 3
@@ -201,3 +201,20 @@ async def test_shards_move_to_version_2_under_load_without_losing_a_write(
         VersioningBehavior.VERSIONING_BEHAVIOR_PINNED,
         "v1",
     )
+
+
+async def test_without_versioning_the_workers_run_unversioned_as_before(
+    temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
+) -> None:
+    """The default: no deployment, no behaviour sent (which the server would refuse)."""
+    client = temporal_env.client
+    async with running_workers(client, db_pool, queues, BatcherConfig()) as harness:
+        handle = await harness.start_payment("p-plain", payment(1))
+        # A refused behaviour would fail every task of it: the payment would never end.
+        result = await asyncio.wait_for(handle.result(), timeout=60)
+        assert result.outcome == WriteOutcome.WRITTEN
+    for workflow_id in ("p-plain", queues.batcher_id(0)):
+        described = await client.get_workflow_handle(workflow_id).describe()
+        info = described.raw_description.workflow_execution_info
+        assert not info.HasField("versioning_info"), workflow_id
+        assert info.worker_deployment_name == ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from batcher_service.shard.state import BatcherState, BatcherStats
@@ -16,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
 V2_PATCH = "upgrade-test-v2-timer"
 
 
-@workflow.defn(name=contract.BATCHER_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=contract.BATCHER_WORKFLOW)
 class WriteBatcherWorkflowV2(WriteBatcherWorkflow):
     """The batcher workflow as a version 2 that issues different commands, patched as
     docs/operations.md says: a run begun on version 1 replays on it without the timer."""

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior
 from temporalio.worker import Interceptor, Plugin, Worker
 
 from batcher_service.backfill.sources import BackfillSources
@@ -17,6 +18,13 @@ from write_batcher import StrictInputsPlugin, TableSpec
 from write_batcher.contract import BATCHER_TASK_QUEUE
 from write_batcher_kit.settings import WorkerTuning
 from write_batcher_kit.versioning import WorkerVersioning
+
+# Both workflows on the batcher's queue auto-upgrade. A shard never ends: pinned, it would hold
+# its old workers forever. It moves to a new current version at its next workflow task, whose
+# worker replays the run so far: a change to its commands must be patched (workflow.patched)
+# and pass the replay tests. A backfill, hours long, moves the same way (a copy cut short
+# resumes where it was), so the old version's workers can go once the new one is current.
+VERSIONING_BEHAVIOR = VersioningBehavior.AUTO_UPGRADE
 
 
 def build_worker(
@@ -61,7 +69,7 @@ def build_worker(
         **(tuning or WorkerTuning()).worker_options(
             max_concurrent_activities=max_concurrent_activities
         ),
-        **(versioning or WorkerVersioning()).worker_options(),
+        **(versioning or WorkerVersioning()).worker_options(VERSIONING_BEHAVIOR),
         # Only for clients built without them: the client's interceptors already apply.
         interceptors=list(interceptors),
         # A flush in progress finishes its statement before the process exits.

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior
 from temporalio.worker import Interceptor, Worker
 
 from main_service.activities import PaymentActivities
@@ -15,6 +16,10 @@ from main_service.workflows import PaymentWorkflow
 from write_batcher import WriteBatchingPlugin
 from write_batcher_kit.settings import WorkerTuning
 from write_batcher_kit.versioning import WorkerVersioning
+
+# Payments are pinned: one lasts seconds and ends on the code it began with, so a change to it
+# needs no patching; the old version's workers stay until its last payment is done (drained).
+VERSIONING_BEHAVIOR = VersioningBehavior.PINNED
 
 
 def build_worker(
@@ -46,7 +51,7 @@ def build_worker(
             max_concurrent_activities=max_concurrent_activities,
             max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         ),
-        **(versioning or WorkerVersioning()).worker_options(),
+        **(versioning or WorkerVersioning()).worker_options(VERSIONING_BEHAVIOR),
         # Only for clients built without them: the client's interceptors already apply.
         interceptors=list(interceptors),
         graceful_shutdown_timeout=timedelta(seconds=10),

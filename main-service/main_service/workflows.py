@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from write_batcher import write
@@ -28,9 +27,7 @@ with workflow.unsafe.imports_passed_through():
 _BUSINESS_FAILURES = (INVALID_PAYMENT, PAYMENT_DECLINED)
 
 
-# Pinned: a payment lasts seconds and ends on the code it began with, so a change to it needs
-# no patching; the old version's workers stay until its last payment is done (drained).
-@workflow.defn(name=PAYMENT_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=PAYMENT_WORKFLOW)
 class PaymentWorkflow:
     """One payment: one business activity, then exactly one ledger row via the batcher."""
 

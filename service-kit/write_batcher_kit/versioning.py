@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import Field
-from temporalio.common import WorkerDeploymentVersion
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import WorkerDeploymentConfig
 
 from write_batcher_kit.settings import Env, SettingsError, load_env, var
@@ -35,12 +35,7 @@ class WorkerVersioningEnv(Env):
 
 @dataclass(frozen=True)
 class WorkerVersioning:
-    """The version a worker polls as; ``None``, today's unversioned worker.
-
-    Which version each workflow type moves to is declared on the type
-    (``@workflow.defn(versioning_behavior=...)``), never defaulted here: a type without one is
-    refused by the SDK as soon as a versioned worker runs it.
-    """
+    """The version a worker polls as; ``None``, today's unversioned worker."""
 
     version: WorkerDeploymentVersion | None = None
 
@@ -59,12 +54,20 @@ class WorkerVersioning:
         name = parsed.deployment_name or default_deployment_name
         return cls(WorkerDeploymentVersion(name, parsed.build_id))
 
-    def worker_options(self) -> dict[str, Any]:
-        """``Worker`` keyword arguments: none when unversioned."""
+    def worker_options(self, behavior: VersioningBehavior) -> dict[str, Any]:
+        """``Worker`` keyword arguments: none when unversioned.
+
+        ``behavior``: how the worker's workflow types move to a new current version, set as the
+        worker's default. Not on ``@workflow.defn``: the SDK sends a type's own behaviour from an
+        unversioned worker too, and the server refuses every task of it ("versioning behavior
+        cannot be specified without deployment options being set with versioned mode").
+        """
         if self.version is None:
             return {}
         return {
             "deployment_config": WorkerDeploymentConfig(
-                version=self.version, use_worker_versioning=True
+                version=self.version,
+                use_worker_versioning=True,
+                default_versioning_behavior=behavior,
             )
         }

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from batcher_service import errors
@@ -44,9 +44,7 @@ _SHORT_RETRY = RetryPolicy(
 )
 
 
-# Auto-upgrade, as the shards on the same workers: a backfill may run for hours, and the old
-# version's workers can go as soon as the new one is current (a copy resumes where it was).
-@workflow.defn(name=BACKFILL_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=BACKFILL_WORKFLOW)
 class BackfillWorkflow:
     """A handful of history events whatever the row count: rows never pass through here."""
 

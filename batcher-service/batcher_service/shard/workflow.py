@@ -8,7 +8,6 @@ import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -38,10 +37,7 @@ with workflow.unsafe.imports_passed_through():
 MAX_HISTORY_EVENTS = 1_000
 
 
-# Auto-upgrade: a shard never ends, so a pinned one would hold its old workers forever. It
-# moves to a new current version at its next workflow task, whose worker replays the run so
-# far: a change to the commands must be patched (workflow.patched) and pass the replay tests.
-@workflow.defn(name=contract.BATCHER_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=contract.BATCHER_WORKFLOW)
 class WriteBatcherWorkflow:
     """One shard's batcher: size- or time-triggered flushes, one transaction each."""
 
