@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy" / "helm" / "write-batcher"
 FULL_VALUES = CHART / "ci" / "full-values.yaml"
 GITOPS_VALUES = CHART / "ci" / "gitops-values.yaml"
+VERSIONING_VALUES = CHART / "ci" / "versioning-values.yaml"
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 # The images compose builds (and `make images` tags :local).
@@ -60,6 +61,10 @@ def load_full_values() -> dict[str, Any]:
 
 def load_gitops_values() -> dict[str, Any]:
     return yaml.safe_load(GITOPS_VALUES.read_text(encoding="utf-8"))
+
+
+def load_versioning_values() -> dict[str, Any]:
+    return yaml.safe_load(VERSIONING_VALUES.read_text(encoding="utf-8"))
 
 
 def render(values: dict[str, Any] | None = None, *, revision: int = 1) -> dict[str, str]:

@@ -22,6 +22,7 @@ try:
         env_of,
         load_full_values,
         load_gitops_values,
+        load_versioning_values,
         manifests,
         objects,
         render,
@@ -36,6 +37,7 @@ except ImportError:  # tests/ on sys.path instead of the repository root
         env_of,
         load_full_values,
         load_gitops_values,
+        load_versioning_values,
         manifests,
         objects,
         render,
@@ -52,7 +54,12 @@ HOOK = "helm.sh/hook"
 
 
 # The ci/ values files, as chart-testing (`ct lint`) would use them, and the defaults.
-CI_VALUES = {"default": lambda: None, "full": load_full_values, "gitops": load_gitops_values}
+CI_VALUES = {
+    "default": lambda: None,
+    "full": load_full_values,
+    "gitops": load_gitops_values,
+    "versioning": load_versioning_values,
+}
 
 
 @pytest.fixture(scope="module", params=list(CI_VALUES))

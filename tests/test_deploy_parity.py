@@ -16,7 +16,12 @@ except ImportError:  # tests/ on sys.path instead of the repository root
 def rendered_workloads() -> list[dict[str, Any]]:
     objs = [
         obj
-        for values in (None, ds.load_full_values(), ds.load_gitops_values())
+        for values in (
+            None,
+            ds.load_full_values(),
+            ds.load_gitops_values(),
+            ds.load_versioning_values(),
+        )
         for obj in ds.manifests(ds.render(values))
     ]
     return [o for o in objs if o["kind"] in {"Deployment", "Job"}]

@@ -30,6 +30,7 @@ from write_batcher_kit.settings import (
     var,
     variable_names,
 )
+from write_batcher_kit.versioning import WorkerVersioning, WorkerVersioningEnv
 
 
 def _database_url(url: str) -> str:
@@ -110,6 +111,8 @@ class BatcherSettings:
     # Named backfill sources (BACKFILL_SOURCE_<NAME>, BACKFILL_SOURCES_DIR): never in history.
     backfill_sources: BackfillSources = field(default_factory=BackfillSources, repr=False)
     tuning: WorkerTuning = field(default_factory=WorkerTuning)
+    # TEMPORAL_DEPLOYMENT_NAME / TEMPORAL_WORKER_BUILD_ID: unset, an unversioned worker.
+    versioning: WorkerVersioning = field(default_factory=WorkerVersioning)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
 
     @classmethod
@@ -129,6 +132,7 @@ class BatcherSettings:
             intake=IntakeConfig(**load_env(_IntakeEnv, env).model_dump()),
             backfill_sources=BackfillSources.from_env(env),
             tuning=WorkerTuning.from_env(env, slot_variables(_BatcherEnv)),
+            versioning=WorkerVersioning.from_env(env, default_deployment_name="batcher-service"),
             **parsed.model_dump(),
         )
 
@@ -146,4 +150,4 @@ def database_url_from_env(env: Mapping[str, str]) -> str:
 
 def batcher_variable_names() -> frozenset[str]:
     """Every variable batcher-service reads."""
-    return variable_names(_BatcherEnv, _PolicyEnv, _IntakeEnv, WorkerTuningEnv)
+    return variable_names(_BatcherEnv, _PolicyEnv, _IntakeEnv, WorkerTuningEnv, WorkerVersioningEnv)

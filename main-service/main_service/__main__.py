@@ -26,6 +26,7 @@ async def main_worker(
             max_concurrent_activities=settings.max_concurrent_activities,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             tuning=settings.tuning,
+            versioning=settings.versioning,
             **asdict(settings.write),
         )
     )

@@ -22,6 +22,7 @@ from write_batcher_kit.settings import (
     var,
     variable_names,
 )
+from write_batcher_kit.versioning import WorkerVersioning, WorkerVersioningEnv
 
 _DEFAULTS = WriteSettings()
 # The plugin's numeric knobs, each from the variable of its name in upper case; its ranges
@@ -70,6 +71,8 @@ class MainSettings:
     max_concurrent_activities: int
     max_concurrent_workflow_tasks: int
     tuning: WorkerTuning = field(default_factory=WorkerTuning)
+    # TEMPORAL_DEPLOYMENT_NAME / TEMPORAL_WORKER_BUILD_ID: unset, an unversioned worker.
+    versioning: WorkerVersioning = field(default_factory=WorkerVersioning)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MainSettings:
@@ -80,10 +83,11 @@ class MainSettings:
             ),
             write=_write_settings(env),
             tuning=WorkerTuning.from_env(env, slot_variables(_MainEnv)),
+            versioning=WorkerVersioning.from_env(env, default_deployment_name="main-service"),
             **parsed.model_dump(),
         )
 
 
 def main_variable_names() -> frozenset[str]:
     """Every variable main-service reads."""
-    return variable_names(_MainEnv, _WriteEnv, WorkerTuningEnv)
+    return variable_names(_MainEnv, _WriteEnv, WorkerTuningEnv, WorkerVersioningEnv)

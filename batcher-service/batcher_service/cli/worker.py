@@ -95,6 +95,7 @@ async def batcher_worker(
             backfill_sources=settings.backfill_sources,
             max_concurrent_activities=settings.max_concurrent_activities,
             tuning=settings.tuning,
+            versioning=settings.versioning,
         )
         yield Served(worker, {"postgres": database_ready(pool)})
     finally:

@@ -4,14 +4,24 @@
 {{- $root := .root -}}
 {{- $v := .values -}}
 {{- $sel := dict "root" $root "component" .component -}}
+{{- $ver := include "write-batcher.versioning" (dict "root" $root "component" .component "values" $v) | fromYaml -}}
+{{- $selector := include "write-batcher.selectorLabels" $sel | fromYaml -}}
+{{- if $ver }}{{ $_ := set $selector "temporal.io/build-id" $ver.label }}{{ end -}}
+{{- /* Versioned: kept by `helm upgrade` (a new build id is a new Deployment), so the old
+version serves its pinned workflows until it drains; deleted by hand (docs/operations.md). */}}
+{{- $own := dict -}}
+{{- if $ver }}{{ $_ := set $own "helm.sh/resource-policy" "keep" }}{{ end -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ include "write-batcher.fullname" $root }}-{{ .component }}
+  name: {{ include "write-batcher.workloadName" (dict "root" $root "component" .component "values" $v) }}
   labels:
     {{- include "write-batcher.labels" $root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
-  {{- with (include "write-batcher.annotations" (dict "root" $root)) }}{{- . | nindent 2 }}{{- end }}
+    {{- with $ver }}
+    temporal.io/build-id: {{ .label }}
+    {{- end }}
+  {{- with (include "write-batcher.annotations" (dict "root" $root "own" $own)) }}{{- . | nindent 2 }}{{- end }}
 spec:
   {{- if not (or $v.autoscaling.enabled $v.keda.enabled) }}
   replicas: {{ $v.replicaCount }}
@@ -19,11 +29,11 @@ spec:
   revisionHistoryLimit: 5
   selector:
     matchLabels:
-      {{- include "write-batcher.selectorLabels" $sel | nindent 6 }}
+      {{- toYaml $selector | nindent 6 }}
   template:
     metadata:
       {{- /* The chart's labels win over podLabels: the selector must keep matching. */}}
-      {{- $labels := merge (dict "app.kubernetes.io/component" .component) (include "write-batcher.labels" $root | fromYaml) ($v.podLabels | default dict) }}
+      {{- $labels := merge (deepCopy $selector) (include "write-batcher.labels" $root | fromYaml) ($v.podLabels | default dict) }}
       labels:
         {{- toYaml $labels | nindent 8 }}
       annotations:
@@ -66,6 +76,12 @@ spec:
               value: {{ $v.metricsPort | quote }}
             - name: OTEL_SERVICE_NAME
               value: {{ include "write-batcher.jobName" .component | quote }}
+            {{- with $ver }}
+            - name: TEMPORAL_DEPLOYMENT_NAME
+              value: {{ .deploymentName | quote }}
+            - name: TEMPORAL_WORKER_BUILD_ID
+              value: {{ .buildId | quote }}
+            {{- end }}
             {{- with .extraEnv }}
             {{- . | nindent 12 }}
             {{- end }}

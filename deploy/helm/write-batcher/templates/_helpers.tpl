@@ -267,3 +267,36 @@ template:
       {{- toYaml . | nindent 6 }}
     {{- end }}
 {{- end }}
+
+{{/*
+Worker Versioning of one component, as YAML (deploymentName, buildId, label); empty when off.
+Call with (dict "root" $ "component" "main" "values" $.Values.main). The build id defaults to
+the image tag; the label is its Kubernetes-safe form (the Worker Controller's label name).
+*/}}
+{{- define "write-batcher.versioning" -}}
+{{- $v := .values.versioning -}}
+{{- if $v.enabled -}}
+{{- $name := default (printf "%s-%s" (include "write-batcher.fullname" .root) .component) $v.deploymentName -}}
+{{- $build := default (default .root.Chart.AppVersion .root.Values.image.tag) $v.buildId | toString -}}
+{{- if contains "." $name -}}
+{{- fail (printf "write-batcher: %s.versioning.deploymentName %q must not contain a dot (Temporal's version string is <name>.<build id>): set %s.versioning.deploymentName" .component $name .component) -}}
+{{- end -}}
+deploymentName: {{ $name | quote }}
+buildId: {{ $build | quote }}
+label: {{ regexReplaceAll "[^A-Za-z0-9._-]" $build "-" | trunc 63 | trimAll "-._" | quote }}
+{{- end -}}
+{{- end }}
+
+{{/*
+The name of a component's Deployment (and its HPA's or ScaledObject's target): one per build
+id when versioned, so the previous version keeps running beside the new one until it drains.
+*/}}
+{{- define "write-batcher.workloadName" -}}
+{{- $ver := include "write-batcher.versioning" . | fromYaml -}}
+{{- $base := printf "%s-%s" (include "write-batcher.fullname" .root) .component -}}
+{{- if $ver -}}
+{{- printf "%s-%s" $base (lower $ver.label | replace "." "-" | replace "_" "-") | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $base -}}
+{{- end -}}
+{{- end }}
