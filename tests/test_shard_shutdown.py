@@ -45,6 +45,5 @@ async def test_shutdown_drains_every_pending_write_then_completes(
     assert (final.pending, final.rows_written, final.runs) == (0, PAYMENTS, 1)
     # Completed, not continued as new: the run that took the signal is the last one.
     assert desc.status == WorkflowExecutionStatus.COMPLETED
-    assert desc.run_id == shard.result_run_id or shard.result_run_id is None
     rows = await db_pool.fetch(f"SELECT payment_id FROM {LEDGER_TABLE}")
     assert sorted(r["payment_id"] for r in rows) == sorted(f"p-{i}" for i in range(PAYMENTS))

@@ -8,7 +8,9 @@ its whole process group when its block ends, on every path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -128,3 +130,25 @@ async def write_one(
     except WorkflowFailureError as err:
         return str(getattr(err.cause, "type", None) or type(err.cause).__name__)
     return result
+
+
+async def command(env: Mapping[str, str], *args: str, within: float = 60) -> tuple[int, str, str]:
+    """``python -m batcher_service ARGS`` to its end: exit code, stdout, stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "batcher_service",
+        *args,
+        env=dict(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), within)
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    return proc.returncode or 0, out.decode(), err.decode()
