@@ -114,6 +114,7 @@ async def test_changing_the_shard_count_between_runs_loses_nothing(
     orphaned = [i for i in ids if _shard_of(tmp_path, i, before) == before - 1]
     assert moved and orphaned
     lock = await asyncpg.connect(database_url)
+    writes: list[asyncio.Task[WriteResult | str]] = []
     try:
         tx = lock.transaction()
         await tx.start()
@@ -124,14 +125,14 @@ async def test_changing_the_shard_count_between_runs_loses_nothing(
                 tmp_path,
                 server.address,
                 database_url,
-                BATCH_FLUSH_TIMEOUT_SECONDS="5",
+                BATCH_FLUSH_TIMEOUT_SECONDS="10",
                 # One flush at a time: what came after a shard's first flush stays pending.
                 BATCHER_MAX_INFLIGHT_FLUSHES="1",
             )
             # A lost write would fail its caller within a minute, not hang the test.
             async with callers(client, ack_timeout_seconds=60) as queue:
                 rid = uuid.uuid4().hex[:6]
-                writes = [
+                writes += [
                     asyncio.create_task(
                         write_one(client, queue, {"id": i, "n": 1}, workflow_id=f"{rid}-{i}")
                     )
@@ -165,6 +166,8 @@ async def test_changing_the_shard_count_between_runs_loses_nothing(
                 async with batcher_process(tmp_path, {**env, "BATCHER_SHARDS": str(after)}):
                     results = await asyncio.wait_for(asyncio.gather(*writes), 120)
     finally:
+        for task in writes:
+            task.cancel()
         await lock.close()
     assert all(isinstance(r, WriteResult) for r in results), results
     acked = {r.request_id: r for r in results if isinstance(r, WriteResult)}
