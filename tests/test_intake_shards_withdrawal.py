@@ -62,7 +62,7 @@ async def test_a_write_withdrawn_after_the_shard_count_changed_is_never_written(
     plugin = WriteBatchingPlugin(batcher_task_queue=queue, ack_timeout_seconds=DEADLINE_SECONDS)
     async with Worker(client, task_queue=callers, workflows=[WriteOne], plugins=[plugin]):
         handle = await client.start_workflow(
-            WriteOne,
+            WriteOne.run,
             WriteCall("accounts", {"account_id": account, "balance": 1}),
             id=f"late-{tag}",
             task_queue=callers,
@@ -71,7 +71,7 @@ async def test_a_write_withdrawn_after_the_shard_count_changed_is_never_written(
 
             async def pending() -> bool:
                 try:
-                    stats = await client.get_workflow_handle(old_shard).query(
+                    stats: BatcherStats = await client.get_workflow_handle(old_shard).query(
                         STATS_QUERY, result_type=BatcherStats
                     )
                 except RPCError:
@@ -83,7 +83,7 @@ async def test_a_write_withdrawn_after_the_shard_count_changed_is_never_written(
             outcome = await asyncio.gather(handle.result(), return_exceptions=True)
 
             async def flushed() -> bool:
-                stats = await client.get_workflow_handle(old_shard).query(
+                stats: BatcherStats = await client.get_workflow_handle(old_shard).query(
                     STATS_QUERY, result_type=BatcherStats
                 )
                 return stats.pending == 0 and stats.inflight_flushes == 0

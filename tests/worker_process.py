@@ -122,7 +122,7 @@ async def write_one(
     """The write's result, or the type of the ApplicationError its caller failed with."""
     try:
         result: WriteResult = await client.execute_workflow(
-            WriteOne,
+            WriteOne.run,
             WriteCall("items", row, **kw),
             id=workflow_id or f"w-{uuid.uuid4().hex[:12]}",
             task_queue=queue,
