@@ -76,7 +76,11 @@ async def _main(args: argparse.Namespace, settings: BatcherSettings) -> int:
                 print(json.dumps(item, default=str))
             return 0
         client = await connect(settings.common.temporal)
-        count = await resubmit(conn, client, args.request_ids, args.shards)
+        # The deployment's shards (BATCHER_SHARDS, BATCHER_ID_PREFIX), as its workers route.
+        shards = args.shards or settings.intake.shards
+        count = await resubmit(
+            conn, client, args.request_ids, shards, id_prefix=settings.intake.id_prefix
+        )
         print(f"resubmitted {count} of {len(args.request_ids)}")
         return 0 if count == len(args.request_ids) else 1
     finally:
@@ -90,7 +94,7 @@ def main(argv: list[str]) -> int:
     lister.add_argument("--limit", type=int, default=100)
     again = sub.add_parser("resubmit", help="send rejected rows to their batcher again")
     again.add_argument("request_ids", nargs="+")
-    again.add_argument("--shards", type=int, default=int(os.environ.get("BATCHER_SHARDS", "1")))
+    again.add_argument("--shards", type=int, default=None, help="default: BATCHER_SHARDS")
     args = parser.parse_args(argv)
     try:
         settings = BatcherSettings.from_env(os.environ)
