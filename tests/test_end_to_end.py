@@ -38,7 +38,7 @@ async def test_payments_flow_through_both_worker_processes(
 ) -> None:
     stack = Stack(tmp_path / "stack", database_url=database_url).start()
     try:
-        batcher = stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.3")
+        batcher = stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
         main = stack.start_worker("main_service")
         assert stack.temporal_address is not None
         client = await connect({"target_host": stack.temporal_address, "namespace": "default"})

@@ -152,7 +152,7 @@ async def e2e(
     try:
         stack.start()
         main = stack.start_worker("main_service", **tracing)
-        batcher = stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.3", **tracing)
+        batcher = stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3", **tracing)
         ports = {
             "main-service": int(main.env["METRICS_PORT"]),
             "batcher-service": int(batcher.env["METRICS_PORT"]),
