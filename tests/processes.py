@@ -106,5 +106,9 @@ def popen(argv: Sequence[str], **kwargs: Any) -> Iterator[subprocess.Popen[Any]]
     try:
         yield proc
     finally:
-        stop_tree(proc.pid)
+        if proc.poll() is None:
+            stop_tree(proc.pid)
+        # What it left in its group goes too, when it ended by itself.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
