@@ -69,8 +69,10 @@ class ManagedProcess:
         return None if self._proc is None else self._proc.poll()
 
     def kill(self) -> None:
-        """SIGKILL to its whole process group, as a crash would: no graceful shutdown."""
-        if self._proc is not None and self.running():
+        """SIGKILL to its whole process group, as a crash would: no graceful shutdown.
+
+        Sent even when the leader is gone already: what it started may still be running."""
+        if self._proc is not None:
             self._signal_group(signal.SIGKILL)
             self._proc.wait()
 
@@ -85,11 +87,11 @@ class ManagedProcess:
         if proc is None:
             return None
         self.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._signal_group(signal.SIGKILL)
-            proc.wait()
+        # The leader may exit before what it started: nothing of its group outlives the stop.
+        self._signal_group(signal.SIGKILL)
+        proc.wait()
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -98,7 +100,7 @@ class ManagedProcess:
     def _signal_group(self, sig: signal.Signals) -> None:
         # start_new_session made the child the leader of its own group: its children go too.
         assert self._proc is not None
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, sig)
 
     def tail(self, lines: int = 20) -> str:

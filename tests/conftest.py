@@ -18,9 +18,27 @@ from temporalio.testing import WorkflowEnvironment
 from batcher_service.postgres.migrate import migrate
 from batcher_service.postgres.pool import create_pool
 from devstack.postgres import EmbeddedPostgres
+from tests.processes import left_behind, mark_session
 from tests.queues import Queues
 
 VENV_BIN = Path(sys.executable).parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    mark_session()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Fails the run if a process the tests started outlives them.
+
+    The first fixture set up, so the last torn down: the servers of session fixtures are
+    stopped before it looks; what it finds is killed, and the run fails with its list.
+    """
+    yield
+    leftovers = left_behind()
+    if leftovers:
+        pytest.fail("processes left behind by the tests:\n" + "\n".join(leftovers), False)
 
 
 def temporal_cli() -> str:

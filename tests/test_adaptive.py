@@ -4,25 +4,59 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
+import json
 
 import asyncpg
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.shard.pacing import FlushPacer
 from batcher_service.shard.state import BatcherConfig
 from tests.harness import Queues, payment, running_workers
+from write_batcher.contract import WriteOutcome
 
 
 async def test_lone_write_is_flushed_at_once_not_after_a_window(
     temporal_env: WorkflowEnvironment, db_pool: asyncpg.Pool, queues: Queues
 ) -> None:
-    config = BatcherConfig(mode="adaptive", min_interval_seconds=4.0, max_wait_seconds=4.0)
+    # An interval no test outlives: the write comes back only if the leading edge holds.
+    config = BatcherConfig(
+        mode="adaptive", min_interval_seconds=3600.0, max_interval_seconds=3600.0
+    )
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
-        began = time.monotonic()
-        await (await h.start_payment("lone-1", payment(1))).result()
-        assert time.monotonic() - began < 3.0, "leading edge: no waiting out the interval"
+        result = await asyncio.wait_for(
+            (await h.start_payment("lone-1", payment(1))).result(), timeout=60
+        )
+        assert result.outcome is WriteOutcome.WRITTEN
+        assert len(await flush_starts(h.client, queues.batcher_id(0))) == 1
+
+
+async def flush_starts(client: Client, workflow_id: str) -> list[float]:
+    """Workflow time (what the pacer reads) at which each flush with rows was started, over
+    every run of the shard (the pacer carries its last start through continue-as-new)."""
+    starts: list[float] = []
+    run_id: str | None = None
+    while True:
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        history = [event async for event in handle.fetch_history_events()]
+        events = {e.event_id: e for e in history}
+        for event in history:
+            if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                continue
+            attributes = event.activity_task_scheduled_event_attributes
+            if attributes.activity_type.name != "flush_batch":
+                continue
+            [payload] = attributes.input.payloads
+            if not json.loads(payload.data)["requests"]:
+                continue  # answers owed only: not paced
+            completed = events[attributes.workflow_task_completed_event_id]
+            started = events[completed.workflow_task_completed_event_attributes.started_event_id]
+            starts.append(started.event_time.ToDatetime().timestamp())
+        run_id = history[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        if not run_id:
+            return sorted(starts)
 
 
 async def test_statements_are_spaced_by_the_minimum_interval_under_load(
@@ -33,18 +67,14 @@ async def test_statements_are_spaced_by_the_minimum_interval_under_load(
     async with running_workers(temporal_env.client, db_pool, queues, config) as h:
         handles = [await h.start_payment(f"ad-{i}", payment(i)) for i in range(60)]
         await asyncio.gather(*(x.result() for x in handles))
-    starts = [
-        r["began"].timestamp()
-        for r in await db_pool.fetch(
-            "SELECT min(created_at) AS began, count(*) AS n FROM ledger_entries "
-            "GROUP BY batch_id ORDER BY began"
-        )
-    ]
+        starts = await flush_starts(h.client, queues.batcher_id(0))
     sizes = await h.batch_sizes()
     assert sum(sizes) == 60 and max(sizes) <= 15
+    # Spacing in workflow time, exact whatever the load: a flush starts only when the
+    # workflow's clock has passed the last start plus the interval.
+    assert len(starts) == len(sizes) >= 4, (starts, sizes)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    # created_at is the statement's start inside PostgreSQL; allow scheduling jitter.
-    assert min(gaps) >= interval - 0.15, gaps
+    assert min(gaps) >= interval, gaps
 
 
 def test_interval_follows_the_arrival_rate_between_its_bounds() -> None:

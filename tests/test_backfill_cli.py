@@ -23,6 +23,7 @@ from tests.backfill_helpers import (
     source_digest,
     table_digest,
 )
+from tests.processes import stop_tree
 
 
 async def _cli(address: str, *args: str) -> tuple[int, str, str]:
@@ -36,8 +37,15 @@ async def _cli(address: str, *args: str) -> tuple[int, str, str]:
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        # A timeout (or any failure) leaves nothing of the command running.
+        if proc.returncode is None:
+            await asyncio.to_thread(stop_tree, proc.pid)
+            await proc.wait()
     return proc.returncode or 0, out.decode(), err.decode()
 
 

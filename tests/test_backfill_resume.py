@@ -61,6 +61,24 @@ async def source_reads(url: str) -> int:
         await conn.close()
 
 
+async def no_other_sessions(url: str) -> None:
+    """Until every other client of the source database is gone: a backend writes its
+    statistics out before it leaves pg_stat_activity, so ``source_reads`` then counts them."""
+    conn = await asyncpg.connect(url)
+    try:
+
+        async def alone() -> bool:
+            others = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+            return others == 0
+
+        await eventually(alone)
+    finally:
+        await conn.close()
+
+
 async def test_kill_9_resumes_from_heartbeat_cursor(
     temporal_env: WorkflowEnvironment,
     database_url: str,
@@ -74,7 +92,7 @@ async def test_kill_9_resumes_from_heartbeat_cursor(
     try:
         await make_target(target)
         await count_inserts(target)
-        await asyncio.sleep(1.0)
+        await no_other_sessions(source.url)
         before = await source_reads(source.url)
         client = temporal_env.client
         address = client.service_client.config.target_host
@@ -108,7 +126,7 @@ async def test_kill_9_resumes_from_heartbeat_cursor(
                     proc.stop()
         # Resumed, not restarted: rows read from the source over both attempts stay well
         # below the table plus the rows already copied when the first worker died.
-        await asyncio.sleep(1.0)  # backends flush their statistics when they exit
+        await no_other_sessions(source.url)
         reads = await source_reads(source.url) - before
         assert reads < rows + copied_at_kill // 2, (reads, copied_at_kill, at_kill)
         assert result.rows_read < rows + copied_at_kill // 2

@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 import pytest
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -14,11 +15,12 @@ from batcher_service.intake.config import IntakeConfig
 from batcher_service.names import STATS_QUERY
 from batcher_service.shard.state import BatcherConfig, BatcherStats
 from batcher_service.worker import build_worker as build_batcher_worker
+from tests.harness import eventually
 from tests.test_write_batcher import DDL, TABLES, workers
 from tests.write_support import CALLER_WORKFLOWS
 from tests.write_workflows import WriteCall
 from write_batcher import WriteBatchingPlugin
-from write_batcher.contract import WriteOutcome
+from write_batcher.contract import WRITE_ACTIVITY, WriteOutcome
 
 
 @pytest.fixture
@@ -68,7 +70,14 @@ async def test_a_write_waits_on_the_queue_for_a_batcher_worker_that_starts_late(
         handle = await client.start_workflow(
             "WriteOne", WriteCall("strict", {"id": "late"}), id=f"late-{tag}", task_queue=callers
         )
-        await asyncio.sleep(3)
+
+        async def waiting_in_the_queue() -> bool:
+            pending = (await handle.describe()).raw_description.pending_activities
+            return [(a.activity_type.name, a.state) for a in pending] == [
+                (WRITE_ACTIVITY, PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED)
+            ]
+
+        await eventually(waiting_in_the_queue)
         assert await pool.fetch("SELECT id FROM strict") == []
         intake = IntakeConfig(id_prefix=f"wb-{tag}")
         config = BatcherConfig(min_interval_seconds=0.2)

@@ -31,7 +31,7 @@ async def _client(stack: Stack):  # type: ignore[no-untyped-def]
 
 async def test_kill_9_batcher_during_flush(tmp_path: Path, database_url: str) -> None:
     with Stack(tmp_path / "s", database_url=database_url) as stack:
-        batcher = stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.2")
+        batcher = stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
         stack.start_worker("main_service")
         client = await _client(stack)
         lock = await asyncpg.connect(database_url)
@@ -48,7 +48,7 @@ async def test_kill_9_batcher_during_flush(tmp_path: Path, database_url: str) ->
             assert time.monotonic() < deadline, "no flush reached the database"
             await asyncio.sleep(0.2)
         batcher.kill()
-        stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.2")
+        stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
         await tx.rollback()
         await lock.close()
         outcome = await collect(client, ids)
@@ -60,7 +60,7 @@ async def test_kill_9_batcher_during_flush(tmp_path: Path, database_url: str) ->
 
 async def test_kill_9_main_worker_mid_run(tmp_path: Path, database_url: str) -> None:
     with Stack(tmp_path / "s", database_url=database_url) as stack:
-        stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.3")
+        stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
         main = stack.start_worker("main_service")
         client = await _client(stack)
         ids = await start_payments(client, "km", 80, MAIN_TASK_QUEUE)
@@ -80,7 +80,7 @@ async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
     url = pg.start()
     try:
         with Stack(tmp_path / "s", database_url=url) as stack:
-            stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.3")
+            stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
             stack.start_worker("main_service")
             client = await _client(stack)
             ids = await start_payments(client, "pg", 40, MAIN_TASK_QUEUE)
@@ -108,7 +108,7 @@ async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
 
 async def test_temporal_restart_under_load(tmp_path: Path, database_url: str) -> None:
     with Stack(tmp_path / "s", database_url=database_url) as stack:
-        stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.3")
+        stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
         stack.start_worker("main_service")
         client = await _client(stack)
         ids = await start_payments(client, "tr", 60, MAIN_TASK_QUEUE)

@@ -7,6 +7,7 @@ directory that is not the checkout, with no PYTHONPATH.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -133,9 +134,10 @@ def stopped_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
     yield started
     for proc in started:
-        if proc.poll() is None:
+        # Its group goes even when the leader ended by itself: what it started may remain.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        proc.wait(timeout=30)
 
 
 TABLES = """\

@@ -16,6 +16,7 @@ from loadtest.dbstats import size_distribution
 from loadtest.options import parse, worker_settings
 from main_service.names import LEDGER_TABLE
 from main_service.starter import steady_rate
+from tests.processes import popen, stop_postmasters
 from write_batcher import load_table_specs
 from write_batcher.tables import WriteMode
 
@@ -26,37 +27,38 @@ def test_embedded_loadtest_acks_every_write_exactly_once(tmp_path: Path) -> None
     if os.environ.get("TEST_DATABASE_URL"):
         env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
     report_path = tmp_path / "report.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtest",
-            "--embedded",
-            "--workflows",
-            "50",
-            "--concurrency",
-            "20",
-            "--max-wait",
-            "0.3",
-            "--main-workers",
-            "2",
-            "--data-dir",
-            str(tmp_path / "stack"),
-            "--json",
-            str(report_path),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    argv = [
+        sys.executable,
+        "-m",
+        "loadtest",
+        "--embedded",
+        "--workflows",
+        "50",
+        "--concurrency",
+        "20",
+        "--max-interval",
+        "0.3",
+        "--main-workers",
+        "2",
+        "--data-dir",
+        str(tmp_path / "stack"),
+        "--json",
+        str(report_path),
+    ]
+    # Stopped with all it started on every path, a timeout included; its PostgreSQL too.
+    try:
+        with popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as proc:
+            stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        stop_postmasters(tmp_path)
+    assert proc.returncode == 0, stdout + stderr
     report = json.loads(report_path.read_text())
     assert (report["completed"], report["lost"], report["duplicates"]) == (50, 0, 0)
     assert report["batch_size"]["batches"] >= 1
     assert sum(report["batch_size"]["histogram"].values()) == report["batch_size"]["batches"]
-    assert "acked 50" in proc.stderr  # the progress line's last state
+    assert "acked 50" in stderr  # the progress line's last state
     # Two main workers fed one shard; every write's history is counted, none was resent.
     assert report["batchers"]["shards"] == 1
     assert report["batchers"]["duplicates_dropped"] == 0

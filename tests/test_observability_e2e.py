@@ -25,6 +25,7 @@ from devstack.stack import Stack
 from main_service.starter import run_payments
 from tests.conftest import scratch_database
 from tests.otlp_collector import OtlpCollector
+from tests.processes import stop_tree
 from tests.promql import (
     DASHBOARDS,
     SYNTHETIC,
@@ -109,6 +110,7 @@ def _start_prometheus(workdir: Path, ports: dict[str, int]) -> tuple[subprocess.
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     return proc, f"http://127.0.0.1:{port}"
 
@@ -135,6 +137,19 @@ async def _targets_up(prometheus_url: str, within: float = 60.0) -> None:
         await asyncio.sleep(0.5)
 
 
+async def _scraped_since(prometheus_url: str, since: float, within: float = 60.0) -> None:
+    """Until Prometheus holds a scrape of every job taken after ``since`` (epoch seconds)."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await _query(prometheus_url, "timestamp(up)")
+        stamps = [float(sample["value"][1]) for sample in result]  # type: ignore[index]
+        if len(stamps) == len(JOBS) and min(stamps) > since:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no scrape of every job since {since}: {stamps}")
+        await asyncio.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 async def e2e(
     temporal_env: WorkflowEnvironment, fresh_db: str, tmp_path_factory: pytest.TempPathFactory
@@ -152,7 +167,7 @@ async def e2e(
     try:
         stack.start()
         main = stack.start_worker("main_service", **tracing)
-        batcher = stack.start_worker("batcher_service", BATCH_MAX_WAIT_SECONDS="0.3", **tracing)
+        batcher = stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3", **tracing)
         ports = {
             "main-service": int(main.env["METRICS_PORT"]),
             "batcher-service": int(batcher.env["METRICS_PORT"]),
@@ -168,14 +183,20 @@ async def e2e(
         client = await Client.connect(address)
         report = await run_payments(client, 40, concurrency=10)
         assert report.completed == 40, report.summary()
-        await asyncio.sleep(3)  # a few more scrapes after the last write
+        if prometheus_url is not None:
+            # Scrapes taken after the last write: the queries below see the final counts.
+            await _scraped_since(prometheus_url, time.time())
         yield Run(ports, pids, prometheus_url, report.completed, collector)
     finally:
-        if prometheus is not None:
-            prometheus.terminate()
-            await asyncio.to_thread(prometheus.wait, 20)
-        stack.stop()
-        collector.stop()
+        try:
+            if prometheus is not None:
+                await asyncio.to_thread(stop_tree, prometheus.pid)
+                prometheus.wait()
+        finally:
+            try:
+                stack.stop()
+            finally:
+                collector.stop()
 
 
 async def test_health_endpoints_answer_on_both_workers(e2e: Run) -> None:

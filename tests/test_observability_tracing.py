@@ -110,7 +110,7 @@ async def test_each_write_is_traced_from_its_caller_through_the_flush_that_wrote
     config["plugins"] = [plugin]
     client = Client(**config)
     # One signal per run: the shard continues as new between the two waves.
-    batcher_config = BatcherConfig(max_batch_size=10, max_wait_seconds=0.3, max_signals_per_run=1)
+    batcher_config = BatcherConfig(max_batch_size=10, max_signals_per_run=1)
     results: list[tuple[str, PaymentResult]] = []
     async with running_workers(client, db_pool, queues, batcher_config) as h:
         for wave in range(2):

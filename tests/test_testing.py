@@ -14,6 +14,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from tests.processes import popen
 from tests.write_support import CALLER_WORKFLOWS, SPECS, failure
 from tests.write_workflows import WriteCall
 from write_batcher import WriteBatchingPlugin, WriteOutcome, errors
@@ -33,16 +34,17 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 def test_the_readme_test_passes_as_shown() -> None:
     """The README's "Test it" runs examples/orders/test_order_workflow.py with pytest."""
-    run = subprocess.run(
+    # Its test server goes with it on a timeout too: the whole group is stopped.
+    with popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_order_workflow.py"],
         cwd=EXAMPLE_DIR,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "2 passed" in run.stdout, run.stdout[-3000:]
+    ) as run:
+        stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    assert "2 passed" in stdout, stdout[-3000:]
 
 
 async def _write(

@@ -56,10 +56,10 @@ async def test_two_tables_at_once_and_concurrent_callers_each_write_once(
         res["outcome"] if isinstance(res, dict) else res.outcome for rs in results for res in rs
     }
     assert outcomes == {WriteOutcome.WRITTEN}
-    assert len(state.requests) == 80
+    # Each of the 80 writes written once. How many attempts that took is load's business: a
+    # resent copy (an attempt timed out on a busy machine) is answered, never written again.
     assert len({q.request_id for q in state.requests}) == 80
-    # One activity attempt per write: nothing was resent.
-    assert state.attempts == 80, state.attempts
+    assert sorted(state.written) == sorted({q.request_id for q in state.requests})
 
 
 async def test_refused_row_raises_write_rejected_with_the_ack(

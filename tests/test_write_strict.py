@@ -16,6 +16,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.shard.state import BatcherConfig
+from tests.column_oracle import FLOAT_EXACT, row_fits
 from tests.test_write_batcher import DDL, workers
 from tests.write_support import failure
 from tests.write_workflows import WriteCall
@@ -64,6 +65,19 @@ fitting_rows = st.fixed_dictionaries(
     },
 )
 
+# Only values that fit: the half of the real path's rows that must be written.
+exact_rows = st.fixed_dictionaries(
+    {"id": st.just("k")},
+    optional={
+        "i8": st.one_of(st.none(), st.integers(min_value=-INT8, max_value=INT8 - 1)),
+        "f8": st.one_of(st.none(), st.floats(), st.integers(min_value=-(2**53), max_value=2**53)),
+        "t": st.one_of(
+            st.none(), st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=64)
+        ),
+        "b": st.one_of(st.none(), st.booleans()),
+    },
+)
+
 
 def same(a: Any, b: Any) -> bool:
     """Equal and of the same type, all the way down (NaN equals NaN)."""
@@ -92,24 +106,27 @@ def _through_the_wire(row: dict[str, Any]) -> dict[str, Any]:
 def test_a_row_is_valid_verbatim_or_refused(row: dict[str, Any]) -> None:
     received = _through_the_wire(row)
     assert same(received, row), (row, received)
+    # Both ways: what the oracle says fits is accepted, everything else is refused.
+    expected = row_fits(SPEC, received)
     try:
         SPEC.validate(received)
-    except RowValidationError:
+    except RowValidationError as err:
+        assert not expected, f"a fitting row was refused: {row!r}: {err}"
         return
-    # Accepted: every value is exactly the column's kind, never a near miss.
-    for name, value in received.items():
-        if value is None:
-            continue
-        kind = SPEC.column(name).type
-        if kind == "int8":
-            assert type(value) is int and -INT8 <= value < INT8
-        elif kind == "float8":
-            assert type(value) in (int, float)
-        elif kind == "text":
-            assert type(value) is str and "\x00" not in value and len(value) <= 64
-            value.encode("utf-8")
-        elif kind == "bool":
-            assert type(value) is bool
+    assert expected, f"a row that does not fit was accepted: {row!r}"
+
+
+def test_both_answers_come_up() -> None:
+    """The strategies above reach both sides, so neither direction is checked vacuously."""
+    answers: set[bool] = set()
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(fitting_rows)
+    def sample(row: dict[str, Any]) -> None:
+        answers.add(row_fits(SPEC, row))
+
+    sample()
+    assert answers == {True, False}
 
 
 @dataclass
@@ -120,15 +137,29 @@ class Typed:
     flag: bool
 
 
+def _decodes(raw: dict[str, Any]) -> bool:
+    """The oracle for Typed: exact kinds, an int for a float only when it is exact."""
+    x = raw["x"]
+    return (
+        type(raw["n"]) is int
+        and (type(x) is float or (type(x) is int and abs(x) <= FLOAT_EXACT))
+        and type(raw["s"]) is str
+        and type(raw["flag"]) is bool
+    )
+
+
 @settings(max_examples=1500, deadline=None)
 @given(st.fixed_dictionaries({"n": values, "x": values, "s": values, "flag": values}))
 def test_a_typed_input_decodes_exactly_or_fails_typed(raw: dict[str, Any]) -> None:
     [payload] = CONVERTER.to_payloads([raw])
+    expected = _decodes(raw)
     try:
         [typed] = CONVERTER.from_payloads([payload], [Typed])
     except InvalidInputError as err:
         assert err.type == errors.INVALID_INPUT and err.non_retryable
+        assert not expected, f"{raw!r} should have decoded: {err}"
         return
+    assert expected, f"{raw!r} decoded as {typed!r}"
     assert same(typed.n, raw["n"]) and same(typed.s, raw["s"]) and same(typed.flag, raw["flag"])
     # The one widening: an int where a float is declared, exact (|n| <= 2**53).
     assert typed.x == raw["x"] or (math.isnan(typed.x) and math.isnan(raw["x"]))
@@ -159,6 +190,7 @@ async def test_the_real_write_path_writes_verbatim_or_refuses_at_once(
     loop = asyncio.get_running_loop()
     client = temporal_env.client
     config = BatcherConfig(min_interval_seconds=0.1)
+    answers: list[bool] = []
     async with workers(client, pool, config) as queue:
 
         async def one(row: dict[str, Any]) -> None:
@@ -171,8 +203,12 @@ async def test_the_real_write_path_writes_verbatim_or_refuses_at_once(
                 )
             except WorkflowFailureError as err:
                 assert failure(err).type == errors.INVALID_WRITE, failure(err).message
+                assert not row_fits(SPEC, row), f"a fitting row was refused: {row!r}"
                 assert await pool.fetchrow("SELECT * FROM strict WHERE id = $1", row["id"]) is None
+                answers.append(False)
                 return
+            assert row_fits(SPEC, row), f"a row that does not fit was written: {row!r}"
+            answers.append(True)
             stored = await pool.fetchrow("SELECT * FROM strict WHERE id = $1", row["id"])
             assert stored is not None
             for name in ("i8", "f8", "t", "b"):
@@ -184,8 +220,10 @@ async def test_the_real_write_path_writes_verbatim_or_refuses_at_once(
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         )
-        @given(fitting_rows)
+        @given(st.one_of(exact_rows, fitting_rows))
         def check(row: dict[str, Any]) -> None:
             asyncio.run_coroutine_threadsafe(one(row), loop).result(timeout=30)
 
         await asyncio.to_thread(check)
+    # Both directions were exercised through the real path, not one of them vacuously.
+    assert True in answers and False in answers, answers
