@@ -24,6 +24,22 @@ from write_batcher_kit.client import connect
 pytestmark = pytest.mark.slow
 
 
+async def _rows_once_flowing(url: str, total: int) -> int:
+    """Waits until writes reach the ledger, and returns how many had: the fault strikes
+    while the rest are still in flight (asserted by each test)."""
+    conn = await asyncpg.connect(url)
+    try:
+
+        async def written() -> int:
+            return int(await conn.fetchval(f"SELECT count(*) FROM {LEDGER_TABLE}"))
+
+        rows: int = await eventually(written, within=120)
+    finally:
+        await conn.close()
+    assert rows < total, f"all {total} were written before the fault: nothing was in flight"
+    return rows
+
+
 async def _client(stack: Stack):  # type: ignore[no-untyped-def]
     assert stack.temporal_address is not None
     return await connect({"target_host": stack.temporal_address, "namespace": "default"})
@@ -64,13 +80,18 @@ async def test_kill_9_main_worker_mid_run(tmp_path: Path, database_url: str) -> 
         main = stack.start_worker("main_service")
         client = await _client(stack)
         ids = await start_payments(client, "km", 80, MAIN_TASK_QUEUE)
-        await asyncio.sleep(2)
+        at_kill = await _rows_once_flowing(database_url, len(ids))
         main.kill()
-        await asyncio.sleep(1)
         stack.start_worker("main_service")
         outcome = await collect(client, ids)
         check = await verify_writes(database_url, ids)
-        record(faults.KILL_MAIN, len(ids), check, f"{len(outcome.completed)} acked")
+        record(
+            faults.KILL_MAIN,
+            len(ids),
+            check,
+            f"killed with {at_kill} written, {len(ids) - at_kill} in flight; "
+            f"{len(outcome.completed)} acked",
+        )
         assert (len(outcome.completed), check.lost, check.duplicates) == (80, 0, 0), outcome
         await record_if_asked(client, "kill-main", batcher_workflow_id(0), ids)
 
@@ -85,10 +106,8 @@ async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
             client = await _client(stack)
             ids = await start_payments(client, "pg", 40, MAIN_TASK_QUEUE)
             more = asyncio.create_task(start_payments(client, "pg2", 40, MAIN_TASK_QUEUE))
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
-            await eventually(lambda: pool.fetchval(f"SELECT count(*) FROM {LEDGER_TABLE}"), 120)
-            await pool.close()  # writes are flowing: now take the database away
-            pg.stop()
+            at_stop = await _rows_once_flowing(url, 80)
+            pg.stop()  # writes are flowing: now take the database away
             await asyncio.sleep(20)
             assert pg.start() == url
             ids += await more
@@ -98,7 +117,7 @@ async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
                 faults.PG_STOPPED,
                 len(ids),
                 check,
-                f"{len(outcome.completed)} acked",
+                f"stopped with {at_stop} written; {len(outcome.completed)} acked",
             )
             assert (len(outcome.completed), check.lost, check.duplicates) == (80, 0, 0), outcome
             await record_if_asked(client, "pg-down", batcher_workflow_id(0), ids)
@@ -112,7 +131,7 @@ async def test_temporal_restart_under_load(tmp_path: Path, database_url: str) ->
         stack.start_worker("main_service")
         client = await _client(stack)
         ids = await start_payments(client, "tr", 60, MAIN_TASK_QUEUE)
-        await asyncio.sleep(1.5)
+        at_stop = await _rows_once_flowing(database_url, len(ids))
         assert stack.temporal is not None
         port = stack.temporal.port
         stack.temporal.stop()
@@ -126,7 +145,7 @@ async def test_temporal_restart_under_load(tmp_path: Path, database_url: str) ->
             faults.TEMPORAL_RESTART,
             len(ids),
             check,
-            f"{len(outcome.completed)} acked",
+            f"stopped for 3 s with {at_stop} written; {len(outcome.completed)} acked",
         )
         assert (len(outcome.completed), check.lost, check.duplicates) == (60, 0, 0), outcome
         await record_if_asked(client, "temporal-restart", batcher_workflow_id(0), ids)

@@ -12,9 +12,14 @@ import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
+from batcher_service.names import STATS_QUERY
+from batcher_service.shard.state import BatcherStats
 from devstack.stack import Stack
+from tests.harness import eventually
 from write_batcher import errors
+from write_batcher.contract import batcher_workflow_id
 from write_batcher_kit.client import connect
 
 REPO = Path(__file__).resolve().parent.parent
@@ -200,12 +205,23 @@ async def test_orders_land_once_through_a_kill_of_the_batcher_worker(
         if worker.name.startswith("batcher_service"):
             worker.kill()
     batcher = stack.start_worker("batcher_service", **slow)
-    await asyncio.sleep(2.0)  # polling
     updates = [_update(f"k-{i}", "placed", 10 + i) for i in range(30)]
     runs = asyncio.ensure_future(
         asyncio.gather(*(orders_stack.order(f"order-{u['order_id']}", **u) for u in updates))
     )
-    await asyncio.sleep(1.5)
+    client = orders_stack.client
+
+    async def pending() -> int:
+        try:
+            stats = await client.get_workflow_handle(batcher_workflow_id(0)).query(
+                STATS_QUERY, result_type=BatcherStats
+            )
+        except RPCError:  # the shard is not started yet
+            return 0
+        return stats.pending
+
+    # The kill finds requests handed to the shard and not yet flushed.
+    assert await eventually(pending, within=60) > 0
     assert not runs.done()
     batcher.kill()  # SIGKILL, as a crash: the next worker takes the batcher's run over
     stack.start_worker("batcher_service", **slow)

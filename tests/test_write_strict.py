@@ -16,6 +16,8 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.shard.state import BatcherConfig
+from loadtest.verify import Verification
+from tests import faults
 from tests.column_oracle import FLOAT_EXACT, row_fits
 from tests.test_write_batcher import DDL, workers
 from tests.write_support import failure
@@ -227,3 +229,11 @@ async def test_the_real_write_path_writes_verbatim_or_refuses_at_once(
         await asyncio.to_thread(check)
     # Both directions were exercised through the real path, not one of them vacuously.
     assert True in answers and False in answers, answers
+    stored = int(await pool.fetchval("SELECT count(*) FROM strict"))
+    accepted = answers.count(True)
+    faults.record(
+        faults.GENERATED_VALUES,
+        len(answers),
+        Verification(accepted, stored, accepted - stored, 0, 0, 0),
+        f"{accepted} stored verbatim, {answers.count(False)} refused at once as `InvalidWrite`",
+    )
