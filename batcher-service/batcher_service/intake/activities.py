@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -40,6 +41,9 @@ except ImportError:  # pragma: no cover - the batcher service installs it
 DRAIN_SECONDS = 5.0
 # One withdrawal attempt's bound; the caller's workflow retries it up to its own timeout.
 WITHDRAW_RPC_TIMEOUT = timedelta(seconds=20)
+RETRY_JITTER_SECONDS = 0.5
+# The shard's own "ask again" answers: the attempt fails with the type, the caller retries.
+_ASK_AGAIN = (errors.WRITE_IN_FLIGHT, errors.BATCHER_ROLLING_OVER)
 
 
 class IntakeActivities:
@@ -120,8 +124,10 @@ class IntakeActivities:
         """Settle a write whose deadline passed: withdrawn, or the outcome it already had.
 
         Update-with-start: a shard that is not running (never got the write, or was stopped)
-        is started and answers for itself. Any failure (a run rolling over, the server's
-        in-flight update limit, no batcher worker) fails this attempt; the caller retries.
+        is started and answers for itself. The shard answers at once; ``WriteInFlight`` (its
+        write is in a flush, or the request table is settling it) and ``BatcherRollingOver``
+        fail this attempt with their type, as does any other failure (the server's in-flight
+        update limit, no batcher worker): the caller's retry policy asks again.
         """
         request, _ = self._validated(write)
         workflow_id = self._shard_id(request)
@@ -134,17 +140,22 @@ class IntakeActivities:
         try:
             ack: WriteAck = await activity.client().execute_update_with_start_workflow(
                 WITHDRAW_UPDATE,
-                WithdrawRequest(request.request_id),
+                WithdrawRequest(request.request_id, request.table),
                 start_workflow_operation=start,
                 result_type=WriteAck,
                 rpc_timeout=WITHDRAW_RPC_TIMEOUT,
             )
         except Exception as err:
             cause = getattr(err, "cause", None) or err
+            kind = cause.type if isinstance(cause, ApplicationError) else None
+            if kind not in _ASK_AGAIN:
+                # Refusals of the server (in-flight update limit) come to many callers at
+                # once: a jittered pause spreads their retries.
+                await asyncio.sleep(random.uniform(0.0, RETRY_JITTER_SECONDS))
             activity.logger.info("withdraw of %s: %r; retrying", request.request_id, cause)
             raise ApplicationError(
                 f"could not settle {request.request_id} with {workflow_id}: {cause!r}",
-                type=errors.WRITE_OUTCOME_UNKNOWN,
+                type=kind if kind in _ASK_AGAIN else errors.WRITE_OUTCOME_UNKNOWN,
                 category=ApplicationErrorCategory.BENIGN,
             ) from None
         return ack
