@@ -40,8 +40,11 @@ except ImportError:  # pragma: no cover - the batcher service installs it
 # At shutdown, how long the writes taken in may take to leave in their shard's signal.
 DRAIN_SECONDS = 5.0
 # One withdrawal attempt's bound; the caller's workflow retries it up to its own timeout.
-WITHDRAW_RPC_TIMEOUT = timedelta(seconds=20)
+WITHDRAW_RPC_TIMEOUT = timedelta(seconds=10)
 RETRY_JITTER_SECONDS = 0.5
+# Withdrawals one worker sends to one shard at once: the server takes 10 updates in flight per
+# workflow; more would only be refused, while holding activity slots the flushes need.
+WITHDRAWALS_PER_SHARD = 8
 # The shard's own "ask again" answers: the attempt fails with the type, the caller retries.
 _ASK_AGAIN = (errors.WRITE_IN_FLIGHT, errors.BATCHER_ROLLING_OVER)
 
@@ -55,6 +58,7 @@ class IntakeActivities:
         self._coalescer: WriteCoalescer | None = None
         # Hand-offs still gathering into their shard's next signal (kept so none is collected).
         self._handoffs: set[asyncio.Task[None]] = set()
+        self._withdrawing: dict[str, asyncio.Semaphore] = {}
 
     async def drain(self) -> None:
         """Wait, a bounded time, for the hand-offs still gathering into a signal."""
@@ -131,6 +135,19 @@ class IntakeActivities:
         """
         request, _ = self._validated(write)
         workflow_id = self._shard_id(request)
+        gate = self._withdrawing.setdefault(workflow_id, asyncio.Semaphore(WITHDRAWALS_PER_SHARD))
+        if gate.locked():
+            # A storm of deadlines: refuse at once (spread by jitter) rather than queue here.
+            await asyncio.sleep(random.uniform(0.0, RETRY_JITTER_SECONDS))
+            raise ApplicationError(
+                f"{WITHDRAWALS_PER_SHARD} withdrawals already in flight to {workflow_id}",
+                type=errors.BATCHER_OVERLOADED,
+                category=ApplicationErrorCategory.BENIGN,
+            )
+        async with gate:
+            return await self._send_withdrawal(request, workflow_id)
+
+    async def _send_withdrawal(self, request: WriteRequest, workflow_id: str) -> WriteAck:
         start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
             BATCHER_WORKFLOW,
             id=workflow_id,
@@ -146,6 +163,11 @@ class IntakeActivities:
                 rpc_timeout=WITHDRAW_RPC_TIMEOUT,
             )
         except Exception as err:
+            # The start operation holds the same failure: retrieve it here, or it is logged
+            # when collected, from whichever thread collects it (a workflow's, under load long
+            # enough to trip its deadlock detector).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(start.workflow_handle(), timeout=0.1)
             cause = getattr(err, "cause", None) or err
             kind = cause.type if isinstance(cause, ApplicationError) else None
             if kind not in _ASK_AGAIN:
