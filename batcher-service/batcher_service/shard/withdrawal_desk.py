@@ -158,36 +158,51 @@ class WithdrawalDesk:
         """Wait for a record under way (it ends within RECORD_TIMEOUT once closing)."""
         await workflow.wait_condition(lambda: self._recording is None)
 
+    async def drain(self) -> bool:
+        """Shutting down: record what is unrecorded (until one record fails); whether all is.
+
+        A run must not complete holding withdrawals the request table lacks: their copies
+        would be written by a later run. Not drained, it continues-as-new instead.
+        """
+        await self.stopped()
+        while self._withdrawals.unrecorded():
+            if not await self._record_once():
+                return False
+        return True
+
     async def _record_all(self) -> None:
         failures = 0
         try:
             while self._withdrawals.unrecorded() and not self._closing():
-                self._records += 1
-                info = workflow.info()
-                record = RecordWithdrawals(
-                    f"{info.workflow_id}/{info.run_id[:8]}/withdrawn-{self._records}",
-                    self._withdrawals.to_record(),
-                )
-                try:
-                    found = await workflow.execute_activity_method(
-                        BatcherActivities.record_withdrawals,
-                        record,
-                        schedule_to_close_timeout=RECORD_TIMEOUT,
-                        retry_policy=RECORD_RETRY,
-                    )
-                except ActivityError as err:
-                    failures += 1
-                    workflow.logger.warning("withdrawals not recorded: %s", err.cause)
-                    pause = min(0.5 * 2**failures, RECORD_PAUSE_MAX_SECONDS)
-                    with contextlib.suppress(TimeoutError):
-                        await workflow.wait_condition(
-                            self._closing, timeout=timedelta(seconds=pause)
-                        )
+                if await self._record_once():
+                    failures = 0
                     continue
-                failures = 0
-                self._recorded(found)
+                failures += 1
+                pause = min(0.5 * 2**failures, RECORD_PAUSE_MAX_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(self._closing, timeout=timedelta(seconds=pause))
         finally:
             self._recording = None
+
+    async def _record_once(self) -> bool:
+        self._records += 1
+        info = workflow.info()
+        record = RecordWithdrawals(
+            f"{info.workflow_id}/{info.run_id[:8]}/withdrawn-{self._records}",
+            self._withdrawals.to_record(),
+        )
+        try:
+            found = await workflow.execute_activity_method(
+                BatcherActivities.record_withdrawals,
+                record,
+                schedule_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RECORD_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("withdrawals not recorded: %s", err.cause)
+            return False
+        self._recorded(found)
+        return True
 
     def _recorded(self, found: list[RequestLookup]) -> None:
         now = self._now()

@@ -135,8 +135,10 @@ class WriteBatcherWorkflow:
             self._desk.start()
         await self._close()
         await self._desk.stopped()
+        # A shutdown completes only once every withdrawal is in the request table.
+        drained = self._shutdown and not self._failed_while_closing and await self._desk.drain()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._shutdown and not self._failed_while_closing:
+        if drained:
             return self.stats()
         self._stats.runs += 1
         self._metrics.continued_as_new()
