@@ -98,6 +98,15 @@ SAME_REQUEST_3X = "same request 3x in one run, then again after it was written"
 SHARD_AT_CAP = "shard held at a cap of 5 pending while PostgreSQL is down"
 SHARD_AT_CAP_BACKOFF = "shard held at a cap of 5 by a 25 s outage, senders backing off"
 CANCELLED_CALLER = "a cancelled caller's write still pending in its shard"
+WITHDRAW_STORM = "500 deadlines at once, PostgreSQL slow (target table locked)"
+WITHDRAWN_LATE_COPY = "a late copy of a withdrawn write after 10,000 other withdrawals"
+WITHDRAW_RACING_COMMIT = "a withdrawal racing its write's flush, which commits"
+WITHDRAW_RACING_TIMEOUT = "a withdrawal racing its write's flush, which times out; a late copy"
+WITHDRAW_DOUBT_BEFORE = "connection cut at COMMIT before the server got it, then withdrawn"
+WITHDRAW_DOUBT_AFTER = "connection cut at COMMIT after the server committed, then withdrawn"
+WITHDRAW_TABLE_LOCKED = "the request table locked while a withdrawal needs it"
+WITHDRAW_BAD_BATCH = "a withdrawal of a write in a batch that failed as a whole (BadBatch)"
+WITHDRAW_ROLL_OVER = "a withdrawal while the shard's run hands over (continue-as-new)"
 
 SCENARIOS = (
     KILL_BATCHER,
@@ -118,7 +127,23 @@ SCENARIOS = (
     SHARD_AT_CAP,
     SHARD_AT_CAP_BACKOFF,
     CANCELLED_CALLER,
+    WITHDRAW_STORM,
+    WITHDRAWN_LATE_COPY,
+    WITHDRAW_RACING_COMMIT,
+    WITHDRAW_RACING_TIMEOUT,
+    WITHDRAW_DOUBT_BEFORE,
+    WITHDRAW_DOUBT_AFTER,
+    WITHDRAW_TABLE_LOCKED,
+    WITHDRAW_BAD_BATCH,
+    WITHDRAW_ROLL_OVER,
 )
+
+
+def one_write(expected_rows: int, rows: int) -> Verification:
+    """One write's check: the rows its answer says the table holds, against what it holds."""
+    return Verification(
+        expected_rows, rows, max(expected_rows - rows, 0), max(rows - expected_rows, 0), 0, 0
+    )
 
 
 def record(scenario: str, writes: int | None, check: Verification | None, outcome: str) -> None:

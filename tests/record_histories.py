@@ -22,8 +22,8 @@ from batcher_service.names import SHUTDOWN_SIGNAL
 from batcher_service.postgres.migrate import migrate
 from batcher_service.postgres.pool import create_pool
 from batcher_service.shard.state import BatcherConfig
-from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
+from main_service.names import LEDGER_TABLE
 from tests.conftest import start_dev_server
 from tests.harness import Queues, payment, running_workers
 from tests.histories_io import HISTORIES, save, save_chain
@@ -66,22 +66,22 @@ async def _adaptive(client: Client, pool: asyncpg.Pool) -> None:
     await save(client, "rec-adaptive-0", "payment-written-adaptive")
 
 
-async def _withdrawn(client: Client) -> None:
-    """The database unreachable past the deadline: failed flushes, requeue, withdrawals."""
-    pool = await create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/none", 2)
+async def _withdrawn(client: Client, pool: asyncpg.Pool) -> None:
+    """The ledger locked past the deadline: failed flushes, requeue, withdrawals answered at
+    once and recorded in the request table once it is free."""
     queues = Queues.unique()
     config = BatcherConfig(flush_timeout_seconds=2.0, min_interval_seconds=0.2)
-    try:
-        async with running_workers(
-            client, pool, queues, config, ack_timeout_seconds=4, create_schema=False
-        ) as h:
+    async with running_workers(client, pool, queues, config, ack_timeout_seconds=4) as h:
+        async with pool.acquire() as lock:
+            tx = lock.transaction()
+            await tx.start()
+            await lock.execute(f"LOCK TABLE {LEDGER_TABLE} IN ACCESS EXCLUSIVE MODE")
             handles = [await h.start_payment(f"rec-withdrawn-{i}", payment(i)) for i in range(5)]
             for handle in handles:
                 with contextlib.suppress(WorkflowFailureError):
                     await handle.result()
-            await _drain(client, queues)
-    finally:
-        await pool.close()
+            await tx.rollback()
+        await _drain(client, queues)
     await save_chain(client, queues.batcher_id(0), "batcher-withdrawn")
     await save(client, "rec-withdrawn-0", "payment-withdrawn")
 
@@ -105,7 +105,7 @@ async def main(only: list[str]) -> int:
                 elif name == "adaptive":
                     await _adaptive(env.client, pool)
                 else:
-                    await _withdrawn(env.client)
+                    await _withdrawn(env.client, pool)
         finally:
             await pool.close()
             await env.shutdown()

@@ -59,7 +59,7 @@ class WriteBatcherPlugin(SimplePlugin):
         config = super().configure_worker(config)
         batcher = BatcherActivities(BatchWriter(self._pool, self._tables), self._config, self._pool)
         activities: list[Any] = list(config.get("activities") or [])
-        activities += [batcher.load_config, batcher.flush, batcher.lookup_requests]
+        activities += [batcher.load_config, batcher.flush, batcher.record_withdrawals]
         # One per worker: its intake's signals to a shard carry the writes of all its callers.
         intake = IntakeActivities(self._tables, self._intake)
         self._intakes.append(intake)

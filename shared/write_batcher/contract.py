@@ -120,6 +120,8 @@ class WithdrawRequest:
     """A caller whose deadline passed: withdraw the write unless it is already written."""
 
     request_id: str
+    # The write's table: a withdrawal the shard never saw is recorded under it.
+    table: str | None = None
 
 
 async def signal_shard(

@@ -15,6 +15,9 @@ BATCHER_OVERLOADED: Final = "BatcherOverloaded"
 HAND_OFF_FAILED: Final = "WriteHandOffFailed"
 # A batcher run about to continue-as-new refuses updates; the sender retries them.
 BATCHER_ROLLING_OVER: Final = "BatcherRollingOver"
+# A withdrawal the shard cannot settle at once (its write is in a flush, or only the request
+# table can tell): ask again shortly. A shard answers at once, never waiting for a flush.
+WRITE_IN_FLIGHT: Final = "WriteInFlight"
 # A workflow's or activity's input could not be decoded into its declared types.
 INVALID_INPUT: Final = "InvalidWorkflowInput"
 

@@ -20,7 +20,8 @@ from write_batcher_kit.settings import SettingsError
 
 
 async def lookup(conn: asyncpg.Connection, request_ids: list[str]) -> list[dict[str, object]]:
-    """One answer per id: written (with its batch and table), rejected, or not found."""
+    """One answer per id: written (with its batch and table), withdrawn, rejected, or not
+    found."""
     written = {
         r["request_id"]: r
         for r in await conn.fetch(
@@ -40,7 +41,9 @@ async def lookup(conn: asyncpg.Connection, request_ids: list[str]) -> list[dict[
     answers: list[dict[str, object]] = []
     for rid in request_ids:
         if rid in written:
-            answers.append({"status": "written", **dict(written[rid])})
+            # Withdrawn at its caller's deadline: not written, and every copy is refused.
+            status = "withdrawn" if written[rid]["outcome"] == "withdrawn" else "written"
+            answers.append({"status": status, **dict(written[rid])})
         elif rid in rejected:
             answers.append({"status": "rejected", **dict(rejected[rid])})
         else:

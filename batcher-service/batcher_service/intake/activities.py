@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -35,7 +36,13 @@ from write_batcher.tables import TableSpec
 # At shutdown, how long the writes taken in may take to leave in their shard's signal.
 DRAIN_SECONDS = 5.0
 # One withdrawal attempt's bound; the caller's workflow retries it up to its own timeout.
-WITHDRAW_RPC_TIMEOUT = timedelta(seconds=20)
+WITHDRAW_RPC_TIMEOUT = timedelta(seconds=10)
+RETRY_JITTER_SECONDS = 0.5
+# Withdrawals one worker sends to one shard at once: the server takes 10 updates in flight per
+# workflow; more would only be refused, while holding activity slots the flushes need.
+WITHDRAWALS_PER_SHARD = 8
+# The shard's own "ask again" answers: the attempt fails with the type, the caller retries.
+_ASK_AGAIN = (errors.WRITE_IN_FLIGHT, errors.BATCHER_ROLLING_OVER)
 
 
 class IntakeActivities:
@@ -47,6 +54,7 @@ class IntakeActivities:
         self._coalescer: WriteCoalescer | None = None
         # Hand-offs still gathering into their shard's next signal (kept so none is collected).
         self._handoffs: set[asyncio.Task[None]] = set()
+        self._withdrawing: dict[str, asyncio.Semaphore] = {}
 
     async def drain(self) -> None:
         """Wait, a bounded time, for the hand-offs still gathering into a signal."""
@@ -117,11 +125,26 @@ class IntakeActivities:
         """Settle a write whose deadline passed: withdrawn, or the outcome it already had.
 
         Update-with-start: a shard that is not running (never got the write, or was stopped)
-        is started and answers for itself. Any failure (a run rolling over, the server's
-        in-flight update limit, no batcher worker) fails this attempt; the caller retries.
+        is started and answers for itself. The shard answers at once; ``WriteInFlight`` (its
+        write is in a flush, or the request table is settling it) and ``BatcherRollingOver``
+        fail this attempt with their type, as does any other failure (the server's in-flight
+        update limit, no batcher worker): the caller's retry policy asks again.
         """
         request, _ = self._validated(write)
         workflow_id = self._shard_id(request)
+        gate = self._withdrawing.setdefault(workflow_id, asyncio.Semaphore(WITHDRAWALS_PER_SHARD))
+        if gate.locked():
+            # A storm of deadlines: refuse at once (spread by jitter) rather than queue here.
+            await asyncio.sleep(random.uniform(0.0, RETRY_JITTER_SECONDS))
+            raise ApplicationError(
+                f"{WITHDRAWALS_PER_SHARD} withdrawals already in flight to {workflow_id}",
+                type=errors.BATCHER_OVERLOADED,
+                category=ApplicationErrorCategory.BENIGN,
+            )
+        async with gate:
+            return await self._send_withdrawal(request, workflow_id)
+
+    async def _send_withdrawal(self, request: WriteRequest, workflow_id: str) -> WriteAck:
         start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
             BATCHER_WORKFLOW,
             id=workflow_id,
@@ -131,17 +154,27 @@ class IntakeActivities:
         try:
             ack: WriteAck = await activity.client().execute_update_with_start_workflow(
                 WITHDRAW_UPDATE,
-                WithdrawRequest(request.request_id),
+                WithdrawRequest(request.request_id, request.table),
                 start_workflow_operation=start,
                 result_type=WriteAck,
                 rpc_timeout=WITHDRAW_RPC_TIMEOUT,
             )
         except Exception as err:
+            # The start operation holds the same failure: retrieve it here, or it is logged
+            # when collected, from whichever thread collects it (a workflow's, under load long
+            # enough to trip its deadlock detector).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(start.workflow_handle(), timeout=0.1)
             cause = getattr(err, "cause", None) or err
+            kind = cause.type if isinstance(cause, ApplicationError) else None
+            if kind not in _ASK_AGAIN:
+                # Refusals of the server (in-flight update limit) come to many callers at
+                # once: a jittered pause spreads their retries.
+                await asyncio.sleep(random.uniform(0.0, RETRY_JITTER_SECONDS))
             activity.logger.info("withdraw of %s: %r; retrying", request.request_id, cause)
             raise ApplicationError(
                 f"could not settle {request.request_id} with {workflow_id}: {cause!r}",
-                type=errors.WRITE_OUTCOME_UNKNOWN,
+                type=kind if kind in _ASK_AGAIN else errors.WRITE_OUTCOME_UNKNOWN,
                 category=ApplicationErrorCategory.BENIGN,
             ) from None
         return ack

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     Connection = asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]
 
 _OUTCOMES = {o.value: o for o in WriteOutcome}
+WITHDRAWN_MESSAGE = "withdrawn by its caller after its deadline; not written"
 
 
 class DatabaseUnavailable(Exception):
@@ -183,6 +184,15 @@ class BatchWriter:
             elif row["previous_batch"] == batch_id:
                 # A retry of the attempt that wrote it: the same answer as that attempt's.
                 report.acks[rid] = WriteAck(rid, _OUTCOMES[row["previous_outcome"]], batch_id)
+            elif row["previous_outcome"] == WriteOutcome.WITHDRAWN:
+                # Withdrawn by its caller at its deadline: this copy is refused, for good.
+                report.acks[rid] = WriteAck(
+                    rid,
+                    WriteOutcome.REJECTED,
+                    row["previous_batch"],
+                    errors.WRITE_WITHDRAWN,
+                    WITHDRAWN_MESSAGE,
+                )
             elif row["previous_outcome"] == WriteOutcome.WRITTEN:
                 report.acks[rid] = WriteAck(
                     rid, WriteOutcome.ALREADY_WRITTEN, row["previous_batch"]

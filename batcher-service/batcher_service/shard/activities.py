@@ -1,4 +1,4 @@
-"""Batcher activities: its config, one batch's flush and its acks, request look-ups."""
+"""Batcher activities: its config, one batch's flush and its acks, recorded withdrawals."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from temporalio.exceptions import ApplicationError
 
 from batcher_service import errors as batcher_errors
 from batcher_service.background import running_beside
-from batcher_service.names import REQUEST_TABLE
 from batcher_service.postgres.pool import is_connection_error
+from batcher_service.postgres.withdrawals import record_withdrawals
 from batcher_service.postgres.writer import (
     BatchWriter,
     CommitInDoubt,
@@ -26,6 +26,7 @@ from batcher_service.shard.state import (
     Delivery,
     FlushInput,
     FlushResult,
+    RecordWithdrawals,
     RequestLookup,
 )
 from write_batcher import errors
@@ -36,7 +37,6 @@ from write_batcher.contract import WriteAck, WriteOutcome
 HEARTBEAT_EVERY_SECONDS = 2.0
 # Left of the flush's time for the reply once the database work is cut off.
 FLUSH_MARGIN_SECONDS = 3.0
-_OUTCOMES = {o.value: o for o in WriteOutcome}
 # Heartbeat detail of a flush whose owed answers went out: a retry does not send them again.
 DELIVERED = "delivered"
 
@@ -73,15 +73,18 @@ class BatcherActivities:
         """The batcher's policy comes from this worker's environment, recorded in history."""
         return self._config
 
-    @activity.defn(name="lookup_requests")
-    async def lookup_requests(self, request_ids: list[str]) -> list[RequestLookup]:
-        """What the request table says of each id: the authority on whether it was written."""
+    @activity.defn(name="record_withdrawals")
+    async def record_withdrawals(self, record: RecordWithdrawals) -> list[RequestLookup]:
+        """Record each id "withdrawn" in the request table unless it was written first; the
+        table, the authority on what was written, answers which."""
         try:
-            rows = await self._pool.fetch(
-                f"SELECT request_id, outcome, batch_id, table_name FROM {REQUEST_TABLE} "
-                "WHERE request_id = ANY($1::text[])",
-                request_ids,
-            )
+            async with asyncio.timeout(_budget()):
+                return await record_withdrawals(self._pool, record.batch_id, record.requests)
+        except TimeoutError as err:
+            raise ApplicationError(
+                "request table too slow: withdrawals not recorded in time",
+                type=batcher_errors.DATABASE_UNAVAILABLE,
+            ) from err
         except Exception as err:
             if not is_connection_error(err):
                 raise
@@ -89,13 +92,6 @@ class BatcherActivities:
                 f"database unreachable: {type(err).__name__}",
                 type=batcher_errors.DATABASE_UNAVAILABLE,
             ) from err
-        found = {r["request_id"]: r for r in rows}
-        return [
-            RequestLookup(rid, _OUTCOMES[r["outcome"]], r["batch_id"], r["table_name"])
-            if (r := found.get(rid)) is not None
-            else RequestLookup(rid, None)
-            for rid in request_ids
-        ]
 
     @activity.defn(name="flush_batch")
     async def flush(self, batch: FlushInput) -> FlushResult:

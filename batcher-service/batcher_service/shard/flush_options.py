@@ -23,8 +23,6 @@ FLUSH_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=5),
     non_retryable_error_types=[errors.BAD_BATCH, batcher_errors.FLUSH_IN_DOUBT],
 )
-# A withdrawal that must ask the request table waits at most this long for it.
-LOOKUP_TIMEOUT = timedelta(seconds=10)
 
 
 def reject_all(flush: FlushInput, err: ActivityError) -> FlushResult:

@@ -81,6 +81,10 @@ class RequestLedger:
     def held_ack(self, request_id: str) -> WriteAck | None:
         return self._settled.get(request_id)
 
+    def hold(self, ack: WriteAck, now: float) -> None:
+        """An answer settled outside a flush (a withdrawal): for copies and asks again."""
+        self._settled.add(ack, now)
+
     def carried_acks(self, now: float) -> list[SettledAck]:
         return self._settled.carry(now)
 
@@ -127,7 +131,9 @@ class RequestLedger:
 
     def _answer_now(self, request: WriteRequest, now: float) -> WriteAck | None:
         rid = request.request_id
-        if rid in self._withdrawals:
+        settled = self._settled.get(rid)
+        withdrawn = settled is not None and settled.outcome is WriteOutcome.WITHDRAWN
+        if rid in self._withdrawals or withdrawn:
             self._metrics.dropped("withdrawn")
             return WriteAck(
                 rid,
@@ -136,7 +142,11 @@ class RequestLedger:
                 error_message="withdrawn by its caller after its deadline; not written",
             )
         seen = self._buffer.seen(rid)
-        settled = self._settled.get(rid)
+        if self._withdrawals.settling(rid):
+            # Withdrawn unless written: the request table settles it, then refuses copies.
+            self._stats.duplicates_dropped += 1
+            self._metrics.dropped("duplicate")
+            return None
         # A rejected request sent again is written again: its cause may have been fixed.
         if settled is not None and settled.outcome is WriteOutcome.REJECTED:
             settled = None

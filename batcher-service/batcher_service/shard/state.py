@@ -9,6 +9,22 @@ from write_batcher.contract import WriteAck, WriteOutcome, WriteRequest
 
 
 @dataclass
+class WithdrawnRequest:
+    """A withdrawal to record in the request table, under the write's table."""
+
+    request_id: str
+    table: str
+
+
+@dataclass
+class RecordWithdrawals:
+    """Withdrawals for the request table: each recorded "withdrawn" unless written before."""
+
+    batch_id: str
+    requests: list[WithdrawnRequest]
+
+
+@dataclass
 class SettledAck:
     """An ack the batcher holds to answer copies and withdrawals, and when it was settled."""
 
@@ -105,8 +121,11 @@ class BatcherState:
     settled: list[SettledAck] = field(default_factory=list)
     # Answers owed to callers, not yet delivered by a flush.
     deliveries: list[Delivery] = field(default_factory=list)
-    # Withdrawn request ids: a late copy is answered "withdrawn", never written.
-    withdrawn: list[str] = field(default_factory=list)
+    # Withdrawals answered "withdrawn" but not yet in the request table (which then refuses
+    # every copy): until recorded, this refuses them.
+    withdrawn: list[WithdrawnRequest] = field(default_factory=list)
+    # Withdrawals only the request table can settle (withdrawn unless written before).
+    settling: list[WithdrawnRequest] = field(default_factory=list)
     stats: BatcherStats = field(default_factory=BatcherStats)
     last_flush_started_at: float | None = None
     shutting_down: bool = False

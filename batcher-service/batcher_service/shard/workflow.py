@@ -14,21 +14,21 @@ with workflow.unsafe.imports_passed_through():
     from batcher_service import errors as batcher_errors
     from batcher_service import names
     from batcher_service.shard.activities import BatcherActivities
-    from batcher_service.shard.buffer import RequestBuffer, Seen
-    from batcher_service.shard.flush_options import FLUSH_RETRY, LOOKUP_TIMEOUT, reject_all
+    from batcher_service.shard.buffer import RequestBuffer
+    from batcher_service.shard.flush_options import FLUSH_RETRY, reject_all
     from batcher_service.shard.ledger import RequestLedger
     from batcher_service.shard.metrics import BatcherMetrics
     from batcher_service.shard.pacing import FlushPacer
     from batcher_service.shard.policy import FlushPolicy
     from batcher_service.shard.settled import SettledAcks
     from batcher_service.shard.state import BatcherConfig, BatcherState, BatcherStats, FlushInput
+    from batcher_service.shard.withdrawal_desk import WithdrawalDesk
     from batcher_service.shard.withdrawals import Withdrawals
     from write_batcher import contract, errors
     from write_batcher._spans import FLUSH_SPAN, detached, span
     from write_batcher.contract import (
         WithdrawRequest,
         WriteAck,
-        WriteOutcome,
         WriteRequestBatch,
     )
 
@@ -48,7 +48,7 @@ class WriteBatcherWorkflow:
         self._buffer = RequestBuffer(
             state.pending, state.recent_request_ids, self._config.dedup_window
         )
-        self._withdrawals = Withdrawals(state.withdrawn, state.in_doubt)
+        self._withdrawals = Withdrawals(state.withdrawn, state.settling, state.in_doubt)
         self._stats = state.stats
         self._stats.signals_this_run = 0
         self._pacer = FlushPacer(self._config, state.last_flush_started_at, state.arrival_rate)
@@ -74,6 +74,15 @@ class WriteBatcherWorkflow:
             metrics=self._metrics,
             deliveries=state.deliveries,
         )
+        self._desk = WithdrawalDesk(
+            buffer=self._buffer,
+            ledger=self._ledger,
+            withdrawals=self._withdrawals,
+            stats=self._stats,
+            metrics=self._metrics,
+            now=self._now,
+            closing=lambda: self._closing,
+        )
 
     @workflow.signal(name=contract.SUBMIT_SIGNAL)
     def submit(self, batch: WriteRequestBatch) -> None:
@@ -84,60 +93,16 @@ class WriteBatcherWorkflow:
             self._ledger.accept(request, now)
 
     @workflow.update(name=contract.WITHDRAW_UPDATE)
-    async def withdraw(self, request: WithdrawRequest) -> WriteAck:
-        """Settles a write whose caller's deadline passed: withdrawn, or the outcome it had.
-
-        Waits at most one flush (BATCH_FLUSH_TIMEOUT_SECONDS) when the write is in one.
-        """
-        rid = request.request_id
-        await workflow.wait_condition(lambda: self._buffer.seen(rid) is not Seen.INFLIGHT)
-        if rid in self._withdrawals:
-            return WriteAck(rid, WriteOutcome.WITHDRAWN)
-        seen = self._buffer.seen(rid)
-        if seen is Seen.PENDING and not self._withdrawals.in_doubt(rid):
-            self._buffer.withdraw(rid)
-            return self._withdrawn_now(rid)
-        settled = self._ledger.held_ack(rid)
-        if seen is not Seen.PENDING and settled is not None:
-            return settled
-        # Only the request table knows: written long ago, in a commit in doubt, or never.
-        held = self._buffer.withdraw(rid) if seen is Seen.PENDING else None
-        try:
-            found = await workflow.execute_activity_method(
-                BatcherActivities.lookup_requests,
-                [rid],
-                schedule_to_close_timeout=LOOKUP_TIMEOUT,
-            )
-        except ActivityError as err:
-            if held is not None:
-                self._buffer.requeue([held], self._now())
-            if seen is Seen.WRITTEN:
-                return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN)
-            raise ApplicationError(
-                f"cannot settle {rid}: the request table is unreachable",
-                type=errors.WRITE_OUTCOME_UNKNOWN,
-            ) from err
-        self._withdrawals.settled([rid])
-        lookup = found[0]
-        if lookup.outcome is not None:
-            return WriteAck(rid, lookup.outcome, lookup.batch_id)
-        return self._withdrawn_now(rid)
+    def withdraw(self, request: WithdrawRequest) -> WriteAck:
+        """Settles a write whose caller's deadline passed, in this workflow task: withdrawn,
+        the outcome it had, or ``WriteInFlight`` (ask again) while a flush or the request
+        table has yet to say."""
+        return self._desk.answer(request)
 
     @withdraw.validator
     def admit(self, request: WithdrawRequest) -> None:
-        """Refused without a trace in history; the sender retries and reaches the next run."""
-        if self._closing:
-            raise ApplicationError(
-                "this batcher run is handing over to its next run; send again",
-                type=errors.BATCHER_ROLLING_OVER,
-            )
-
-    def _withdrawn_now(self, rid: str) -> WriteAck:
-        self._withdrawals.add(rid)
-        self._stats.rows_withdrawn += 1
-        self._metrics.withdrawn()
-        self._metrics.pending(len(self._buffer))
-        return WriteAck(rid, WriteOutcome.WITHDRAWN)
+        """Refused without a trace in history; the sender retries (the next run, if closing)."""
+        self._desk.admit(request)
 
     @workflow.signal(name=names.SHUTDOWN_SIGNAL)
     def shutdown(self) -> None:
@@ -167,9 +132,13 @@ class WriteBatcherWorkflow:
         while not self._shutdown and not self._should_continue_as_new():
             await self._wait_for_work()
             self._start_flushes()
+            self._desk.start()
         await self._close()
+        await self._desk.stopped()
+        # A shutdown completes only once every withdrawal is in the request table.
+        drained = self._shutdown and not self._failed_while_closing and await self._desk.drain()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._shutdown and not self._failed_while_closing:
+        if drained:
             return self.stats()
         self._stats.runs += 1
         self._metrics.continued_as_new()
@@ -183,7 +152,8 @@ class WriteBatcherWorkflow:
 
         Bounded: each flush ends within BATCH_FLUSH_TIMEOUT_SECONDS, and once one fails the
         run stops flushing and hands everything over (a drain goes on in the next run).
-        Signals are still taken meanwhile; only withdrawals are refused (and resent).
+        Signals are still taken meanwhile; only withdrawals are refused (and resent). A record
+        of withdrawals under way ends within its own timeout.
         """
         self._closing = True
         policy = "drain" if self._shutdown else "carry"
@@ -244,7 +214,7 @@ class WriteBatcherWorkflow:
                 return True
             if slots_full:
                 return self._inflight < self._config.max_inflight_flushes
-            if self._delivery_due():
+            if self._delivery_due() or self._desk.startable():
                 return True
             # Everything pending waits for keys a flush holds: its end frees them.
             if deadline is None and inflight and self._inflight != inflight:
@@ -333,6 +303,7 @@ class WriteBatcherWorkflow:
             self._ledger.record(flush, result, self._now())
         finally:
             self._inflight -= 1
+            self._desk.flush_ended(flush)
 
     def _flush_failed(self, flush: FlushInput, err: ActivityError) -> None:
         cause = err.cause
@@ -365,6 +336,7 @@ class WriteBatcherWorkflow:
             settled=self._ledger.carried_acks(self._now()),
             deliveries=self._ledger.deliveries,
             withdrawn=self._withdrawals.withdrawn(),
+            settling=self._withdrawals.settling_requests(),
             stats=self._stats,
             last_flush_started_at=self._pacer.last_flush_started_at,
             arrival_rate=self._pacer.arrival_rate,

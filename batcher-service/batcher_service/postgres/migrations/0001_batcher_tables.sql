@@ -7,8 +7,9 @@ CREATE TABLE IF NOT EXISTS write_batcher_requests (
     request_id text PRIMARY KEY,
     table_name text NOT NULL,
     batch_id text NOT NULL,
-    -- written, key_exists (insert mode left an existing row) or superseded (upsert mode:
-    -- a later write to the same key in the same batch won)
+    -- written, key_exists (insert mode left an existing row), superseded (upsert mode:
+    -- a later write to the same key in the same batch won) or withdrawn (its caller's
+    -- deadline passed first: no row, and every later copy of the request is refused)
     outcome text NOT NULL,
     -- The row's conflict key as JSON text (keyed tables): traces a row to its batch.
     row_key text,
