@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from batcher_service import names
     from batcher_service.shard.activities import BatcherActivities
     from batcher_service.shard.buffer import RequestBuffer, Seen
+    from batcher_service.shard.carry import WITHDRAWN_BYTES, newest_within
     from batcher_service.shard.flush_options import FLUSH_RETRY, LOOKUP_TIMEOUT, reject_all
     from batcher_service.shard.ledger import RequestLedger
     from batcher_service.shard.metrics import BatcherMetrics
@@ -44,7 +45,11 @@ class WriteBatcherWorkflow:
     @workflow.init
     def __init__(self, state: BatcherState | None = None) -> None:
         state = state or BatcherState()
-        self._config = BatcherConfig()
+        self._config = state.config or BatcherConfig()
+        # Signals that arrive before the run knows its config wait for it (the first run only:
+        # later ones start with the config their predecessor used).
+        self._config_known = state.config is not None
+        self._unjudged: list[WriteRequestBatch] = []
         self._buffer = RequestBuffer(
             state.pending, state.recent_request_ids, self._config.dedup_window
         )
@@ -79,6 +84,12 @@ class WriteBatcherWorkflow:
     def submit(self, batch: WriteRequestBatch) -> None:
         """Only buffers: all I/O happens in the main loop's flushes."""
         self._stats.signals_this_run += 1
+        if not self._config_known:
+            self._unjudged.append(batch)
+            return
+        self._judge(batch)
+
+    def _judge(self, batch: WriteRequestBatch) -> None:
         now = self._now()
         for request in batch.requests:
             self._ledger.accept(request, now)
@@ -164,6 +175,10 @@ class WriteBatcherWorkflow:
         self._pacer.config = self._config
         self._policy.config = self._config
         self._ledger.config = self._config
+        self._config_known = True
+        for batch in self._unjudged:
+            self._judge(batch)
+        self._unjudged.clear()
         while not self._shutdown and not self._should_continue_as_new():
             await self._wait_for_work()
             self._start_flushes()
@@ -353,8 +368,9 @@ class WriteBatcherWorkflow:
             pending=self._buffer.pending(),
             recent_request_ids=self._buffer.recent(),
             settled=self._ledger.carried_acks(self._now()),
-            deliveries=self._ledger.deliveries,
-            withdrawn=self._withdrawals.withdrawn(),
+            deliveries=self._ledger.carried_deliveries(),
+            # Each part within its share of the input (carry.py): it stays under 1 MiB.
+            withdrawn=newest_within(self._withdrawals.withdrawn(), WITHDRAWN_BYTES),
             stats=self._stats,
             last_flush_started_at=self._pacer.last_flush_started_at,
             arrival_rate=self._pacer.arrival_rate,
@@ -364,4 +380,5 @@ class WriteBatcherWorkflow:
             in_doubt=self._withdrawals.doubted(
                 p.request.request_id for p in self._buffer.pending()
             ),
+            config=self._config,
         )
