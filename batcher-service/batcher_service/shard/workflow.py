@@ -188,7 +188,8 @@ class WriteBatcherWorkflow:
             return self.stats()
         self._stats.runs += 1
         self._metrics.continued_as_new()
-        workflow.continue_as_new(self._carry_state())
+        # Explicit: a shard started by an older version keeps Temporal's 10 s default else.
+        workflow.continue_as_new(self._carry_state(), task_timeout=contract.BATCHER_TASK_TIMEOUT)
 
     async def _close(self) -> None:
         """Flush what must not be carried over and wait for every flush in flight.
