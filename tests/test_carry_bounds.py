@@ -122,6 +122,16 @@ def test_the_carried_state_stays_under_1_mib_with_every_part_at_its_bound(
     assert len(state.settled) < MAX_HELD and len(state.withdrawn) < MAX_WITHDRAWN
 
 
+def test_sizes_are_those_the_workers_converter_writes() -> None:
+    converter = strict_data_converter().payload_converter
+    for char in ("a", "\x01", '"', "\u00e9", "\U0001f600"):
+        request = _request(char, 3, 50)
+        values = [request, request.request_id, _ack(char, 1), [request], {"n": 1.5, "k": None}]
+        values.append(Delivery(_id(char, 1), _id(char, 2), _id(char, 3), _ack(char, 4)))
+        for value in values:
+            assert encoded_size(value) == len(converter.to_payloads([value])[0].data), value
+
+
 def test_a_pending_request_is_never_bigger_than_its_size() -> None:
     for char in ("a", "\x01", "\U0001f600"):
         request = _request(char, 7, 100)

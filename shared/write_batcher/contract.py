@@ -34,11 +34,11 @@ __all__ = [
 BATCHER_TASK_QUEUE: Final = "write-batching-batcher"
 BATCHER_WORKFLOW: Final = "WriteBatcherWorkflow"
 BATCHER_ID_PREFIX: Final = "write-batcher"
-# A shard's workflow-task timeout (Temporal's default: 10 s). A task a killed batcher worker
-# had started is handed to another worker only once it times out: writes stop that long. Its
-# tasks take 0.2-1.7 s on a loaded 2-core machine and a run replays at most 1,000 events, so
-# 5 s leaves them room, and writes resume within 5 s of the kill.
-BATCHER_TASK_TIMEOUT: Final = timedelta(seconds=5)
+# A shard's workflow-task timeout. A task a killed batcher worker had started reaches another
+# worker only once it times out, but no shorter than Temporal's default: a burst of 5,000
+# signals made tasks of 6-10 s on a loaded 2-core machine, and at 5 s they timed out and were
+# replayed, longer each time, until the shard stalled.
+BATCHER_TASK_TIMEOUT: Final = timedelta(seconds=10)
 
 # Several callers' writes in one signal: one history event and one RPC for all of them.
 SUBMIT_SIGNAL: Final = "submit_writes"
