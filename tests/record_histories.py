@@ -38,7 +38,10 @@ async def _drain(client: Client, queues: Queues) -> None:
 async def _fixed(client: Client, pool: asyncpg.Pool) -> None:
     """Fixed batches, a payment refused by the table spec, a typed business failure."""
     queues = Queues.unique()
-    config = BatcherConfig(mode="fixed", max_batch_size=8, max_wait_seconds=0.3)
+    # A short run: the chain holds a continue-as-new and a run that begins from carried state.
+    config = BatcherConfig(
+        mode="fixed", max_batch_size=8, max_wait_seconds=0.3, max_signals_per_run=2
+    )
     async with running_workers(client, pool, queues, config, ack_timeout_seconds=20) as h:
         handles = [await h.start_payment(f"rec-fixed-{i}", payment(i)) for i in range(40)]
         bad = await h.start_payment("rec-fixed-memo", payment(98, memo="m" * 201))
