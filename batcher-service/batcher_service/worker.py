@@ -26,6 +26,8 @@ from write_batcher_kit.versioning import WorkerVersioning
 # resumes where it was), so the old version's workers can go once the new one is current.
 VERSIONING_BEHAVIOR = VersioningBehavior.AUTO_UPGRADE
 
+STICKY_SCHEDULE_TO_START = timedelta(seconds=3)
+
 
 def build_worker(
     client: Client,
@@ -71,4 +73,8 @@ def build_worker(
         **(versioning or WorkerVersioning()).worker_options(VERSIONING_BEHAVIOR),
         # A flush in progress finishes its statement before the process exits.
         graceful_shutdown_timeout=timedelta(seconds=20),
+        # A shard's next task waits on this worker's sticky queue this long before any worker
+        # may take it (the SDK's default: 10 s): after a crash, that long with no writes. Past
+        # it a busy worker only loses its cached copy (it replays the run), so keep it short.
+        sticky_queue_schedule_to_start_timeout=STICKY_SCHEDULE_TO_START,
     )

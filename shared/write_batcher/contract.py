@@ -6,6 +6,7 @@ the SDK resolves these field types from inside the workflow sandbox.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -14,6 +15,7 @@ from temporalio.client import Client
 __all__ = [
     "BATCHER_ID_PREFIX",
     "BATCHER_TASK_QUEUE",
+    "BATCHER_TASK_TIMEOUT",
     "BATCHER_WORKFLOW",
     "SUBMIT_SIGNAL",
     "WITHDRAW_ACTIVITY",
@@ -32,6 +34,11 @@ __all__ = [
 BATCHER_TASK_QUEUE: Final = "write-batching-batcher"
 BATCHER_WORKFLOW: Final = "WriteBatcherWorkflow"
 BATCHER_ID_PREFIX: Final = "write-batcher"
+# A shard's workflow-task timeout. A task a killed batcher worker had started reaches another
+# worker only once it times out, but no shorter than Temporal's default: a burst of 5,000
+# signals made tasks of 6-10 s on a loaded 2-core machine, and at 5 s they timed out and were
+# replayed, longer each time, until the shard stalled.
+BATCHER_TASK_TIMEOUT: Final = timedelta(seconds=10)
 
 # Several callers' writes in one signal: one history event and one RPC for all of them.
 SUBMIT_SIGNAL: Final = "submit_writes"
@@ -139,4 +146,5 @@ async def signal_shard(
         task_queue=task_queue,
         start_signal=SUBMIT_SIGNAL,
         start_signal_args=[WriteRequestBatch(list(requests))],
+        task_timeout=BATCHER_TASK_TIMEOUT,
     )

@@ -26,7 +26,7 @@ from tests.support.harness import eventually
 from write_batcher import WriteResult, errors
 from write_batcher.contract import WriteOutcome, WriteRequest
 
-# Each request is ~170 bytes by the buffer's estimate: a few make a batch "too big to carry".
+# Each request is ~370 bytes as the buffer measures it: a few make a batch "too big to carry".
 NOTE = "n" * 60
 
 
@@ -53,7 +53,7 @@ async def test_a_full_shard_survives_an_outage(
         max_wait_seconds=1.0,
         flush_timeout_seconds=6.0,
         max_inflight_flushes=3,
-        max_batch_bytes=2_000,
+        max_batch_bytes=4_000,
         max_pending=300,
         max_signals_per_run=signals_per_run,
         min_interval_seconds=1.0,

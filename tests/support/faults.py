@@ -87,7 +87,12 @@ PG_STOPPED = "PostgreSQL stopped 20 s under load"
 PG_DOWN_PAST_DEADLINE = "PostgreSQL down longer than the ack deadline (6 s)"
 PG_DOWN_CONTINUE_AS_NEW = "PostgreSQL down while runs must continue-as-new, shard at its cap"
 TEMPORAL_RESTART = "Temporal dev server restarted under load"
-SIGNAL_BURST = "burst of 5,000 signals, continue-as-new forced low"
+CARRY_AT_ITS_BOUND = (
+    "PostgreSQL down, a shard filled with `MAX_ROW_BYTES` rows, continue-as-new forced"
+)
+BATCHER_KILLED_RESTARTED = "kill -9 batcher worker under a steady stream, restarted"
+BATCHER_KILLED_STANDBY = "kill -9 batcher worker under a steady stream, a standby worker up"
+SIGNAL_BURST = "5,000 one-request signals in waves of 1,000, continue-as-new forced low"
 DELIVERED_TWICE = "every request delivered twice, across continue-as-new"
 CALLER_TERMINATED = "caller terminated before its ack"
 POISON_ROWS = "6 poison rows (CHECK) over several flushes, 2 rows undecodable by PostgreSQL"
@@ -116,6 +121,9 @@ SCENARIOS = (
     PG_DOWN_PAST_DEADLINE,
     PG_DOWN_CONTINUE_AS_NEW,
     TEMPORAL_RESTART,
+    CARRY_AT_ITS_BOUND,
+    BATCHER_KILLED_RESTARTED,
+    BATCHER_KILLED_STANDBY,
     SIGNAL_BURST,
     DELIVERED_TWICE,
     CALLER_TERMINATED,

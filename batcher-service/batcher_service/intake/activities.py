@@ -21,6 +21,7 @@ from write_batcher._routing import shard_for
 from write_batcher._spans import annotate, traceparent
 from write_batcher._validation import validate_activity_input
 from write_batcher.contract import (
+    BATCHER_TASK_TIMEOUT,
     BATCHER_WORKFLOW,
     WITHDRAW_ACTIVITY,
     WITHDRAW_UPDATE,
@@ -150,6 +151,7 @@ class IntakeActivities:
             id=workflow_id,
             task_queue=activity.info().task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            task_timeout=BATCHER_TASK_TIMEOUT,
         )
         try:
             ack: WriteAck = await activity.client().execute_update_with_start_workflow(

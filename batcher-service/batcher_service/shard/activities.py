@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 
 import asyncpg
 from temporalio import activity
@@ -55,8 +54,9 @@ def _budget() -> float:
     if info.start_to_close_timeout:
         limits.append(info.start_to_close_timeout.total_seconds())
     if info.schedule_to_close_timeout:
-        end = info.scheduled_time + info.schedule_to_close_timeout
-        limits.append((end - datetime.now(UTC)).total_seconds())
+        # Both times are the server's: this worker's wall clock is never compared with them.
+        spent = (info.started_time - info.scheduled_time).total_seconds()
+        limits.append(info.schedule_to_close_timeout.total_seconds() - spent)
     return max(min(limits, default=60.0) - FLUSH_MARGIN_SECONDS, 0.5)
 
 

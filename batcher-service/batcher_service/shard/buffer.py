@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter, deque
 from enum import Enum
 
+from batcher_service.shard.carry import RECENT_BYTES, newest_within, pending_size
 from batcher_service.shard.state import PendingRequest
 from write_batcher.contract import WriteRequest
 
@@ -20,9 +20,8 @@ class Seen(Enum):
 
 
 def request_size(request: WriteRequest) -> int:
-    """An estimate of the request's share of a flush payload (2 MiB event limit)."""
-    row = json.dumps(request.row, separators=(",", ":"), default=str)
-    return len(row) + len(request.request_id) * 2 + len(request.table) + 64
+    """What the request adds to a carried state (and at least to a flush's input), encoded."""
+    return pending_size(request)
 
 
 class RequestBuffer:
@@ -33,12 +32,19 @@ class RequestBuffer:
     """
 
     def __init__(self, pending: list[PendingRequest], recent: list[str], window: int) -> None:
-        self._pending: deque[PendingRequest] = deque(pending)
+        # Sizes measured again: a state carried by an older version holds estimates.
+        self._pending: deque[PendingRequest] = deque(
+            PendingRequest(p.request, p.arrived_at, request_size(p.request)) for p in pending
+        )
         self._pending_ids = {p.request.request_id for p in pending}
-        self.bytes = sum(p.size_bytes for p in pending)
+        self.bytes = sum(p.size_bytes for p in self._pending)
         self._recent: deque[str] = deque(recent)
         self._recent_ids = set(recent)
         self._inflight_ids: set[str] = set()
+        # Sizes of the requests in flight: a failed flush hands them back to the buffer, so
+        # the cap on what a run carries counts them too (``held_bytes``).
+        self._inflight_sizes: dict[str, int] = {}
+        self.inflight_bytes = 0
         self._inflight_keys: Counter[str] = Counter()
         # Pending requests per partition key, and how many of them wait for a key in flight:
         # whether a flush would find anything is then a comparison, not a scan.
@@ -48,6 +54,11 @@ class RequestBuffer:
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    @property
+    def held_bytes(self) -> int:
+        """Pending and in-flight requests: what the next run carries if every flush fails."""
+        return self.bytes + self.inflight_bytes
 
     def oldest_arrival(self) -> float | None:
         return self._pending[0].arrived_at if self._pending else None
@@ -61,8 +72,8 @@ class RequestBuffer:
             return Seen.WRITTEN
         return Seen.NEW
 
-    def add(self, request: WriteRequest, now: float) -> None:
-        size = request_size(request)
+    def add(self, request: WriteRequest, now: float, size: int | None = None) -> None:
+        size = request_size(request) if size is None else size
         self._pending.append(PendingRequest(request, now, size))
         self._pending_ids.add(request.request_id)
         self._count_pending(request.partition_key, 1)
@@ -96,6 +107,8 @@ class RequestBuffer:
             self._count_pending(nxt.request.partition_key, -1)
             self.bytes -= nxt.size_bytes
             size += nxt.size_bytes
+            self._inflight_sizes[nxt.request.request_id] = nxt.size_bytes
+            self.inflight_bytes += nxt.size_bytes
             batch.append(nxt.request)
         self._pending.extendleft(reversed(kept))
         self._inflight_ids.update(r.request_id for r in batch)
@@ -108,6 +121,7 @@ class RequestBuffer:
     def _release(self, batch: list[WriteRequest]) -> None:
         for req in batch:
             self._inflight_ids.discard(req.request_id)
+            self.inflight_bytes -= self._inflight_sizes.pop(req.request_id, 0)
             self._inflight_keys[req.partition_key] -= 1
             if self._inflight_keys[req.partition_key] <= 0:
                 del self._inflight_keys[req.partition_key]
@@ -128,8 +142,11 @@ class RequestBuffer:
                 self._recent_ids.discard(self._recent.popleft())
 
     def requeue(self, batch: list[WriteRequest], now: float) -> None:
-        """A flush ended without writing: its requests are pending again, first in line."""
-        self._release(batch)
+        """A flush ended without writing: its requests are pending again, first in line.
+
+        Also a request a withdrawal took out and puts back: it was never in flight.
+        """
+        self._release([r for r in batch if r.request_id in self._inflight_ids])
         for req in reversed(batch):
             size = request_size(req)
             self._pending.appendleft(PendingRequest(req, now, size))
@@ -154,4 +171,5 @@ class RequestBuffer:
         return list(self._pending)
 
     def recent(self) -> list[str]:
-        return list(self._recent)
+        """The newest written ids that fit the carried state's share (RECENT_BYTES)."""
+        return newest_within(list(self._recent), RECENT_BYTES)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from batcher_service.shard.buffer import RequestBuffer, Seen
+from batcher_service.shard.buffer import RequestBuffer, Seen, request_size
+from batcher_service.shard.carry import DELIVERY_BYTES, PENDING_BYTES, newest_within
 from batcher_service.shard.metrics import BatcherMetrics
 from batcher_service.shard.pacing import FlushPacer
 from batcher_service.shard.settled import SettledAcks
@@ -19,9 +20,10 @@ from write_batcher import errors
 from write_batcher._spans import BUFFER_SPAN, record_span
 from write_batcher.contract import WriteAck, WriteOutcome, WriteRequest
 
-# What a run may carry into the next (one event; Temporal's hard limit is 2 MiB): past it
-# new writes are dropped as overloaded, and their callers send them again.
-MAX_CARRY_BYTES = 1_500_000
+# What a shard holds (pending and in flight, as encoded) is what a run carries into the next
+# when every flush fails (carry.py): past it new writes are dropped as overloaded, and their
+# callers send them again.
+MAX_CARRY_BYTES = PENDING_BYTES
 # Answers owed beyond this are dropped: their callers' attempts time out and send again.
 MAX_DELIVERIES = 2_000
 # Answers one flush delivers: one flush input is one history event.
@@ -94,6 +96,10 @@ class RequestLedger:
         if len(self.deliveries) > MAX_DELIVERIES:
             del self.deliveries[: len(self.deliveries) - MAX_DELIVERIES]
 
+    def carried_deliveries(self) -> list[Delivery]:
+        """The newest answers owed that fit the carried state's share; the rest time out."""
+        return newest_within(self.deliveries, DELIVERY_BYTES)
+
     def take_deliveries(self) -> list[Delivery]:
         taken = self.deliveries[:DELIVERIES_PER_FLUSH]
         del self.deliveries[:DELIVERIES_PER_FLUSH]
@@ -159,7 +165,8 @@ class RequestLedger:
             batch_id = settled.batch_id if settled is not None else None
             return WriteAck(rid, WriteOutcome.ALREADY_WRITTEN, batch_id)
         buffer = self._buffer
-        if len(buffer) >= self.config.max_pending or buffer.bytes >= MAX_CARRY_BYTES:
+        size = request_size(request)
+        if len(buffer) >= self.config.max_pending or buffer.held_bytes + size > MAX_CARRY_BYTES:
             # Not taken: its caller's attempt fails (retryable) and it is sent again, backing
             # off, until the caller's deadline.
             self._stats.overloaded_rejections += 1
@@ -170,7 +177,7 @@ class RequestLedger:
                 error_type=errors.BATCHER_OVERLOADED,
                 error_message=f"shard full ({len(buffer)} pending); send again later",
             )
-        buffer.add(request, now)
+        buffer.add(request, now, size)
         self._pacer.arrived()
         self._metrics.pending(len(buffer))
         # A span (not a log line) so the write's trace shows which batcher took it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from batcher_service.shard.buffer import RequestBuffer
+from batcher_service.shard.carry import PENDING_BYTES
 from batcher_service.shard.pacing import FlushPacer
 from batcher_service.shard.state import BatcherConfig
 
@@ -21,7 +22,10 @@ class FlushPolicy:
 
     def size_due(self) -> bool:
         cfg = self.config
-        return len(self._buffer) >= cfg.max_batch_size or self._buffer.bytes >= cfg.max_batch_bytes
+        # The shard holds at most PENDING_BYTES (pending and in flight): a batch by bytes is
+        # due well before that, or the buffer would fill up before its flush started.
+        due_bytes = min(cfg.max_batch_bytes, PENDING_BYTES // 4)
+        return len(self._buffer) >= cfg.max_batch_size or self._buffer.bytes >= due_bytes
 
     def next_deadline(self, now: float) -> float | None:
         """Workflow time at which the next flush becomes due by the clock."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from batcher_service.shard.carry import SETTLED_BYTES, newest_within
 from batcher_service.shard.state import SettledAck
 from write_batcher.contract import WriteAck
 
@@ -13,11 +14,6 @@ MAX_HELD = 50_000
 # What continue-as-new carries (one event, beside the pending rows): the latest acks only.
 # An ack left behind is not lost: its caller resends and gets ``already_written``.
 CARRY_SECONDS = 15.0
-MAX_CARRY_BYTES = 250_000
-
-
-def _size(ack: WriteAck) -> int:
-    return 96 + sum(len(v or "") for v in (ack.request_id, ack.batch_id, ack.error_message))
 
 
 class SettledAcks:
@@ -41,19 +37,15 @@ class SettledAcks:
         self._expire(now)
 
     def carry(self, now: float) -> list[SettledAck]:
-        kept: list[SettledAck] = []
-        size = 0
+        """The acks settled in the last CARRY_SECONDS, newest first to fit SETTLED_BYTES."""
+        recent: list[SettledAck] = []
         for item in reversed(self._order):
             if item.settled_at < now - CARRY_SECONDS:
                 break
-            if self._acks.get(item.ack.request_id) is not item:
-                continue
-            size += _size(item.ack)
-            if size > MAX_CARRY_BYTES:
-                break
-            kept.append(item)
-        kept.reverse()
-        return kept
+            if self._acks.get(item.ack.request_id) is item:
+                recent.append(item)
+        recent.reverse()
+        return newest_within(recent, SETTLED_BYTES)
 
     def _put(self, item: SettledAck) -> None:
         self._acks[item.ack.request_id] = item

@@ -135,6 +135,9 @@ class BatcherState:
     failed_flushes_in_a_row: int = 0
     # Pending requests whose last flush's commit is in doubt: a withdrawal asks the database.
     in_doubt: list[str] = field(default_factory=list)
+    # The config the last run judged by: the next judges its first signals by it too (None:
+    # the first run, which holds its signals until its config is loaded).
+    config: BatcherConfig | None = None
 
 
 @dataclass

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from batcher_service.shard.carry import WITHDRAWN_BYTES, item_size
 from batcher_service.shard.state import WithdrawnRequest
 
-# Withdrawals not yet in the request table (answered, or to be settled there). Past it a
+# Withdrawals not yet in the request table (answered, or to be settled there), in encoded
+# bytes: carried whole through continue-as-new, never trimmed (carry.py's share). Past it a
 # withdrawal is answered "in flight: ask again" until a record drains them: a database down
 # that long leaves further callers' withdrawals unsettled (outcome unknown), never unsafe.
-MAX_UNRECORDED = 1_000
+MAX_UNRECORDED_BYTES = WITHDRAWN_BYTES
 # Ids one record activity takes (its input is one history event; ids are <= 200 chars).
 RECORD_BATCH = 500
 
@@ -33,6 +35,9 @@ class Withdrawals:
         # Asked to withdraw what only the request table can settle: withdrawn unless written.
         self._settling = {w.request_id: w.table for w in settling}
         self._in_doubt = set(in_doubt)
+        self._bytes = sum(
+            _size(rid, t) for rid, t in [*self._withdrawn.items(), *self._settling.items()]
+        )
         # Asked while their write was in a flush: settled when that flush ends.
         self._asked: set[str] = set()
 
@@ -43,15 +48,19 @@ class Withdrawals:
         return request_id in self._settling
 
     def full(self) -> bool:
-        return len(self._withdrawn) + len(self._settling) >= MAX_UNRECORDED
+        return self._bytes >= MAX_UNRECORDED_BYTES
 
     def add(self, request_id: str, table: str) -> None:
         """Answered withdrawn: to be recorded."""
+        if request_id not in self._withdrawn:
+            self._bytes += _size(request_id, table)
         self._withdrawn[request_id] = table
         self._in_doubt.discard(request_id)
 
     def settle(self, request_id: str, table: str) -> None:
         """To be settled by the request table: recorded withdrawn unless written before."""
+        if request_id not in self._settling:
+            self._bytes += _size(request_id, table)
         self._settling[request_id] = table
         self._in_doubt.discard(request_id)
 
@@ -66,9 +75,11 @@ class Withdrawals:
     def recorded(self, request_id: str) -> bool | None:
         """The request table settled it: True if it had been answered withdrawn already,
         False if it was settling, None if neither."""
-        if self._withdrawn.pop(request_id, None) is not None:
+        if (table := self._withdrawn.pop(request_id, None)) is not None:
+            self._bytes -= _size(request_id, table)
             return True
-        if self._settling.pop(request_id, None) is not None:
+        if (table := self._settling.pop(request_id, None)) is not None:
+            self._bytes -= _size(request_id, table)
             return False
         return None
 
@@ -102,3 +113,7 @@ class Withdrawals:
     def doubted(self, pending: Iterable[str]) -> list[str]:
         """The in-doubt ids still pending: the only ones worth carrying over."""
         return sorted(self._in_doubt.intersection(pending))
+
+
+def _size(request_id: str, table: str) -> int:
+    return item_size(WithdrawnRequest(request_id, table))

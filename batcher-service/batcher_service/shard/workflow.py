@@ -44,7 +44,11 @@ class WriteBatcherWorkflow:
     @workflow.init
     def __init__(self, state: BatcherState | None = None) -> None:
         state = state or BatcherState()
-        self._config = BatcherConfig()
+        self._config = state.config or BatcherConfig()
+        # Signals that arrive before the run knows its config wait for it (the first run only:
+        # later ones start with the config their predecessor used).
+        self._config_known = state.config is not None
+        self._unjudged: list[WriteRequestBatch] = []
         self._buffer = RequestBuffer(
             state.pending, state.recent_request_ids, self._config.dedup_window
         )
@@ -88,6 +92,12 @@ class WriteBatcherWorkflow:
     def submit(self, batch: WriteRequestBatch) -> None:
         """Only buffers: all I/O happens in the main loop's flushes."""
         self._stats.signals_this_run += 1
+        if not self._config_known:
+            self._unjudged.append(batch)
+            return
+        self._judge(batch)
+
+    def _judge(self, batch: WriteRequestBatch) -> None:
         now = self._now()
         for request in batch.requests:
             self._ledger.accept(request, now)
@@ -129,6 +139,10 @@ class WriteBatcherWorkflow:
         self._pacer.config = self._config
         self._policy.config = self._config
         self._ledger.config = self._config
+        self._config_known = True
+        for batch in self._unjudged:
+            self._judge(batch)
+        self._unjudged.clear()
         while not self._shutdown and not self._should_continue_as_new():
             await self._wait_for_work()
             self._start_flushes()
@@ -143,9 +157,12 @@ class WriteBatcherWorkflow:
         self._stats.runs += 1
         self._metrics.continued_as_new()
         # Detached: the next run's spans start a trace of their own, not one more child in
-        # the trace of the write that first started this shard.
+        # the trace of the write that first started this shard. The task timeout explicit: a
+        # shard started by an older version keeps Temporal's 10 s default else.
         with detached():
-            workflow.continue_as_new(self._carry_state())
+            workflow.continue_as_new(
+                self._carry_state(), task_timeout=contract.BATCHER_TASK_TIMEOUT
+            )
 
     async def _close(self) -> None:
         """Flush what must not be carried over and wait for every flush in flight.
@@ -334,7 +351,9 @@ class WriteBatcherWorkflow:
             pending=self._buffer.pending(),
             recent_request_ids=self._buffer.recent(),
             settled=self._ledger.carried_acks(self._now()),
-            deliveries=self._ledger.deliveries,
+            # Each part within its share of the input (carry.py): it stays under 1 MiB. The
+            # unrecorded withdrawals are bounded where they are taken, never trimmed here.
+            deliveries=self._ledger.carried_deliveries(),
             withdrawn=self._withdrawals.withdrawn(),
             settling=self._withdrawals.settling_requests(),
             stats=self._stats,
@@ -346,4 +365,5 @@ class WriteBatcherWorkflow:
             in_doubt=self._withdrawals.doubted(
                 p.request.request_id for p in self._buffer.pending()
             ),
+            config=self._config,
         )
