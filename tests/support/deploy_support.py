@@ -1,4 +1,4 @@
-"""Shared helpers for the tests/test_deploy_*.py files: paths, chart rendering, env-name scan,
+"""Shared helpers for the tests in tests/deploy/: paths, chart rendering, env-name scan,
 compose services, the Dockerfile's instructions."""
 
 from __future__ import annotations

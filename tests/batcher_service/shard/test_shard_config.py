@@ -9,8 +9,8 @@ import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.shard.state import BatcherConfig
-from tests.batcher_support import shard
-from tests.harness import eventually
+from tests.support.batcher_support import shard
+from tests.support.harness import eventually
 from write_batcher.contract import WriteRequest
 
 

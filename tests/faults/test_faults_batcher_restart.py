@@ -17,9 +17,9 @@ from devstack.processes import ManagedProcess
 from devstack.stack import Stack
 from loadtest.verify import verify_writes
 from main_service.names import MAIN_TASK_QUEUE
-from tests import faults
-from tests.faults import collect, record, start_payments
-from tests.harness import eventually
+from tests.support import faults
+from tests.support.faults import collect, record, start_payments
+from tests.support.harness import eventually
 from write_batcher.contract import BATCHER_TASK_TIMEOUT
 from write_batcher_kit.client import connect
 

@@ -15,11 +15,11 @@ from batcher_service.names import REQUEST_TABLE
 from batcher_service.shard.carry import CARRY_LIMIT
 from batcher_service.shard.state import BatcherConfig
 from loadtest.verify import Verification
-from tests import faults
-from tests.batcher_support import shard
-from tests.faults import record
-from tests.harness import eventually
-from tests.test_outage_settles import StoppablePostgres, pg  # noqa: F401 (fixture)
+from tests.faults.test_outage_settles import StoppablePostgres, pg  # noqa: F401 (fixture)
+from tests.support import faults
+from tests.support.batcher_support import shard
+from tests.support.faults import record
+from tests.support.harness import eventually
 from write_batcher.contract import WriteRequest
 from write_batcher.testing import DEFAULT_MAX_ROW_BYTES
 
