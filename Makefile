@@ -45,8 +45,8 @@ bench: venv
 # The README's fault table: its tests with FAULT_REPORT, then the table from the report.
 faults: venv tools
 	rm -f docs/fault-report.jsonl
-	FAULT_REPORT=$(CURDIR)/docs/fault-report.jsonl $(PY) -m pytest -q $$($(PY) -m tests.fault_table --tests)
-	$(PY) -m tests.fault_table
+	FAULT_REPORT=$(CURDIR)/docs/fault-report.jsonl $(PY) -m pytest -q $$($(PY) -m tests.support.fault_table --tests)
+	$(PY) -m tests.support.fault_table
 
 # Helm's .Files cannot read outside the chart: copy the Grafana dashboards into it.
 chart-dashboards:

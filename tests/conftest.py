@@ -18,8 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from batcher_service.postgres.migrate import migrate
 from batcher_service.postgres.pool import create_pool
 from devstack.postgres import EmbeddedPostgres
-from tests.processes import left_behind, mark_session
-from tests.queues import Queues
+from tests.support.processes import left_behind, mark_session
+from tests.support.queues import Queues
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -32,8 +32,8 @@ _PENDING_FRAME = len('{"arrived_at":,"request":,"size_bytes":}') + 24 + 20 + 1
 
 def encoded_size(value: Any) -> int:
     """Bytes of ``value``'s payload data as the batcher worker's JSON converter writes it
-    (tests/test_carry_bounds.py holds the two equal). Not through the converter itself: a
-    shard sizes every request it takes, and a workflow activation has 2 s."""
+    (tests/batcher_service/shard/test_carry_bounds.py holds the two equal). Not through the
+    converter itself: a shard sizes every request it takes, and a workflow activation has 2 s."""
     if isinstance(value, WriteRequest):  # its fields as they are: the row is not copied
         value = {name: getattr(value, name) for name in _REQUEST_FIELDS}
     text = json.dumps(value, cls=AdvancedJSONEncoder, separators=(",", ":"), sort_keys=True)

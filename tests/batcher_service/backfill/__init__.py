@@ -1,0 +1,1 @@
+"""Tests of batcher_service/backfill."""

@@ -1,0 +1,105 @@
+"""kill -9 of the batcher worker under a steady stream of writes: writes resume once the dead
+worker's sticky queue is given up (3 s) or, when it had a shard's task started, once that task
+times out (BATCHER_TASK_TIMEOUT); none is lost or written twice (issue 23 item 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from batcher_service.names import REQUEST_TABLE
+from devstack.processes import ManagedProcess
+from devstack.stack import Stack
+from loadtest.verify import verify_writes
+from main_service.names import MAIN_TASK_QUEUE
+from tests.support import faults
+from tests.support.faults import collect, record, start_payments
+from tests.support.harness import eventually
+from write_batcher.contract import BATCHER_TASK_TIMEOUT
+from write_batcher_kit.client import connect
+
+pytestmark = pytest.mark.slow
+
+# Slack for a 2-core machine shared with other test runs.
+SLACK_SECONDS = 1.5
+UP_LINE = b"batcher worker running on"
+
+
+async def _up(worker: ManagedProcess, within: float = 60.0) -> float:
+    """When the worker logged that it polls (monotonic time)."""
+    deadline = time.monotonic() + within
+    while UP_LINE not in worker.log_path.read_bytes():
+        assert worker.running(), worker.tail()
+        assert time.monotonic() < deadline, worker.tail()
+        await asyncio.sleep(0.02)
+    return time.monotonic()
+
+
+@pytest.mark.parametrize("standby", [False, True], ids=["restarted", "standby"])
+async def test_writes_resume_within_the_task_timeout_of_a_killed_batcher(
+    tmp_path: Path, database_url: str, standby: bool
+) -> None:
+    """``standby``: the other worker is up before the kill (a restart that takes no time)."""
+    with Stack(tmp_path / "s", database_url=database_url) as stack:
+        env = {"BATCH_MAX_WAIT_SECONDS": "0.2"}
+        batcher = stack.start_worker("batcher_service", **env)
+        stack.start_worker("main_service")
+        assert stack.temporal_address is not None
+        client = await connect({"target_host": stack.temporal_address, "namespace": "default"})
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        assert pool is not None
+        ids: list[str] = []
+        feeding = True
+
+        async def feed() -> None:
+            # A steady stream: some writes are always in flight, before and after the kill.
+            wave = 0
+            while feeding:
+                ids.extend(await start_payments(client, f"rs{wave}-", 10, MAIN_TASK_QUEUE))
+                wave += 1
+                await asyncio.sleep(0.2)
+
+        async def written() -> int:
+            return int(await pool.fetchval(f"SELECT count(*) FROM {REQUEST_TABLE}"))
+
+        feeder = asyncio.create_task(feed())
+        try:
+            await eventually(written, within=120)
+            await asyncio.sleep(3)  # the shard's tasks now go to this worker's sticky queue
+            if standby:
+                await _up(stack.start_worker("batcher_service", **env))
+            batcher.kill()
+            killed = time.monotonic()
+            before = await written()
+            if standby:
+                up = killed
+            else:
+                up = await _up(stack.start_worker("batcher_service", **env))
+            while await written() == before:
+                assert time.monotonic() - up < 60, "writes never resumed"
+                await asyncio.sleep(0.05)
+            resumed = time.monotonic() - up
+        finally:
+            feeding = False
+            with contextlib.suppress(Exception):
+                await feeder
+        outcome = await collect(client, ids)
+        check = await verify_writes(database_url, ids)
+        await pool.close()
+        print(f"writes resumed {resumed:.2f} s after the other batcher worker was up, ")
+        print(f"which was {up - killed:.2f} s after the kill")
+        record(
+            faults.BATCHER_KILLED_STANDBY if standby else faults.BATCHER_KILLED_RESTARTED,
+            len(ids),
+            check,
+            f"{len(outcome.completed)} acked; writes resumed {up - killed + resumed:.1f} s after "
+            f"the kill, {resumed:.1f} s after the other worker was up",
+        )
+        assert (len(outcome.completed), check.lost, check.duplicates) == (len(ids), 0, 0)
+        since_kill = up - killed + resumed
+        assert since_kill < BATCHER_TASK_TIMEOUT.total_seconds() + SLACK_SECONDS, since_kill

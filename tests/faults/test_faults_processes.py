@@ -1,0 +1,151 @@
+"""Faults injected into real processes: kill -9 of workers, PostgreSQL and Temporal outages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from devstack.postgres import EmbeddedPostgres
+from devstack.stack import Stack
+from devstack.temporal_server import TemporalDevServer
+from loadtest.verify import verify_writes
+from main_service.names import LEDGER_TABLE, MAIN_TASK_QUEUE
+from tests.support import faults
+from tests.support.faults import collect, record, start_payments
+from tests.support.harness import eventually
+from tests.support.histories_io import record_if_asked
+from write_batcher.contract import batcher_workflow_id
+from write_batcher_kit.client import connect
+
+pytestmark = pytest.mark.slow
+
+
+async def _rows_once_flowing(url: str, total: int) -> int:
+    """Waits until writes reach the ledger, and returns how many had: the fault strikes
+    while the rest are still in flight (asserted by each test)."""
+    conn = await asyncpg.connect(url)
+    try:
+
+        async def written() -> int:
+            return int(await conn.fetchval(f"SELECT count(*) FROM {LEDGER_TABLE}"))
+
+        rows: int = await eventually(written, within=120)
+    finally:
+        await conn.close()
+    assert rows < total, f"all {total} were written before the fault: nothing was in flight"
+    return rows
+
+
+async def _client(stack: Stack):  # type: ignore[no-untyped-def]
+    assert stack.temporal_address is not None
+    return await connect({"target_host": stack.temporal_address, "namespace": "default"})
+
+
+async def test_kill_9_batcher_during_flush(tmp_path: Path, database_url: str) -> None:
+    with Stack(tmp_path / "s", database_url=database_url) as stack:
+        batcher = stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
+        stack.start_worker("main_service")
+        client = await _client(stack)
+        lock = await asyncpg.connect(database_url)
+        tx = lock.transaction()
+        await tx.start()
+        await lock.execute(f"LOCK TABLE {LEDGER_TABLE} IN ACCESS EXCLUSIVE MODE")
+        ids = await start_payments(client, "kb", 30, MAIN_TASK_QUEUE)
+        # Wait until a flush statement is blocked mid-flight, then crash its worker.
+        deadline = time.monotonic() + 60
+        while not await lock.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass",
+            LEDGER_TABLE,
+        ):
+            assert time.monotonic() < deadline, "no flush reached the database"
+            await asyncio.sleep(0.2)
+        batcher.kill()
+        stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
+        await tx.rollback()
+        await lock.close()
+        outcome = await collect(client, ids)
+        check = await verify_writes(database_url, ids)
+        record(faults.KILL_BATCHER, len(ids), check, f"{len(outcome.completed)} acked")
+        assert (len(outcome.completed), check.lost, check.duplicates) == (30, 0, 0), outcome
+        await record_if_asked(client, "kill-batcher", batcher_workflow_id(0), ids)
+
+
+async def test_kill_9_main_worker_mid_run(tmp_path: Path, database_url: str) -> None:
+    with Stack(tmp_path / "s", database_url=database_url) as stack:
+        stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
+        main = stack.start_worker("main_service")
+        client = await _client(stack)
+        ids = await start_payments(client, "km", 80, MAIN_TASK_QUEUE)
+        at_kill = await _rows_once_flowing(database_url, len(ids))
+        main.kill()
+        stack.start_worker("main_service")
+        outcome = await collect(client, ids)
+        check = await verify_writes(database_url, ids)
+        record(
+            faults.KILL_MAIN,
+            len(ids),
+            check,
+            f"killed with {at_kill} written, {len(ids) - at_kill} in flight; "
+            f"{len(outcome.completed)} acked",
+        )
+        assert (len(outcome.completed), check.lost, check.duplicates) == (80, 0, 0), outcome
+        await record_if_asked(client, "kill-main", batcher_workflow_id(0), ids)
+
+
+async def test_postgres_down_for_20s_under_load(tmp_path: Path) -> None:
+    pg = EmbeddedPostgres(tmp_path / "pg")
+    url = pg.start()
+    try:
+        with Stack(tmp_path / "s", database_url=url) as stack:
+            stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
+            stack.start_worker("main_service")
+            client = await _client(stack)
+            ids = await start_payments(client, "pg", 40, MAIN_TASK_QUEUE)
+            more = asyncio.create_task(start_payments(client, "pg2", 40, MAIN_TASK_QUEUE))
+            at_stop = await _rows_once_flowing(url, 80)
+            pg.stop()  # writes are flowing: now take the database away
+            await asyncio.sleep(20)
+            assert pg.start() == url
+            ids += await more
+            outcome = await collect(client, ids)
+            check = await verify_writes(url, ids)
+            record(
+                faults.PG_STOPPED,
+                len(ids),
+                check,
+                f"stopped with {at_stop} written; {len(outcome.completed)} acked",
+            )
+            assert (len(outcome.completed), check.lost, check.duplicates) == (80, 0, 0), outcome
+            await record_if_asked(client, "pg-down", batcher_workflow_id(0), ids)
+    finally:
+        pg.stop()
+
+
+async def test_temporal_restart_under_load(tmp_path: Path, database_url: str) -> None:
+    with Stack(tmp_path / "s", database_url=database_url) as stack:
+        stack.start_worker("batcher_service", BATCH_MAX_INTERVAL_SECONDS="0.3")
+        stack.start_worker("main_service")
+        client = await _client(stack)
+        ids = await start_payments(client, "tr", 60, MAIN_TASK_QUEUE)
+        at_stop = await _rows_once_flowing(database_url, len(ids))
+        assert stack.temporal is not None
+        port = stack.temporal.port
+        stack.temporal.stop()
+        await asyncio.sleep(3)
+        stack.temporal = TemporalDevServer(
+            tmp_path / "s" / "temporal.db", log_path=tmp_path / "t2.log", port=port
+        ).start()
+        outcome = await collect(client, ids)
+        check = await verify_writes(database_url, ids)
+        record(
+            faults.TEMPORAL_RESTART,
+            len(ids),
+            check,
+            f"stopped for 3 s with {at_stop} written; {len(outcome.completed)} acked",
+        )
+        assert (len(outcome.completed), check.lost, check.duplicates) == (60, 0, 0), outcome
+        await record_if_asked(client, "temporal-restart", batcher_workflow_id(0), ids)

@@ -1,0 +1,1 @@
+"""Tests of write_batcher_kit."""
