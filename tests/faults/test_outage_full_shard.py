@@ -192,10 +192,11 @@ async def test_a_shard_held_at_its_cap_backs_its_senders_off_with_jitter(
                         assert info.type == errors.BATCHER_OVERLOADED, failure
                         delays.append(info.next_retry_delay.ToTimedelta().total_seconds())
     dropped = writes_n - config.max_pending
-    # Without the shard's delay (the caller's policy alone: 1, 2, 4, 8 s ...) each dropped
-    # write is refused 5-6 times in 25 s; waiting at least 1 s, doubled per attempt, and
-    # jittered 1x-2x it is refused at most ~4 times.
-    assert refused <= dropped * 4, (refused, dropped)
+    # Told to wait at least 1 s, doubled per attempt (attempts at 0, >=1, >=3, >=7, >=15 s),
+    # a dropped write is refused at most 5 times in 25 s, fewer when the shard's own delay or
+    # the jitter is longer; without the delay (the caller's policy alone: 1, 2, 4, 8, 10 s)
+    # it would be 6 times. Load only makes the waits longer.
+    assert refused <= dropped * 5, (refused, dropped)
     assert len(delays) >= dropped // 2, delays
     assert min(delays) >= 1.0, delays
     # Jittered: no two refused senders were told the same time to come back.

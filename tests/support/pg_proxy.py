@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 Mode = Literal["pass", "cut_before", "cut_after"]
 # Untyped requests a client may send before its startup message: SSL and GSS encryption.
@@ -25,6 +25,8 @@ _ENCRYPTION_REQUESTS = {80877103, 80877104}
 class PgProxy:
     upstream_host: str
     upstream_port: int
+    # A Unix-socket directory (``?host=/dir`` in the URL, as the embedded server gives).
+    upstream_socket_dir: str | None = None
     mode: Mode = "pass"
     cuts: int = 0
     port: int = 0
@@ -35,11 +37,19 @@ class PgProxy:
         netloc = parts.netloc.rsplit("@", 1)
         host = f"127.0.0.1:{self.port}"
         netloc_out = f"{netloc[0]}@{host}" if len(netloc) == 2 else host
-        query = "sslmode=disable" + (f"&{parts.query}" if parts.query else "")
+        # The proxy's TCP address replaces the upstream's, a socket directory included.
+        params = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("host", "port")]
+        query = urlencode([("sslmode", "disable"), *params])
         return urlunsplit(parts._replace(netloc=netloc_out, query=query))
 
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.upstream_socket_dir is not None:
+            path = f"{self.upstream_socket_dir}/.s.PGSQL.{self.upstream_port}"
+            return await asyncio.open_unix_connection(path)
+        return await asyncio.open_connection(self.upstream_host, self.upstream_port)
+
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        server_r, server_w = await asyncio.open_connection(self.upstream_host, self.upstream_port)
+        server_r, server_w = await self._connect()
         committed = asyncio.Event()
         writers = (client_w, server_w)
 
@@ -97,7 +107,10 @@ class PgProxy:
 @asynccontextmanager
 async def pg_proxy(upstream_url: str) -> AsyncIterator[PgProxy]:
     parts = urlsplit(upstream_url)
-    proxy = PgProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    query = dict(parse_qsl(parts.query))
+    socket_dir = query.get("host") if query.get("host", "").startswith("/") else None
+    port = int(query.get("port") or parts.port or 5432)
+    proxy = PgProxy(parts.hostname or "127.0.0.1", port, socket_dir)
     server = await asyncio.start_server(proxy._spawn, "127.0.0.1", 0)
     proxy.port = server.sockets[0].getsockname()[1]
     try:

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 # Twice what the shard once kept in memory (5,000); WD_OTHERS makes a quicker local run.
 OTHERS = int(os.environ.get("WD_OTHERS", "10000"))
+CHUNK = 200
 
 
 async def test_a_late_copy_of_a_withdrawn_write_is_refused_after_10000_withdrawals(
@@ -89,9 +90,10 @@ async def _withdraw_others(s: Shard) -> list[WriteOutcome]:
         return ack.outcome
 
     outcomes: list[WriteOutcome] = []
-    # A chunk at a time: the buffer stays far below a batch's byte cap, so nothing flushes.
-    for first in range(0, OTHERS, 500):
-        ids = range(first, min(first + 500, OTHERS))
+    # A chunk at a time: the buffer stays far below the bytes that make a batch due (a
+    # quarter of what a shard holds, ~140 kB: ~500 of these requests), so nothing flushes.
+    for first in range(0, OTHERS, CHUNK):
+        ids = range(first, min(first + CHUNK, OTHERS))
         await s.signal(
             *(WriteRequest(f"other-{n}", "samples", "t", f"o-{n}", {"id": str(n)}) for n in ids)
         )
