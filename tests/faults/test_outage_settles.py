@@ -84,10 +84,22 @@ async def test_postgres_down_past_the_deadline_withdraws_and_never_writes(
         # ...and writes them once it is back.
         result = await asyncio.wait_for(late, 60)
         assert isinstance(result, WriteResult) and result.outcome is WriteOutcome.WRITTEN
+
+        # Each withdrawal is recorded too, once the request table can be written (the record
+        # activity retries with back-off): a late copy of it is refused for good.
+        async def recorded_withdrawals() -> bool:
+            return (
+                await pg.count(
+                    f"SELECT count(*) FROM {REQUEST_TABLE} WHERE outcome = 'withdrawn' "
+                    "AND table_name = 'accounts'"
+                )
+                >= 10
+            )
+
+        await eventually(recorded_withdrawals, within=90)
     rows = await pg.count("SELECT count(*) FROM accounts")
     written = await pg.count("SELECT count(*) FROM accounts WHERE account_id IN ('before', 'late')")
     recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE} WHERE outcome = 'written'")
-    # Each withdrawal is recorded too: a late copy of it is refused for good.
     withdrawn = await pg.count(
         f"SELECT count(*) FROM {REQUEST_TABLE} WHERE outcome = 'withdrawn' "
         "AND table_name = 'accounts'"

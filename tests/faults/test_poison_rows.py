@@ -43,8 +43,10 @@ async def rolling_env() -> AsyncIterator[Client]:
 
 
 def _small_runs() -> BatcherConfig:
+    # A run ends after 3 signals: however many writes the intake coalesces into one signal
+    # under load, each test's writes span runs.
     return BatcherConfig(
-        mode="fixed", max_batch_size=10, max_wait_seconds=0.3, max_signals_per_run=25
+        mode="fixed", max_batch_size=10, max_wait_seconds=0.3, max_signals_per_run=3
     )
 
 
