@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -74,6 +75,9 @@ async def logs(
             batcher = stack.start_worker(
                 "batcher_service",
                 LOG_LEVEL="INFO",
+                # Shards of its own: the session's dev server holds earlier tests' default
+                # shards, which remember the same payments' request ids as written.
+                BATCHER_ID_PREFIX=f"refusals-{uuid.uuid4().hex[:8]}",
                 BATCH_MODE="fixed",
                 BATCH_MAX_SIZE="1000",
                 BATCH_MAX_WAIT_SECONDS="600",

@@ -152,7 +152,8 @@ class WriteBatcherWorkflow:
         # A shutdown completes only once every withdrawal is in the request table.
         drained = self._shutdown and not self._failed_while_closing and await self._desk.drain()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if drained:
+        # Writes that arrived while the withdrawals were recorded are drained by the next run.
+        if drained and not len(self._buffer):
             return self.stats()
         self._stats.runs += 1
         self._metrics.continued_as_new()
