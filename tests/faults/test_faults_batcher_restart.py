@@ -1,16 +1,20 @@
 """kill -9 of the batcher worker under a steady stream of writes: writes resume once the dead
-worker's sticky queue is given up (3 s) or, when it had a shard's task started, once that task
+worker's sticky queue is given up (3 s) or, when it had the shard's task started, once that task
 times out (BATCHER_TASK_TIMEOUT); none is lost or written twice (issue 23 item 5)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 
 import asyncpg
 import pytest
+from temporalio.api.enums.v1 import PendingWorkflowTaskState
+from temporalio.client import Client
 
 from batcher_service.names import REQUEST_TABLE
 from devstack.processes import ManagedProcess
@@ -20,7 +24,7 @@ from main_service.names import MAIN_TASK_QUEUE
 from tests.support import faults
 from tests.support.faults import collect, record, start_payments
 from tests.support.harness import eventually
-from write_batcher.contract import BATCHER_TASK_TIMEOUT
+from write_batcher.contract import BATCHER_TASK_TIMEOUT, batcher_workflow_id
 from write_batcher_kit.client import connect
 
 pytestmark = pytest.mark.slow
@@ -28,6 +32,11 @@ pytestmark = pytest.mark.slow
 # Slack for a 2-core machine shared with other test runs.
 SLACK_SECONDS = 1.5
 UP_LINE = b"batcher worker running on"
+SCENARIOS = {
+    "restarted": faults.BATCHER_KILLED_RESTARTED,
+    "standby": faults.BATCHER_KILLED_STANDBY,
+    "task-started": faults.BATCHER_KILLED_MID_TASK,
+}
 
 
 async def _up(worker: ManagedProcess, within: float = 60.0) -> float:
@@ -40,13 +49,31 @@ async def _up(worker: ManagedProcess, within: float = 60.0) -> float:
     return time.monotonic()
 
 
-@pytest.mark.parametrize("standby", [False, True], ids=["restarted", "standby"])
+async def _kill_with_the_task_started(client: Client, worker: ManagedProcess) -> None:
+    """Freeze the worker until it is caught holding the shard's started workflow task, then
+    kill it: the task can reach another worker only once it times out (the worst case)."""
+    assert worker.pid is not None
+    handle = client.get_workflow_handle(batcher_workflow_id(0))
+    for _ in range(500):
+        os.killpg(worker.pid, signal.SIGSTOP)
+        await asyncio.sleep(0.1)  # a completion already on the wire reaches the server
+        task = (await handle.describe()).raw_description.pending_workflow_task
+        if task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED:
+            worker.kill()
+            return
+        os.killpg(worker.pid, signal.SIGCONT)
+        await asyncio.sleep(0.05)
+    pytest.fail("never caught the batcher worker with the shard's task started")
+
+
+@pytest.mark.parametrize("variant", list(SCENARIOS))
 async def test_writes_resume_within_the_task_timeout_of_a_killed_batcher(
-    tmp_path: Path, database_url: str, standby: bool
+    tmp_path: Path, database_url: str, variant: str
 ) -> None:
-    """``standby``: the other worker is up before the kill (a restart that takes no time)."""
+    """``standby``: the other worker is up before the kill (a restart that takes no time).
+    ``task-started``: killed while it holds the shard's workflow task, then restarted."""
     with Stack(tmp_path / "s", database_url=database_url) as stack:
-        env = {"BATCH_MAX_WAIT_SECONDS": "0.2"}
+        env = {"BATCH_MAX_WAIT_SECONDS": "0.2", "BATCHER_SHARDS": "1"}
         batcher = stack.start_worker("batcher_service", **env)
         stack.start_worker("main_service")
         assert stack.temporal_address is not None
@@ -71,12 +98,15 @@ async def test_writes_resume_within_the_task_timeout_of_a_killed_batcher(
         try:
             await eventually(written, within=120)
             await asyncio.sleep(3)  # the shard's tasks now go to this worker's sticky queue
-            if standby:
+            if variant == "standby":
                 await _up(stack.start_worker("batcher_service", **env))
-            batcher.kill()
+            if variant == "task-started":
+                await _kill_with_the_task_started(client, batcher)
+            else:
+                batcher.kill()
             killed = time.monotonic()
             before = await written()
-            if standby:
+            if variant == "standby":
                 up = killed
             else:
                 up = await _up(stack.start_worker("batcher_service", **env))
@@ -94,7 +124,7 @@ async def test_writes_resume_within_the_task_timeout_of_a_killed_batcher(
         print(f"writes resumed {resumed:.2f} s after the other batcher worker was up, ")
         print(f"which was {up - killed:.2f} s after the kill")
         record(
-            faults.BATCHER_KILLED_STANDBY if standby else faults.BATCHER_KILLED_RESTARTED,
+            SCENARIOS[variant],
             len(ids),
             check,
             f"{len(outcome.completed)} acked; writes resumed {up - killed + resumed:.1f} s after "

@@ -92,6 +92,7 @@ CARRY_AT_ITS_BOUND = (
 )
 BATCHER_KILLED_RESTARTED = "kill -9 batcher worker under a steady stream, restarted"
 BATCHER_KILLED_STANDBY = "kill -9 batcher worker under a steady stream, a standby worker up"
+BATCHER_KILLED_MID_TASK = "kill -9 batcher worker holding the shard's workflow task, restarted"
 SIGNAL_BURST = "5,000 one-request signals in waves of 1,000, continue-as-new forced low"
 DELIVERED_TWICE = "every request delivered twice, across continue-as-new"
 CALLER_TERMINATED = "caller terminated before its ack"
@@ -124,6 +125,7 @@ SCENARIOS = (
     CARRY_AT_ITS_BOUND,
     BATCHER_KILLED_RESTARTED,
     BATCHER_KILLED_STANDBY,
+    BATCHER_KILLED_MID_TASK,
     SIGNAL_BURST,
     DELIVERED_TWICE,
     CALLER_TERMINATED,
