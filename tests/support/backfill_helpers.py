@@ -52,6 +52,10 @@ class Backfill:
         """``backfill_worker`` knowing this test's source and ``more``."""
         return backfill_worker(self.client, self.pool, self.source, *more, no_sources=no_sources)
 
+    def job(self, **options: Any) -> BackfillInput:
+        """A job copying this source's ``items`` into ``items_copy`` by ``id``."""
+        return BackfillInput(self.source.name, "id", "items_copy", source_table="items", **options)
+
     async def start(self, queue: str, job: BackfillInput) -> WorkflowHandle[Any, Any]:
         return await start_backfill(self.client, queue, job)
 

@@ -27,9 +27,7 @@ EXISTING = "already there"
 async def test_100k_rows_land_exactly(backfill: Backfill) -> None:
     await backfill.tables(100_000)
     async with backfill.worker() as queue:
-        job = BackfillInput(
-            backfill.source.name, "id", "items_copy", source_table="items", batch_size=10_000
-        )
+        job = backfill.job(batch_size=10_000)
         handle = await backfill.start(queue, job)
         result: BackfillResult = await handle.result()
     assert result.rows_read == 100_000 and result.rows_inserted == 100_000
@@ -77,15 +75,7 @@ async def test_rate_limit_is_never_exceeded(backfill: Backfill) -> None:
         backfill.pool, extra=",\n    copied_at timestamptz NOT NULL DEFAULT clock_timestamp()"
     )
     async with backfill.worker() as queue:
-        job = BackfillInput(
-            backfill.source.name,
-            "id",
-            "items_copy",
-            source_table="items",
-            batch_size=batch,
-            rate_limit=rate,
-            partitions=2,
-        )
+        job = backfill.job(batch_size=batch, rate_limit=rate, partitions=2)
         before = await backfill.pool.fetchval("SELECT clock_timestamp()")
         await (await backfill.start(queue, job)).result()
     span = await backfill.pool.fetchval(
@@ -101,15 +91,7 @@ async def test_rate_limit_is_never_exceeded(backfill: Backfill) -> None:
 async def test_cancel_stops_between_batches(backfill: Backfill) -> None:
     await backfill.tables(20_000)
     async with backfill.worker() as queue:
-        job = BackfillInput(
-            backfill.source.name,
-            "id",
-            "items_copy",
-            source_table="items",
-            batch_size=100,
-            rate_limit=1_000,
-            heartbeat_timeout_seconds=3,
-        )
+        job = backfill.job(batch_size=100, rate_limit=1_000, heartbeat_timeout_seconds=3)
         handle = await backfill.start(queue, job)
 
         async def some_done() -> bool:
@@ -139,9 +121,7 @@ async def test_rows_already_in_the_target_are_merged_and_kept(backfill: Backfill
         EXISTING,
     )
     async with backfill.worker() as queue:
-        job = BackfillInput(
-            backfill.source.name, "id", "items_copy", source_table="items", batch_size=1_000
-        )
+        job = backfill.job(batch_size=1_000)
         result: BackfillResult = await (await backfill.start(queue, job)).result()
     # Only the page over 1001..2000 finds rows of its range: it alone is staged and merged.
     assert [p.merged_batches for p in result.partitions] == [1]
@@ -162,9 +142,7 @@ async def test_a_row_committed_during_a_direct_copy_falls_back_to_the_merge(
         await writer.start()
         await other.execute("INSERT INTO items_copy VALUES (1500, $1, 0, NULL, now())", EXISTING)
         async with backfill.worker() as queue:
-            job = BackfillInput(
-                backfill.source.name, "id", "items_copy", source_table="items", batch_size=1_000
-            )
+            job = backfill.job(batch_size=1_000)
             handle = await backfill.start(queue, job)
 
             async def copy_waits() -> bool:

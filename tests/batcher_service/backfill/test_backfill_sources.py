@@ -9,7 +9,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from batcher_service import errors
-from batcher_service.backfill.payloads import BackfillInput, BackfillResult
+from batcher_service.backfill.payloads import BackfillResult
 from batcher_service.backfill.sources import BackfillSources, source_name_problem
 from tests.support.backfill_helpers import Backfill
 from write_batcher_kit.settings import SettingsError
@@ -91,9 +91,7 @@ async def test_logs_show_the_source_redacted(
     await backfill.tables(500)
     caplog.set_level(logging.INFO, logger="batcher_service")
     async with backfill.worker() as queue:
-        job = BackfillInput(
-            backfill.source.name, "id", "items_copy", source_table="items", batch_size=100
-        )
+        job = backfill.job(batch_size=100)
         result: BackfillResult = await (await backfill.start(queue, job)).result()
     assert result.rows_inserted == 500
     started = [r.getMessage() for r in caplog.records if "backfill partition" in r.getMessage()]

@@ -122,7 +122,7 @@ async def test_a_worker_without_sources_refuses_every_job(
 ) -> None:
     await backfill.tables(10)
     async with backfill.worker(no_sources=True) as queue:
-        job = BackfillInput(backfill.source.name, "id", "items_copy", source_table="items")
+        job = backfill.job()
         with pytest.raises(WorkflowFailureError) as failure:
             await (await backfill.start(queue, job)).result()
     cause = failure.value.cause
