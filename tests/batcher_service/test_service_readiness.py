@@ -8,6 +8,7 @@ from pathlib import Path
 
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
+from devstack.temporal_server import TemporalDevServer
 from tests.support.harness import eventually
 from tests.support.promql import http_get
 from tests.support.worker_process import (
@@ -50,6 +51,27 @@ async def _readiness(port: int, ready: bool, within: float) -> dict[str, str]:
     return found
 
 
+async def _all_ready(port: int) -> None:
+    """Until /readyz answers 200, every check ok."""
+    ready = await _readiness(port, True, RECOVERY_WITHIN)
+    assert ready == {"temporal": "ok", "postgres": "ok"}, ready
+
+
+async def _down_naming(port: int, down: str, up: str) -> None:
+    """Until /readyz answers 503 with ``down`` failing and ``up`` ok; /healthz stays up: an
+    orchestrator must not restart the worker for what it depends on."""
+    verdicts = await _readiness(port, False, OUTAGE_WITHIN)
+    assert verdicts[up] == "ok" and verdicts[down] != "ok", verdicts
+    assert await _probe(port, "/healthz") == (200, "ok\n")
+
+
+async def _a_write_goes_through(server: TemporalDevServer) -> None:
+    client = await client_for(server)
+    async with callers(client) as queue:
+        result = await write_one(client, queue, {"id": "after", "n": 1})
+    assert isinstance(result, WriteResult), result
+
+
 async def test_readyz_fails_while_postgresql_is_stopped_and_recovers(tmp_path: Path) -> None:
     pg = EmbeddedPostgres(tmp_path / "pg")
     url = await asyncio.to_thread(pg.start)
@@ -61,20 +83,12 @@ async def test_readyz_fails_while_postgresql_is_stopped_and_recovers(tmp_path: P
             assert code == 0, err
             await create_items(url)
             async with batcher_process(tmp_path, env) as worker:
-                up = await _readiness(port, True, RECOVERY_WITHIN)
-                assert up == {"temporal": "ok", "postgres": "ok"}, up
+                await _all_ready(port)
                 await asyncio.to_thread(pg.stop)
-                down = await _readiness(port, False, OUTAGE_WITHIN)
-                assert down["temporal"] == "ok" and down["postgres"] != "ok", down
-                # Alive all along: an orchestrator must not restart it for the database.
-                assert await _probe(port, "/healthz") == (200, "ok\n")
+                await _down_naming(port, "postgres", up="temporal")
                 assert await asyncio.to_thread(pg.start) == url
-                back = await _readiness(port, True, RECOVERY_WITHIN)
-                assert back == {"temporal": "ok", "postgres": "ok"}, back
-                client = await client_for(server)
-                async with callers(client) as queue:
-                    result = await write_one(client, queue, {"id": "after", "n": 1})
-                assert isinstance(result, WriteResult), result
+                await _all_ready(port)
+                await _a_write_goes_through(server)
                 assert worker.running(), worker.tail()
     finally:
         await asyncio.to_thread(pg.stop)
@@ -90,18 +104,11 @@ async def test_readyz_fails_while_temporal_is_stopped_and_recovers(
     async with dev_server(tmp_path, db_path=db, port=temporal_port) as server:
         env = worker_env(tmp_path, server.address, database_url, METRICS_PORT=str(port))
         async with batcher_process(tmp_path, env) as worker:
-            up = await _readiness(port, True, RECOVERY_WITHIN)
-            assert up == {"temporal": "ok", "postgres": "ok"}, up
+            await _all_ready(port)
             await asyncio.to_thread(server.stop)
-            down = await _readiness(port, False, OUTAGE_WITHIN)
-            assert down["postgres"] == "ok" and down["temporal"] != "ok", down
-            assert await _probe(port, "/healthz") == (200, "ok\n")
+            await _down_naming(port, "temporal", up="postgres")
             # The same server back on the same address: the worker reconnects by itself.
             async with dev_server(tmp_path, db_path=db, port=temporal_port) as again:
-                back = await _readiness(port, True, RECOVERY_WITHIN)
-                assert back == {"temporal": "ok", "postgres": "ok"}, back
-                client = await client_for(again)
-                async with callers(client) as queue:
-                    result = await write_one(client, queue, {"id": "after", "n": 1})
-                assert isinstance(result, WriteResult), result
+                await _all_ready(port)
+                await _a_write_goes_through(again)
             assert worker.running(), worker.tail()

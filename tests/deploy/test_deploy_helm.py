@@ -11,34 +11,19 @@ import kubernetes_validate
 import pytest
 import yaml
 
-try:
-    from tests.support.deploy_support import (
-        CHART,
-        TABLES_FILE,
-        by_kind,
-        containers,
-        env_of,
-        load_full_values,
-        load_gitops_values,
-        load_versioning_values,
-        manifests,
-        objects,
-        render,
-    )
-except ImportError:  # tests/ on sys.path instead of the repository root
-    from support.deploy_support import (  # type: ignore[no-redef]
-        CHART,
-        TABLES_FILE,
-        by_kind,
-        containers,
-        env_of,
-        load_full_values,
-        load_gitops_values,
-        load_versioning_values,
-        manifests,
-        objects,
-        render,
-    )
+from tests.support.deploy_support import (
+    CHART,
+    TABLES_FILE,
+    by_kind,
+    containers,
+    env_of,
+    load_full_values,
+    load_gitops_values,
+    load_versioning_values,
+    manifests,
+    objects,
+    render,
+)
 
 KUBE_VERSIONS = ("1.31.0", "1.37.0")
 # Custom resources have no schema in kubernetes-validate: skipped explicitly, by kind.

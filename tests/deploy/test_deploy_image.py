@@ -23,10 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-try:
-    from tests.support import deploy_support as ds
-except ImportError:  # tests/ on sys.path instead of the repository root
-    from support import deploy_support as ds  # type: ignore[no-redef]
+from tests.support import deploy_support as ds
 
 BUILT = {name: s for name, s in ds.compose_services().items() if "build" in s}
 # Never in an image: the embedded stack (devstack and what it starts), the bench, the tests.

@@ -7,12 +7,8 @@ from typing import Any
 
 import yaml
 
-try:
-    from tests.support import deploy_support as ds
-    from tests.support.promql import ALERTS, all_exprs
-except ImportError:  # tests/ on sys.path instead of the repository root
-    from support import deploy_support as ds  # type: ignore[no-redef]
-    from support.promql import ALERTS, all_exprs  # type: ignore[no-redef]
+from tests.support import deploy_support as ds
+from tests.support.promql import ALERTS, all_exprs
 
 COMPONENTS = ("main", "batcher")
 _SELECTOR = re.compile(r"\{([^{}]*)\}")

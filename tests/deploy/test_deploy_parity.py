@@ -7,10 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-try:
-    from tests.support import deploy_support as ds
-except ImportError:  # tests/ on sys.path instead of the repository root
-    from support import deploy_support as ds
+from tests.support import deploy_support as ds
 
 
 def rendered_workloads() -> list[dict[str, Any]]:

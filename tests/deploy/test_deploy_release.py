@@ -10,10 +10,7 @@ import tomllib
 
 import yaml
 
-try:
-    from tests.support import deploy_support as ds
-except ImportError:  # tests/ on sys.path instead of the repository root
-    from support import deploy_support as ds  # type: ignore[no-redef]
+from tests.support import deploy_support as ds
 
 
 def package_version() -> str:

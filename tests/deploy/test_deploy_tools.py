@@ -14,10 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-try:
-    from tests.support import deploy_support as ds
-except ImportError:  # tests/ on sys.path instead of the repository root
-    from support import deploy_support as ds
+from tests.support import deploy_support as ds
 
 ALERTS = ds.ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARDS = ds.ROOT / "deploy" / "grafana" / "dashboards"

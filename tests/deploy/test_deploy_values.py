@@ -9,22 +9,13 @@ from typing import Any
 import helm_python as helm
 import pytest
 
-try:
-    from tests.support.deploy_support import (
-        TLS_SECRET,
-        by_kind,
-        env_of,
-        objects,
-        render,
-    )
-except ImportError:  # tests/ on sys.path instead of the repository root
-    from support.deploy_support import (  # type: ignore[no-redef]
-        TLS_SECRET,
-        by_kind,
-        env_of,
-        objects,
-        render,
-    )
+from tests.support.deploy_support import (
+    TLS_SECRET,
+    by_kind,
+    env_of,
+    objects,
+    render,
+)
 
 
 def _pod(objs: list[dict[str, Any]], component: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from tests.support.promql import (
     http_get,
     metric_names,
     tool,
+    until_ready,
 )
 from write_batcher._spans import BUFFER_SPAN, FLUSH_SPAN, WRITE_SPAN
 from write_batcher.contract import WRITE_ACTIVITY
@@ -61,20 +62,6 @@ class Run:
 
 async def _get(url: str) -> tuple[int, str]:
     return await asyncio.to_thread(http_get, url)
-
-
-async def _until_ready(port: int, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            status, body = await _get(f"http://127.0.0.1:{port}/readyz")
-        except OSError as err:
-            status, body = 0, str(err)
-        if status == 200:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"port {port} not ready: {status} {body}")
-        await asyncio.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +162,7 @@ async def e2e(
         assert main.pid is not None and batcher.pid is not None
         pids = {"main-service": main.pid, "batcher-service": batcher.pid}
         for port in ports.values():
-            await _until_ready(port)
+            await until_ready(port)
         prometheus_url = None
         if shutil.which("prometheus"):
             prometheus, prometheus_url = _start_prometheus(workdir, ports)

@@ -10,11 +10,17 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.shard.state import BatcherConfig
-from main_service.names import LEDGER_TABLE
 from tests.conftest import start_dev_server
 from tests.support import faults
 from tests.support.faults import record, verify_payment_ids
-from tests.support.harness import Harness, Queues, eventually, payment, running_workers
+from tests.support.harness import (
+    Harness,
+    Queues,
+    eventually,
+    ledger_request,
+    payment,
+    running_workers,
+)
 from tests.support.histories_io import record_if_asked
 from write_batcher.contract import WriteRequest
 
@@ -24,18 +30,8 @@ WAVE = 1000
 
 
 def _request(i: int) -> WriteRequest:
-    return WriteRequest(
-        request_id=f"{LEDGER_TABLE}:burst-{i}",
-        table=LEDGER_TABLE,
-        caller_workflow_id=f"burst-{i}",  # no caller activity: no ack is delivered for it
-        partition_key=f"acct-{i % 17}",
-        row={
-            "payment_id": f"burst-{i}",
-            "account_id": f"acct-{i % 17}",
-            "amount_cents": i + 1,
-            "currency": "EUR",
-        },
-    )
+    # No caller activity: no ack is delivered for it.
+    return ledger_request(f"burst-{i}", f"acct-{i % 17}", i + 1)
 
 
 async def _count(pool: asyncpg.Pool) -> int:

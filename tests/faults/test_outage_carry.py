@@ -11,15 +11,13 @@ import time
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from batcher_service.names import REQUEST_TABLE
 from batcher_service.shard.carry import CARRY_LIMIT
 from batcher_service.shard.state import BatcherConfig
 from loadtest.verify import Verification
-from tests.faults.test_outage_settles import StoppablePostgres, pg  # noqa: F401 (fixture)
 from tests.support import faults
 from tests.support.batcher_support import shard
 from tests.support.faults import record
-from tests.support.harness import eventually
+from tests.support.outage import StoppablePostgres, back_until_written
 from write_batcher.contract import WriteRequest
 from write_batcher.testing import DEFAULT_MAX_ROW_BYTES
 
@@ -60,7 +58,7 @@ async def continue_as_new_inputs(
 
 async def test_continue_as_new_input_stays_under_1_mib_through_an_outage(
     temporal_env: WorkflowEnvironment,
-    pg: StoppablePostgres,  # noqa: F811 (fixture)
+    pg: StoppablePostgres,
 ) -> None:
     config = BatcherConfig(
         mode="fixed",
@@ -92,16 +90,8 @@ async def test_continue_as_new_input_stays_under_1_mib_through_an_outage(
         assert max(sizes) < CARRY_LIMIT, sizes
         # The buffer really was at its cap when handed over (of rows twice their size or so).
         assert max(sizes) > CARRY_LIMIT // 3, sizes
-        assert pg.server.start() == pg.url
-
-        async def all_written() -> bool:
-            return (await s.stats()).rows_written >= accepted
-
-        await eventually(all_written, within=90)
-        final = await s.stats()
-    rows = await pg.count("SELECT count(*) FROM accounts")
-    distinct = await pg.count("SELECT count(DISTINCT account_id) FROM accounts")
-    recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE}")
+        final = await back_until_written(pg, s, accepted, within=90)
+    rows, distinct, recorded = await pg.accounts_written()
     assert final.rows_written == accepted, (final, accepted)
     assert (rows, distinct, recorded) == (accepted, accepted, accepted)
     record(

@@ -16,13 +16,12 @@ import pytest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from batcher_service.names import REQUEST_TABLE
 from batcher_service.shard.state import BatcherConfig
 from loadtest.verify import Verification
-from tests.faults.test_outage_settles import StoppablePostgres, pg  # noqa: F401 (fixture)
 from tests.support import faults
 from tests.support.batcher_support import shard
 from tests.support.harness import eventually
+from tests.support.outage import StoppablePostgres, back_until_written
 from write_batcher import WriteResult, errors
 from write_batcher.contract import WriteOutcome, WriteRequest
 
@@ -42,7 +41,7 @@ async def test_a_full_shard_survives_an_outage(
     mode: str,
     signals_per_run: int,
     temporal_env: WorkflowEnvironment,
-    pg: StoppablePostgres,  # noqa: F811 (fixture)
+    pg: StoppablePostgres,
 ) -> None:
     # Adaptive: flushes start a second apart and fail after six; the first failure of a
     # closing run holds the shard back half a second, and signals arriving after that, with
@@ -73,16 +72,8 @@ async def test_a_full_shard_survives_an_outage(
         assert stats.flushes_failed >= 2, stats
         assert stats.runs >= 2 or signals_per_run > stats.signals_this_run, stats
         assert stats.overloaded_rejections > 0, "the shard never reached its cap"
-        assert pg.server.start() == pg.url
-
-        async def all_written() -> bool:
-            return (await s.stats()).rows_written >= accepted
-
-        await eventually(all_written, within=60)
-        final = await s.stats()
-    rows = await pg.count("SELECT count(*) FROM accounts")
-    distinct = await pg.count("SELECT count(DISTINCT account_id) FROM accounts")
-    recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE}")
+        final = await back_until_written(pg, s, accepted, within=60)
+    rows, distinct, recorded = await pg.accounts_written()
     assert final.rows_written == accepted, (final, accepted)
     assert (rows, distinct, recorded) == (accepted, accepted, accepted)
     if (mode, signals_per_run) == ("adaptive", 12):
@@ -98,7 +89,7 @@ async def test_a_full_shard_survives_an_outage(
 
 async def test_a_dropped_write_fails_its_attempt_and_is_sent_again_until_written(
     temporal_env: WorkflowEnvironment,
-    pg: StoppablePostgres,  # noqa: F811 (fixture)
+    pg: StoppablePostgres,
 ) -> None:
     """A full shard drops a caller's write: the shard fails that caller's write activity,
     retryable (BatcherOverloaded), the caller's retry policy sends it again, and once there is
@@ -138,9 +129,7 @@ async def test_a_dropped_write_fails_its_attempt_and_is_sent_again_until_written
                         failure = started.last_failure.application_failure_info
                         assert failure.type == errors.BATCHER_OVERLOADED, started.last_failure
         assert retried >= 10, retried
-    count = await pg.count("SELECT count(*) FROM accounts")
-    distinct = await pg.count("SELECT count(DISTINCT account_id) FROM accounts")
-    recorded = await pg.count(f"SELECT count(*) FROM {REQUEST_TABLE}")
+    count, distinct, recorded = await pg.accounts_written()
     assert (count, distinct, recorded) == (20, 20, 20)
     faults.record(
         faults.SHARD_AT_CAP,
@@ -153,7 +142,7 @@ async def test_a_dropped_write_fails_its_attempt_and_is_sent_again_until_written
 
 async def test_a_shard_held_at_its_cap_backs_its_senders_off_with_jitter(
     temporal_env: WorkflowEnvironment,
-    pg: StoppablePostgres,  # noqa: F811 (fixture)
+    pg: StoppablePostgres,
 ) -> None:
     """Held at its cap by an outage, a shard refuses with a delay to wait (the time it needs
     for room, doubling with each of the sender's attempts, jittered), so its senders come back

@@ -4,59 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import asyncpg
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.names import REQUEST_TABLE
-from batcher_service.postgres.migrate import migrate
 from batcher_service.shard.state import BatcherConfig
-from devstack.postgres import EmbeddedPostgres
 from loadtest.verify import Verification
 from tests.support import faults
 from tests.support.batcher_support import shard
 from tests.support.faults import record
 from tests.support.harness import eventually
-from tests.support.writer_tables import create_tables
+from tests.support.outage import StoppablePostgres
 from write_batcher import WriteResult, errors
 from write_batcher.contract import WriteOutcome, WriteRequest
-
-
-@dataclass
-class StoppablePostgres:
-    """A PostgreSQL of the test's own, migrated, with the test tables: it can be stopped."""
-
-    server: EmbeddedPostgres
-    url: str
-    pool: asyncpg.Pool
-
-    async def count(self, sql: str) -> int:
-        conn = await asyncpg.connect(self.url)
-        try:
-            return int(await conn.fetchval(sql))
-        finally:
-            await conn.close()
-
-
-@pytest.fixture
-async def pg(tmp_path: Path) -> AsyncIterator[StoppablePostgres]:
-    server = EmbeddedPostgres(tmp_path / "pg")
-    url = server.start()
-    try:
-        await migrate(url)
-        await create_tables(url)
-        pool = await asyncpg.create_pool(url, min_size=0, max_size=4, timeout=3)
-        assert pool is not None
-        try:
-            yield StoppablePostgres(server, url, pool)
-        finally:
-            await pool.close()
-    finally:
-        server.stop()
 
 
 async def test_postgres_down_past_the_deadline_withdraws_and_never_writes(

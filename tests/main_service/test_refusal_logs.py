@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from http import HTTPStatus
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
@@ -20,7 +18,7 @@ from main_service.names import INVALID_PAYMENT, MAIN_TASK_QUEUE, PAYMENT_DECLINE
 from main_service.payments import PaymentRequest
 from tests.conftest import scratch_database
 from tests.support.harness import payment
-from tests.support.promql import http_get
+from tests.support.promql import until_ready
 from write_batcher import errors
 
 pytestmark = pytest.mark.timeout(300)
@@ -41,19 +39,6 @@ async def _refused(client: Client, workflow_id: str, request: PaymentRequest) ->
     cause = failed.value.cause
     assert isinstance(cause, ApplicationError), cause
     return cause.type or ""
-
-
-async def _until_ready(port: int, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            status, _ = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/readyz")
-        except OSError:
-            status = 0
-        if status == HTTPStatus.OK:
-            return
-        assert time.monotonic() < deadline, f"worker on port {port} not ready"
-        await asyncio.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +69,7 @@ async def logs(
             )
             # Both polling first: a write's deadline does not run while its worker starts.
             for worker in (main, batcher):
-                await _until_ready(int(worker.env["METRICS_PORT"]))
+                await until_ready(int(worker.env["METRICS_PORT"]))
             client = await Client.connect(address)
             cases = {
                 "refused-invalid-write": payment(1, memo="m" * 201),

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
@@ -19,12 +18,11 @@ from batcher_service.backfill.payloads import BackfillInput, BackfillProgress, B
 from batcher_service.backfill.sources import BackfillSources
 from batcher_service.backfill.workflows import BackfillWorkflow
 from batcher_service.names import BACKFILL_WORKFLOW
-from tests.conftest import scratch_database
 
 # Passwords no history may hold: every source's, and the ones tests hand to dead sources.
 SECRETS = {"s3cret"}
 # Every backfill a test starts; ``no_password_in_history`` reads each one's whole history.
-_STARTED: list[WorkflowHandle[Any, Any]] = []
+STARTED: list[WorkflowHandle[Any, Any]] = []
 
 
 @dataclass(frozen=True)
@@ -34,6 +32,32 @@ class Source:
     name: str
     url: str
     password: str
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """What most backfill tests work with: the Temporal client, the target database's pool
+    and the source."""
+
+    client: Client
+    pool: asyncpg.Pool
+    source: Source
+
+    async def tables(self, rows: int) -> None:
+        """``rows`` rows in the source's ``items``, an empty ``items_copy`` in the target."""
+        await make_source(self.source.url, rows)
+        await make_target(self.pool)
+
+    def worker(self, *more: Source, no_sources: bool = False) -> AbstractAsyncContextManager[str]:
+        """``backfill_worker`` knowing this test's source and ``more``."""
+        return backfill_worker(self.client, self.pool, self.source, *more, no_sources=no_sources)
+
+    def job(self, **options: Any) -> BackfillInput:
+        """A job copying this source's ``items`` into ``items_copy`` by ``id``."""
+        return BackfillInput(self.source.name, "id", "items_copy", source_table="items", **options)
+
+    async def start(self, queue: str, job: BackfillInput) -> WorkflowHandle[Any, Any]:
+        return await start_backfill(self.client, queue, job)
 
 
 def with_password(url: str, password: str) -> tuple[str, str]:
@@ -55,29 +79,6 @@ CREATE TABLE {name} (
     note text,
     created timestamptz NOT NULL{extra}
 )"""
-
-
-@pytest.fixture
-async def source(pg_server_url: str) -> AsyncIterator[Source]:
-    """A second fresh database, the backfill's source, reached with a password."""
-    async with scratch_database(pg_server_url, "wb_src") as url:
-        secret_url, password = with_password(url, f"pw{uuid.uuid4().hex[:16]}")
-        SECRETS.add(password)
-        yield Source(f"src_{uuid.uuid4().hex[:8]}", secret_url, password)
-
-
-@pytest.fixture(autouse=True)
-async def no_password_in_history() -> AsyncIterator[None]:
-    """After each test: no event of any backfill it started holds a password or a URL."""
-    _STARTED.clear()
-    yield
-    for handle in _STARTED:
-        async for event in handle.fetch_history_events():
-            # The wire form holds every string and payload byte as sent.
-            raw = event.SerializeToString()
-            for secret in SECRETS:
-                assert secret.encode() not in raw, f"{handle.id}: a password in {event}"
-            assert b"postgresql://" not in raw or event.event_id == 1, f"{handle.id}: a URL"
 
 
 async def make_source(url: str, rows: int, table: str = "items") -> None:
@@ -182,7 +183,7 @@ async def start_backfill(
 
 def check_history_of(handle: WorkflowHandle[Any, Any]) -> WorkflowHandle[Any, Any]:
     """Have ``no_password_in_history`` read this workflow's history after the test."""
-    _STARTED.append(handle)
+    STARTED.append(handle)
     return handle
 
 

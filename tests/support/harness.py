@@ -82,6 +82,23 @@ def payment(index: int, *, accounts: int = 10, **overrides: Any) -> PaymentReque
     return PaymentRequest(**fields)
 
 
+def ledger_request(payment_id: str, account: str, amount_cents: int) -> WriteRequest:
+    """A ledger row's write sent straight to the shard, keyed by its account; no caller
+    activity waits for its ack."""
+    return WriteRequest(
+        request_id=f"{LEDGER_TABLE}:{payment_id}",
+        table=LEDGER_TABLE,
+        caller_workflow_id=payment_id,
+        partition_key=account,
+        row={
+            "payment_id": payment_id,
+            "account_id": account,
+            "amount_cents": amount_cents,
+            "currency": "EUR",
+        },
+    )
+
+
 @asynccontextmanager
 async def running_workers(
     client: Client,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import shutil
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,21 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
             return int(response.status), response.read().decode()
     except urllib.error.HTTPError as err:
         return int(err.code), err.read().decode()
+
+
+async def until_ready(port: int, within: float = 60.0) -> None:
+    """Until the worker's /readyz on ``port`` answers 200."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            status, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/readyz")
+        except OSError as err:
+            status, body = 0, str(err)
+        if status == 200:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"port {port} not ready: {status} {body}")
+        await asyncio.sleep(0.3)
 
 
 def exposed_names(exposition: str) -> set[str]:

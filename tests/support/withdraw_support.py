@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -65,3 +67,11 @@ async def wait_blocked(pool: asyncpg.Pool, table: str, within: float = 60.0) -> 
     ):
         assert asyncio.get_running_loop().time() < deadline, f"no flush waited on {table}"
         await asyncio.sleep(0.1)
+
+
+async def lock_table(conn: PoolConnectionProxy, table: str) -> Transaction:
+    """``table`` locked against every other session until the returned transaction ends."""
+    tx = conn.transaction()
+    await tx.start()
+    await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    return tx

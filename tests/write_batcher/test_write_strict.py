@@ -19,26 +19,14 @@ from batcher_service.shard.state import BatcherConfig
 from loadtest.verify import Verification
 from tests.support import faults
 from tests.support.column_oracle import FLOAT_EXACT, row_fits
-from tests.support.write_support import failure
+from tests.support.write_support import SPECS, failure
 from tests.support.write_workflows import WriteCall
 from tests.write_batcher.test_write_batcher import DDL, workers
 from write_batcher import InvalidInputError, RowValidationError, errors, strict_data_converter
-from write_batcher._table_files import table_spec_from_dict
 from write_batcher.contract import WriteInput
 
-SPEC = table_spec_from_dict(
-    "strict",
-    {
-        "key": ["id"],
-        "columns": {
-            "id": "text",
-            "i8": {"type": "int8", "nullable": True},
-            "f8": {"type": "float8", "nullable": True},
-            "t": {"type": "text", "nullable": True, "max_length": 64},
-            "b": {"type": "bool", "nullable": True},
-        },
-    },
-)
+# The table the workers below write (tests/support/write_support.py), for the oracle too.
+SPEC = SPECS["strict"]
 CONVERTER = strict_data_converter().payload_converter
 
 INT8 = 2**63

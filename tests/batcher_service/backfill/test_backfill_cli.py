@@ -6,20 +6,14 @@ import asyncio
 import os
 import sys
 
-import asyncpg
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from batcher_service import errors
 from tests.support.backfill_helpers import (
-    Source,
-    backfill_worker,
+    Backfill,
     check_history_of,
-    make_source,
-    make_target,
-    no_password_in_history,  # noqa: F401  (fixture)
-    source,  # noqa: F401  (fixture)
     source_digest,
     table_digest,
 )
@@ -50,19 +44,16 @@ async def _cli(address: str, *args: str) -> tuple[int, str, str]:
 
 
 async def test_start_then_watch_to_completion(
-    temporal_env: WorkflowEnvironment,
-    db_pool: asyncpg.Pool,
-    source: Source,  # noqa: F811
+    backfill: Backfill,
 ) -> None:
-    await make_source(source.url, 3_000)
-    await make_target(db_pool)
-    address = temporal_env.client.service_client.config.target_host
-    async with backfill_worker(temporal_env.client, db_pool, source) as queue:
+    await backfill.tables(3_000)
+    address = backfill.client.service_client.config.target_host
+    async with backfill.worker() as queue:
         code, out, err = await _cli(
             address,
             "start",
             "--source",
-            source.name,
+            backfill.source.name,
             "--source-table",
             "items",
             "--key",
@@ -81,11 +72,13 @@ async def test_start_then_watch_to_completion(
         assert code == 0, err
         workflow_id = out.strip()
         assert workflow_id.startswith("backfill-")
-        check_history_of(temporal_env.client.get_workflow_handle(workflow_id))
+        check_history_of(backfill.client.get_workflow_handle(workflow_id))
         code, out, err = await _cli(address, "watch", workflow_id)
     assert code == 0, err
     assert "rows/s" in out and "done: 3,000 rows read" in out
-    assert await table_digest(db_pool, "items_copy") == await source_digest(source.url)
+    assert await table_digest(backfill.pool, "items_copy") == await source_digest(
+        backfill.source.url
+    )
 
 
 async def test_start_refuses_a_url_before_it_reaches_history(

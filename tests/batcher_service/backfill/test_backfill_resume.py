@@ -20,9 +20,7 @@ from tests.support.backfill_helpers import (
     inserts,
     make_source,
     make_target,
-    no_password_in_history,  # noqa: F401  (fixture)
     progress,
-    source,  # noqa: F401  (fixture)
     source_digest,
     start_backfill,
     table_digest,
@@ -82,7 +80,7 @@ async def no_other_sessions(url: str) -> None:
 async def test_kill_9_resumes_from_heartbeat_cursor(
     temporal_env: WorkflowEnvironment,
     database_url: str,
-    source: Source,  # noqa: F811
+    source: Source,
     tmp_path: Path,
 ) -> None:
     rows = 12_000

@@ -18,7 +18,6 @@ from tests.support.backfill_helpers import (
     Source,
     make_source,
     make_target,
-    source,  # noqa: F401  (fixture)
     source_digest,
     table_digest,
 )
@@ -40,7 +39,7 @@ async def test_the_shipped_worker_runs_a_backfill_end_to_end(
     tmp_path: Path,
     database_url: str,
     db_pool: asyncpg.Pool,
-    source: Source,  # noqa: F811
+    source: Source,
 ) -> None:
     await make_source(source.url, ROWS)
     await make_target(db_pool)

@@ -5,23 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import asyncpg
 import pytest
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
 from batcher_service import errors
-from batcher_service.backfill.payloads import BackfillInput, BackfillResult
+from batcher_service.backfill.payloads import BackfillResult
 from batcher_service.backfill.sources import BackfillSources, source_name_problem
-from tests.support.backfill_helpers import (
-    Source,
-    backfill_worker,
-    make_source,
-    make_target,
-    no_password_in_history,  # noqa: F401  (fixture)
-    source,  # noqa: F401  (fixture)
-    start_backfill,
-)
+from tests.support.backfill_helpers import Backfill
 from write_batcher_kit.settings import SettingsError
 
 CRM = "postgresql://reader:pw-crm@crm.internal:5432/crm"
@@ -95,19 +85,15 @@ def test_names_are_plain() -> None:
 
 
 async def test_logs_show_the_source_redacted(
-    temporal_env: WorkflowEnvironment,
-    db_pool: asyncpg.Pool,
-    source: Source,  # noqa: F811
+    backfill: Backfill,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await make_source(source.url, 500)
-    await make_target(db_pool)
-    client = temporal_env.client
+    await backfill.tables(500)
     caplog.set_level(logging.INFO, logger="batcher_service")
-    async with backfill_worker(client, db_pool, source) as queue:
-        job = BackfillInput(source.name, "id", "items_copy", source_table="items", batch_size=100)
-        result: BackfillResult = await (await start_backfill(client, queue, job)).result()
+    async with backfill.worker() as queue:
+        job = backfill.job(batch_size=100)
+        result: BackfillResult = await (await backfill.start(queue, job)).result()
     assert result.rows_inserted == 500
     started = [r.getMessage() for r in caplog.records if "backfill partition" in r.getMessage()]
-    assert started and all(":***@" in line and source.name in line for line in started)
-    assert not any(source.password in r.getMessage() for r in caplog.records)
+    assert started and all(":***@" in line and backfill.source.name in line for line in started)
+    assert not any(backfill.source.password in r.getMessage() for r in caplog.records)

@@ -7,19 +7,15 @@ import asyncpg
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
 from batcher_service import errors
 from batcher_service.backfill.payloads import BackfillInput
 from devstack.ports import free_port
 from tests.support.backfill_helpers import (
+    Backfill,
     Source,
-    backfill_worker,
     make_source,
     make_target,
-    no_password_in_history,  # noqa: F401  (fixture)
-    source,  # noqa: F401  (fixture)
-    start_backfill,
 )
 
 CASES: dict[str, tuple[str, dict[str, object]]] = {
@@ -47,13 +43,11 @@ CASES: dict[str, tuple[str, dict[str, object]]] = {
 @pytest.mark.parametrize("case", list(CASES))
 async def test_bad_input_fails_typed_before_any_row_moves(
     case: str,
-    temporal_env: WorkflowEnvironment,
-    db_pool: asyncpg.Pool,
-    source: Source,  # noqa: F811
+    backfill: Backfill,
 ) -> None:
     error_type, overrides = CASES[case]
-    await make_source(source.url, 50)
-    src = await asyncpg.connect(source.url)
+    await make_source(backfill.source.url, 50)
+    src = await asyncpg.connect(backfill.source.url)
     try:
         await src.execute(
             "CREATE TABLE dups (k int, v text); INSERT INTO dups VALUES (1,'a'),(1,'b')"
@@ -61,23 +55,22 @@ async def test_bad_input_fails_typed_before_any_row_moves(
         await src.execute("CREATE TABLE nulls (k int UNIQUE); INSERT INTO nulls VALUES (1),(NULL)")
     finally:
         await src.close()
-    await make_target(db_pool)
-    await db_pool.execute("CREATE TABLE narrow (id int8 PRIMARY KEY, name text)")
-    await db_pool.execute(
+    await make_target(backfill.pool)
+    await backfill.pool.execute("CREATE TABLE narrow (id int8 PRIMARY KEY, name text)")
+    await backfill.pool.execute(
         "CREATE TABLE wrong_type (id int8 PRIMARY KEY, name int8, amount numeric, note text, "
         "created timestamptz)"
     )
     dead = Source("dead", f"postgresql://app:s3cret@127.0.0.1:{free_port()}/db", "s3cret")
     fields: dict[str, object] = {
-        "source": source.name,
+        "source": backfill.source.name,
         "key": "id",
         "target_table": "items_copy",
         "source_table": "items",
         **overrides,
     }
-    client = temporal_env.client
-    async with backfill_worker(client, db_pool, source, dead) as queue:
-        handle = await start_backfill(client, queue, BackfillInput(**fields))  # type: ignore[arg-type]
+    async with backfill.worker(dead) as queue:
+        handle = await backfill.start(queue, BackfillInput(**fields))  # type: ignore[arg-type]
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
     cause = failure.value.cause
@@ -86,7 +79,7 @@ async def test_bad_input_fails_typed_before_any_row_moves(
     assert cause.cause.non_retryable
     assert "s3cret" not in cause.cause.message
     assert cause.retry_state is not None
-    assert await db_pool.fetchval("SELECT count(*) FROM items_copy") == 0
+    assert await backfill.pool.fetchval("SELECT count(*) FROM items_copy") == 0
 
 
 async def _failure_of(handle: object) -> ApplicationError:
@@ -108,15 +101,12 @@ async def _failure_of(handle: object) -> ApplicationError:
 async def test_a_job_that_does_not_name_a_source_is_refused_before_any_activity(
     given: str,
     error_type: str,
-    temporal_env: WorkflowEnvironment,
-    db_pool: asyncpg.Pool,
-    source: Source,  # noqa: F811
+    backfill: Backfill,
 ) -> None:
-    await make_target(db_pool)
-    client = temporal_env.client
-    async with backfill_worker(client, db_pool, source) as queue:
+    await make_target(backfill.pool)
+    async with backfill.worker() as queue:
         job = BackfillInput(given, "id", "items_copy", source_table="items")
-        handle = await start_backfill(client, queue, job)
+        handle = await backfill.start(queue, job)
         error = await _failure_of(handle)
         events = [e async for e in handle.fetch_history_events()]
     assert error.type == error_type and error.non_retryable
@@ -128,17 +118,13 @@ async def test_a_job_that_does_not_name_a_source_is_refused_before_any_activity(
 
 
 async def test_a_worker_without_sources_refuses_every_job(
-    temporal_env: WorkflowEnvironment,
-    db_pool: asyncpg.Pool,
-    source: Source,  # noqa: F811
+    backfill: Backfill,
 ) -> None:
-    await make_source(source.url, 10)
-    await make_target(db_pool)
-    client = temporal_env.client
-    async with backfill_worker(client, db_pool, no_sources=True) as queue:
-        job = BackfillInput(source.name, "id", "items_copy", source_table="items")
+    await backfill.tables(10)
+    async with backfill.worker(no_sources=True) as queue:
+        job = backfill.job()
         with pytest.raises(WorkflowFailureError) as failure:
-            await (await start_backfill(client, queue, job)).result()
+            await (await backfill.start(queue, job)).result()
     cause = failure.value.cause
     assert isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError)
     assert cause.cause.type == errors.BACKFILL_SOURCE_UNKNOWN and cause.cause.non_retryable

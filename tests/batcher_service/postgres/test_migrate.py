@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -11,6 +13,17 @@ from batcher_service.cli.worker import MigrationsPending, check_migrated
 from batcher_service.postgres.migrate import LEDGER, migrate, migrations, pending
 from batcher_service.postgres.pool import create_pool
 from tests.conftest import scratch_database
+
+
+@asynccontextmanager
+async def _unmigrated_pool(server_url: str, name: str) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
+    """A fresh database, not migrated: its URL and a pool on it."""
+    async with scratch_database(server_url, name) as url:
+        pool = await create_pool(url, 2)
+        try:
+            yield url, pool
+        finally:
+            await pool.close()
 
 
 def test_steps_are_numbered_without_gaps() -> None:
@@ -51,26 +64,16 @@ async def test_pending_lists_the_steps_not_yet_applied(pg_server_url: str) -> No
 
 async def test_the_batcher_waits_for_a_migration_running_beside_it(pg_server_url: str) -> None:
     """Without Helm hooks the Job and the worker start together: the worker waits for it."""
-    async with scratch_database(pg_server_url, "wb_wait") as url:
-        pool = await create_pool(url, 2)
-        try:
+    async with _unmigrated_pool(pg_server_url, "wb_wait") as (url, pool):
 
-            async def migrate_later() -> None:
-                await asyncio.sleep(0.5)
-                await migrate(url)
+        async def migrate_later() -> None:
+            await asyncio.sleep(0.5)
+            await migrate(url)
 
-            await asyncio.gather(
-                check_migrated(pool, wait_seconds=20, interval=0.1), migrate_later()
-            )
-        finally:
-            await pool.close()
+        await asyncio.gather(check_migrated(pool, wait_seconds=20, interval=0.1), migrate_later())
 
 
 async def test_the_batcher_refuses_a_database_never_migrated(pg_server_url: str) -> None:
-    async with scratch_database(pg_server_url, "wb_unmigrated") as url:
-        pool = await create_pool(url, 2)
-        try:
-            with pytest.raises(MigrationsPending, match="python -m batcher_service migrate"):
-                await check_migrated(pool, wait_seconds=0.3, interval=0.1)
-        finally:
-            await pool.close()
+    async with _unmigrated_pool(pg_server_url, "wb_unmigrated") as (_, pool):
+        with pytest.raises(MigrationsPending, match="python -m batcher_service migrate"):
+            await check_migrated(pool, wait_seconds=0.3, interval=0.1)

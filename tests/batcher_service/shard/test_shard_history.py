@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from batcher_service.shard.state import BatcherConfig
 from main_service.names import LEDGER_TABLE
 from tests.support.faults import verify_payment_ids
-from tests.support.harness import Harness, Queues, eventually, running_workers
+from tests.support.harness import Harness, Queues, eventually, ledger_request, running_workers
 from write_batcher.contract import WriteRequest
 
 # The README's promise (shard/workflow.py MAX_HISTORY_EVENTS).
@@ -24,18 +24,8 @@ CONCURRENT_SIGNALS = 4
 
 
 def _request(i: int) -> WriteRequest:
-    return WriteRequest(
-        request_id=f"{LEDGER_TABLE}:hist-{i}",
-        table=LEDGER_TABLE,
-        caller_workflow_id=f"hist-{i}",  # no caller activity: nobody waits for an ack
-        partition_key=f"acct-{i % 7}",
-        row={
-            "payment_id": f"hist-{i}",
-            "account_id": f"acct-{i % 7}",
-            "amount_cents": i + 1,
-            "currency": "EUR",
-        },
-    )
+    # No caller activity: nobody waits for an ack.
+    return ledger_request(f"hist-{i}", f"acct-{i % 7}", i + 1)
 
 
 async def _run_lengths(client: Client, workflow_id: str) -> list[tuple[int, bool]]:

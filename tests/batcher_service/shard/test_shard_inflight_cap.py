@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from batcher_service.shard.state import BatcherConfig
 from main_service.names import LEDGER_TABLE
-from tests.support.harness import Harness, Queues, eventually, running_workers
+from tests.support.harness import Harness, Queues, eventually, ledger_request, running_workers
 from write_batcher.contract import WriteRequest
 
 CAP = 2
@@ -20,18 +20,7 @@ SAMPLES = 15
 
 def _request(i: int) -> WriteRequest:
     # A key of its own each: no request waits for another's key to leave a flush.
-    return WriteRequest(
-        request_id=f"{LEDGER_TABLE}:cap-{i}",
-        table=LEDGER_TABLE,
-        caller_workflow_id=f"cap-{i}",
-        partition_key=f"acct-cap-{i}",
-        row={
-            "payment_id": f"cap-{i}",
-            "account_id": f"acct-cap-{i}",
-            "amount_cents": 1,
-            "currency": "EUR",
-        },
-    )
+    return ledger_request(f"cap-{i}", f"acct-cap-{i}", 1)
 
 
 async def _running_flushes(h: Harness) -> int:

@@ -21,7 +21,7 @@ from tests.support import faults
 from tests.support.batcher_support import shard
 from tests.support.harness import eventually
 from tests.support.pg_proxy import Mode, pg_proxy
-from tests.support.withdraw_support import ask, recorded, settle, wait_blocked
+from tests.support.withdraw_support import ask, lock_table, recorded, settle, wait_blocked
 from tests.support.writer_tables import create_tables
 from write_batcher import errors
 from write_batcher.contract import WriteOutcome, WriteRequest
@@ -61,9 +61,7 @@ async def test_a_withdrawal_racing_a_flush_is_told_to_ask_again_then_gets_its_ou
     client = temporal_env.client
     config = BatcherConfig(min_interval_seconds=0.2, flush_timeout_seconds=6.0)
     async with shard(client, db_pool, config) as s, check.acquire() as lock:
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+        tx = await lock_table(lock, "accounts")
         await s.signal(account("race-1"))
         await wait_blocked(check, "accounts")
         # Answered at once, not after the flush: the first ask marks it, the next is refused
@@ -167,9 +165,7 @@ async def test_a_request_table_that_cannot_be_asked_leaves_the_withdrawal_in_fli
     client = temporal_env.client
     async with shard(client, db_pool, BatcherConfig()) as s, check.acquire() as lock:
         await s.signal(account("warm-up"))
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute(f"LOCK TABLE {REQUEST_TABLE} IN ACCESS EXCLUSIVE MODE")
+        tx = await lock_table(lock, REQUEST_TABLE)
         handle = client.get_workflow_handle(s.batcher_id)
 
         async def record_failed() -> bool:
@@ -206,9 +202,7 @@ async def test_a_withdrawal_of_a_write_in_a_bad_batch_gets_the_rejection(
     )
     client = temporal_env.client
     async with shard(client, db_pool, BatcherConfig()) as s, check.acquire() as lock:
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+        tx = await lock_table(lock, "accounts")
         await s.signal(account("bad-0"), account("bad-1"))
         await wait_blocked(check, "accounts")
         assert await ask(client, s.batcher_id, "bad-1") == errors.WRITE_IN_FLIGHT
@@ -233,9 +227,7 @@ async def test_a_withdrawal_during_roll_over_is_refused_then_answered_by_the_nex
     # and it waits for the first flush, held by the lock.
     config = BatcherConfig(mode="fixed", max_batch_size=1, max_signals_per_run=2)
     async with shard(client, db_pool, config) as s, check.acquire() as lock:
-        tx = lock.transaction()
-        await tx.start()
-        await lock.execute("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+        tx = await lock_table(lock, "accounts")
         await s.signal(account("roll-1"))
         await wait_blocked(check, "accounts")
         await s.signal(account("roll-2"))

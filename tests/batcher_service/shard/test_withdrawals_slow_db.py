@@ -17,6 +17,7 @@ from tests.support import faults
 from tests.support.batcher_support import shard
 from tests.support.faults import record
 from tests.support.harness import eventually
+from tests.support.withdraw_support import lock_table
 from tests.support.writer_tables import create_tables
 from write_batcher import WriteResult, errors
 from write_batcher.contract import WriteOutcome
@@ -39,9 +40,7 @@ async def test_500_deadlines_at_once_while_postgres_is_slow_end_withdrawn_or_wri
     try:
         async with shard(client, db_pool, config, ack_timeout_seconds=5.0) as s:
             async with check.acquire() as lock:
-                tx = lock.transaction()
-                await tx.start()
-                await lock.execute("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+                tx = await lock_table(lock, "accounts")
                 began = time.monotonic()
                 tasks = [
                     asyncio.ensure_future(
