@@ -2,6 +2,8 @@
 
 from typing import Final
 
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+
 DATABASE_UNAVAILABLE: Final = "DatabaseUnavailable"
 # The connection dropped during COMMIT: the batch may be written; its requests are re-flushed
 # (the request table answers which were) and a withdrawal asks the database first.
@@ -23,3 +25,12 @@ BACKFILL_SOURCE_UNAVAILABLE: Final = "BackfillSourceUnavailable"
 BACKFILL_SOURCE_REFUSED: Final = "BackfillSourceRefused"
 # The job's source name is not configured on the batcher worker (or none is).
 BACKFILL_SOURCE_UNKNOWN: Final = "BackfillSourceUnknown"
+
+
+def database_unavailable(message: str) -> ApplicationError:
+    """A connection-class failure, retried by Temporal. Benign: the SDK logs each failed attempt
+    at DEBUG, not as a warning with a traceback (an outage made thousands); the workflow logs
+    one line per flush or withdrawal record that ends without writing, and /readyz says why."""
+    return ApplicationError(
+        message, type=DATABASE_UNAVAILABLE, category=ApplicationErrorCategory.BENIGN
+    )

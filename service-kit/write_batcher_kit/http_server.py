@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -13,6 +14,11 @@ log = logging.getLogger(__name__)
 
 # A readiness check returns normally when ready and raises (any exception) when not.
 ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+class PortInUseError(Exception):
+    """The metrics and health port is taken: a start-up refusal, one line, no traceback."""
+
 
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
@@ -43,7 +49,15 @@ class HealthServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> HealthServer:
-        self._server = await asyncio.start_server(self._handle, self._host, self._port)
+        try:
+            self._server = await asyncio.start_server(self._handle, self._host, self._port)
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUseError(
+                f"METRICS_PORT {self._port} is in use on {self._host}: set another port "
+                "(each worker on one host needs its own; 0 turns the endpoint off)"
+            ) from None
         log.info("metrics and health on http://%s:%d/metrics", self._host, self.port)
         return self
 

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from write_batcher_kit.client import TemporalUnreachableError, connect
-from write_batcher_kit.http_server import ReadinessCheck
+from write_batcher_kit.http_server import PortInUseError, ReadinessCheck
 from write_batcher_kit.lifecycle import configure_logging, wait_for_stop_signal
 from write_batcher_kit.settings import CommonSettings, SettingsError
 from write_batcher_kit.telemetry import Telemetry, setup_telemetry, temporal_ready
@@ -97,8 +97,8 @@ def service_main(
 ) -> int:
     """Settings read once, logging, the service's event loop; exit codes for orchestrators.
 
-    2: a setting, an unreachable Temporal frontend or one of ``refusals`` (one line on
-    stderr, no traceback); 0: stopped by a signal.
+    2: a setting, an unreachable Temporal frontend, a metrics port in use or one of
+    ``refusals`` (one line on stderr, no traceback); 0: stopped by a signal.
     """
     try:
         settings = settings_from_env(os.environ)
@@ -106,7 +106,7 @@ def service_main(
         print(f"{name}: {err}", file=sys.stderr)
         return 2
     configure_logging(settings.common.log_level)
-    expected: tuple[type[Exception], ...] = (TemporalUnreachableError, *refusals)
+    expected: tuple[type[Exception], ...] = (TemporalUnreachableError, PortInUseError, *refusals)
     try:
         asyncio.run(run(settings))
     except expected as err:

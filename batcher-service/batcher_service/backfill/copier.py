@@ -170,9 +170,8 @@ class PartitionCopier:
                 non_retryable=True,
             ) from err
         except _CONNECTION_ERRORS as err:
-            raise ApplicationError(
-                f"target database unreachable: {type(err).__name__}",
-                type=errors.DATABASE_UNAVAILABLE,
+            raise errors.database_unavailable(
+                f"target database unreachable: {type(err).__name__}"
             ) from err
 
     async def _batch(self, page: Page) -> None:

@@ -81,16 +81,14 @@ class BatcherActivities:
             async with asyncio.timeout(_budget()):
                 return await record_withdrawals(self._pool, record.batch_id, record.requests)
         except TimeoutError as err:
-            raise ApplicationError(
-                "request table too slow: withdrawals not recorded in time",
-                type=batcher_errors.DATABASE_UNAVAILABLE,
+            raise batcher_errors.database_unavailable(
+                "request table too slow: withdrawals not recorded in time"
             ) from err
         except Exception as err:
             if not is_connection_error(err):
                 raise
-            raise ApplicationError(
-                f"database unreachable: {type(err).__name__}",
-                type=batcher_errors.DATABASE_UNAVAILABLE,
+            raise batcher_errors.database_unavailable(
+                f"database unreachable: {type(err).__name__}"
             ) from err
 
     @activity.defn(name="flush_batch")
@@ -126,16 +124,13 @@ class BatcherActivities:
                     type=batcher_errors.FLUSH_IN_DOUBT,
                     non_retryable=True,
                 ) from err
-            raise ApplicationError(
-                "database too slow or unreachable: flush cut off before Temporal's timeout",
-                type=batcher_errors.DATABASE_UNAVAILABLE,
+            raise batcher_errors.database_unavailable(
+                "database too slow or unreachable: flush cut off before Temporal's timeout"
             ) from err
         except DatabaseUnavailable as err:
             # Retryable: Temporal retries the flush until its timeout, then the workflow
             # hands its requests back to the buffer.
-            raise ApplicationError(
-                f"database unreachable: {err}", type=batcher_errors.DATABASE_UNAVAILABLE
-            ) from err
+            raise batcher_errors.database_unavailable(f"database unreachable: {err}") from err
         except Exception as err:
             # Not the database's state and not a row's (those are rejections): a fault of
             # ours. It ends the flush at once with every request rejected, never a retry loop.

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from batcher_service import errors as batcher_errors
@@ -23,6 +23,18 @@ FLUSH_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=5),
     non_retryable_error_types=[errors.BAD_BATCH, batcher_errors.FLUSH_IN_DOUBT],
 )
+
+
+def failure_text(err: ActivityError) -> str:
+    """Why an activity failed, for one log line: where Temporal gave up retrying (the
+    schedule-to-close timeout), the last attempt's error too."""
+    texts: list[str] = []
+    cause: BaseException | None = err.cause
+    while isinstance(cause, FailureError) and len(texts) < 4:
+        kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+        texts.append(f"{kind}: {cause.message}")
+        cause = cause.cause
+    return "; caused by ".join(texts) or str(err)
 
 
 def reject_all(flush: FlushInput, err: ActivityError) -> FlushResult:

@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from batcher_service.shard.activities import BatcherActivities
     from batcher_service.shard.buffer import RequestBuffer, Seen
+    from batcher_service.shard.flush_options import failure_text
     from batcher_service.shard.ledger import RequestLedger
     from batcher_service.shard.metrics import BatcherMetrics
     from batcher_service.shard.state import (
@@ -199,7 +200,7 @@ class WithdrawalDesk:
                 retry_policy=RECORD_RETRY,
             )
         except ActivityError as err:
-            workflow.logger.warning("withdrawals not recorded: %s", err.cause)
+            workflow.logger.warning("withdrawals not recorded: %s", failure_text(err))
             return False
         self._recorded(found)
         return True

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from batcher_service import names
     from batcher_service.shard.activities import BatcherActivities
     from batcher_service.shard.buffer import RequestBuffer
-    from batcher_service.shard.flush_options import FLUSH_RETRY, reject_all
+    from batcher_service.shard.flush_options import FLUSH_RETRY, failure_text, reject_all
     from batcher_service.shard.ledger import RequestLedger
     from batcher_service.shard.metrics import BatcherMetrics
     from batcher_service.shard.pacing import FlushPacer
@@ -335,7 +335,9 @@ class WriteBatcherWorkflow:
             return
         # The database could not take it within the flush timeout: nothing is lost, the
         # requests are pending again (and withdrawable).
-        workflow.logger.warning("flush %s ended without writing: %s", flush.batch_id, cause)
+        workflow.logger.warning(
+            "flush %s ended without writing: %s", flush.batch_id, failure_text(err)
+        )
         self._buffer.requeue(flush.requests, self._now())
         if kind == batcher_errors.FLUSH_IN_DOUBT:
             self._withdrawals.doubt(r.request_id for r in flush.requests)
