@@ -123,7 +123,8 @@ async def write(
     fit its table's spec), ``WRITE_REJECTED`` (the batcher refused it; details: the WriteAck),
     ``WRITE_CONFIRMATION_TIMEOUT`` (no outcome within the deadline and the write was
     withdrawn: it is not written and never will be) or ``WRITE_OUTCOME_UNKNOWN`` (the deadline
-    passed and the batcher could not be reached to settle it: look the request id up).
+    passed and neither the batcher nor, to record the withdrawal, its database could settle it:
+    look the request id up).
 
     The request id is ``{workflow_id}/{run_id}/{table}/{row digest}/{n}`` (n counts identical
     writes in this run), so a new run (continue-as-new, retry) writes again; with
