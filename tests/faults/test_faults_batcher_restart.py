@@ -1,6 +1,7 @@
 """kill -9 of the batcher worker under a steady stream of writes: writes resume once the dead
 worker's sticky queue is given up (3 s) or, when it had the shard's task started, once that task
-times out (BATCHER_TASK_TIMEOUT); none is lost or written twice (issue 23 item 5)."""
+times out (BATCHER_TASK_TIMEOUT), or once the other worker is up if that is later; none is lost
+or written twice (issue 23 item 5)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ from write_batcher_kit.client import connect
 
 pytestmark = pytest.mark.slow
 
-# Slack for a 2-core machine shared with other test runs.
-SLACK_SECONDS = 1.5
+# Slack for a 2-core machine shared with other test runs (from the task's timeout, or the new
+# worker's first poll, to a flush committed). A 10 s task timeout fails the task-started case.
+SLACK_SECONDS = 3.0
 UP_LINE = b"batcher worker running on"
 SCENARIOS = {
     "restarted": faults.BATCHER_KILLED_RESTARTED,
@@ -131,5 +133,9 @@ async def test_writes_resume_within_the_task_timeout_of_a_killed_batcher(
             f"the kill, {resumed:.1f} s after the other worker was up",
         )
         assert (len(outcome.completed), check.lost, check.duplicates) == (len(ids), 0, 0)
+        # Writes resume once the dead worker's task has timed out or the other worker is up,
+        # whichever is later (a loaded machine took 8.4 s to start one): within the task
+        # timeout of that worker being up, however long it took to start.
         since_kill = up - killed + resumed
-        assert since_kill < BATCHER_TASK_TIMEOUT.total_seconds() + SLACK_SECONDS, since_kill
+        bound = max(BATCHER_TASK_TIMEOUT.total_seconds(), up - killed) + SLACK_SECONDS
+        assert since_kill < bound, (since_kill, up - killed)
