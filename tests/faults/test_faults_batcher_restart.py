@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -34,6 +35,8 @@ pytestmark = pytest.mark.slow
 # worker's first poll, to a flush committed). A 10 s task timeout fails the task-started case.
 SLACK_SECONDS = 3.0
 UP_LINE = b"batcher worker running on"
+# Issue 23: writes resume within 5 s of a restarted worker being up, whatever the dead one held.
+RESUME_WITHIN = timedelta(seconds=5)
 SCENARIOS = {
     "restarted": faults.BATCHER_KILLED_RESTARTED,
     "standby": faults.BATCHER_KILLED_STANDBY,
@@ -139,3 +142,10 @@ async def test_writes_resume_within_the_task_timeout_of_a_killed_batcher(
         since_kill = up - killed + resumed
         bound = max(BATCHER_TASK_TIMEOUT.total_seconds(), up - killed) + SLACK_SECONDS
         assert since_kill < bound, (since_kill, up - killed)
+        assert resumed < RESUME_WITHIN.total_seconds() + SLACK_SECONDS, resumed
+
+
+def test_the_task_timeout_is_within_the_resume_bound() -> None:
+    """A started task reaches a restarted worker only when it times out: the bound above
+    holds for a worker that starts at once only while the timeout is within it."""
+    assert BATCHER_TASK_TIMEOUT <= RESUME_WITHIN
