@@ -73,13 +73,13 @@ class ManagedProcess:
 
         Sent even when the leader is gone already: what it started may still be running."""
         if self._proc is not None:
-            self._signal_group(signal.SIGKILL)
+            self.signal_group(signal.SIGKILL)
             self._proc.wait()
 
     def terminate(self) -> None:
         """SIGTERM to its process group, without waiting: stops of several run side by side."""
         if self.running():
-            self._signal_group(signal.SIGTERM)
+            self.signal_group(signal.SIGTERM)
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM, wait, then SIGKILL, each to the whole process group; the exit code."""
@@ -90,14 +90,15 @@ class ManagedProcess:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
         # The leader may exit before what it started: nothing of its group outlives the stop.
-        self._signal_group(signal.SIGKILL)
+        self.signal_group(signal.SIGKILL)
         proc.wait()
         if self._log is not None:
             self._log.close()
             self._log = None
         return proc.returncode
 
-    def _signal_group(self, sig: signal.Signals) -> None:
+    def signal_group(self, sig: signal.Signals) -> None:
+        """``sig`` to the process and everything it started (SIGSTOP/SIGCONT pause it whole)."""
         # start_new_session made the child the leader of its own group: its children go too.
         assert self._proc is not None
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import time
 from datetime import timedelta
@@ -57,16 +56,15 @@ async def _up(worker: ManagedProcess, within: float = 60.0) -> float:
 async def _kill_with_the_task_started(client: Client, worker: ManagedProcess) -> None:
     """Freeze the worker until it is caught holding the shard's started workflow task, then
     kill it: the task can reach another worker only once it times out (the worst case)."""
-    assert worker.pid is not None
     handle = client.get_workflow_handle(batcher_workflow_id(0))
     for _ in range(500):
-        os.killpg(worker.pid, signal.SIGSTOP)
+        worker.signal_group(signal.SIGSTOP)
         await asyncio.sleep(0.1)  # a completion already on the wire reaches the server
         task = (await handle.describe()).raw_description.pending_workflow_task
         if task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED:
             worker.kill()
             return
-        os.killpg(worker.pid, signal.SIGCONT)
+        worker.signal_group(signal.SIGCONT)
         await asyncio.sleep(0.05)
     pytest.fail("never caught the batcher worker with the shard's task started")
 
