@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import Client
+
 from loadtest.actions import action_delta, dev_server_metrics_url, per_write, scrape_actions
-from loadtest.dbstats import xact_commits
+from loadtest.dbstats import autovacuum_paused, settled_xact_commits
 from loadtest.driver import run_load
 from loadtest.options import parse, worker_settings
 from loadtest.progress import Progress, render
@@ -42,12 +44,26 @@ async def _drive(
     database_url: str,
     *,
     worker_ports: Sequence[int] | None = None,
+    own_database: bool = False,
 ) -> dict[str, Any]:
     client = await connect(temporal)
     if worker_ports is not None:
         await wait_for_ready(worker_ports)
         await wait_for_pollers(client, [MAIN_TASK_QUEUE, BATCHER_TASK_QUEUE])
-    before = await xact_commits(database_url)
+    async with contextlib.AsyncExitStack() as scope:
+        if own_database:
+            # As the bench does: autovacuum's visits are transactions too, and only our own
+            # server may be told to stop them.
+            await scope.enter_async_context(autovacuum_paused(database_url))
+        result = await _measure(args, client, database_url)
+    result["autovacuum_paused"] = own_database
+    return result
+
+
+async def _measure(args: Any, client: Client, database_url: str) -> dict[str, Any]:
+    # Settled: the workers' start-up (migrations, readiness checks) publishes late and would
+    # otherwise be counted as the run's.
+    before = await settled_xact_commits(database_url)
     batchers_before = await batcher_totals(client)
     events_before = await batcher_history_events(client)
     metrics_url = args.temporal_metrics
@@ -121,7 +137,16 @@ def _embedded(args: Any) -> dict[str, Any]:
         temporal = {"target_host": stack.temporal_address, "namespace": "default"}
         if stack.temporal is not None and args.temporal_metrics is None:
             args.temporal_metrics = dev_server_metrics_url(stack.temporal.process.argv)
-        return asyncio.run(_drive(args, temporal, stack.database_url, worker_ports=ports))
+        own_database = not os.environ.get("DATABASE_URL")
+        return asyncio.run(
+            _drive(
+                args,
+                temporal,
+                stack.database_url,
+                worker_ports=ports,
+                own_database=own_database,
+            )
+        )
     raise AssertionError("unreachable")
 
 

@@ -44,6 +44,19 @@ async def pause_autovacuum(database_url: str) -> None:
         await conn.execute("SELECT pg_reload_conf()")
 
 
+@contextlib.asynccontextmanager
+async def autovacuum_paused(database_url: str) -> AsyncIterator[None]:
+    """Autovacuum off inside, back to the server's default after (ALTER SYSTEM outlives the
+    run in a reused data dir)."""
+    await pause_autovacuum(database_url)
+    try:
+        yield
+    finally:
+        async with _connection(database_url) as conn:
+            await conn.execute("ALTER SYSTEM RESET autovacuum")
+            await conn.execute("SELECT pg_reload_conf()")
+
+
 async def vacuum(database_url: str, tables: Sequence[str] = (LEDGER_TABLE,)) -> None:
     """What autovacuum would have done for the written tables (and the batcher's request
     table, written in the same transactions), done outside the counted window."""

@@ -61,7 +61,9 @@ def render(result: dict[str, Any]) -> str:
     table.add_row(
         "db commits",
         f"{result['db_transactions']}  ({result['db_tx_per_write']} per write; "
-        "whole database, other clients included)",
+        "whole database, other clients included"
+        + ("; autovacuum paused" if result.get("autovacuum_paused") else "")
+        + ")",
     )
     table.add_row(
         "database check",
