@@ -34,3 +34,12 @@ def database_unavailable(message: str) -> ApplicationError:
     return ApplicationError(
         message, type=DATABASE_UNAVAILABLE, category=ApplicationErrorCategory.BENIGN
     )
+
+
+def source_unavailable(message: str) -> ApplicationError:
+    """A backfill's source dropped or cannot be reached for now: retried by Temporal, the copy
+    resumes from its heartbeat cursor. Benign for the same reason as ``database_unavailable``
+    (the worker logs one line per attempt, naming the source)."""
+    return ApplicationError(
+        message, type=BACKFILL_SOURCE_UNAVAILABLE, category=ApplicationErrorCategory.BENIGN
+    )

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field
 
 from batcher_service.backfill.sources import BackfillSources
 from batcher_service.intake.config import IntakeConfig
+from batcher_service.shard.carry import MAX_ROW_BYTES_LIMIT
 from batcher_service.shard.state import BatcherConfig
 from write_batcher import TableSpec
 from write_batcher_kit.settings import (
@@ -93,7 +94,9 @@ class _IntakeEnv(Env):
     shards: PositiveInt = var("BATCHER_SHARDS", _I.shards)
     id_prefix: Annotated[str, Field(min_length=1)] = var("BATCHER_ID_PREFIX", _I.id_prefix)
     linger_seconds: NonNegativeFloat = var("SUBMIT_LINGER_SECONDS", _I.linger_seconds)
-    max_row_bytes: PositiveInt = var("MAX_ROW_BYTES", _I.max_row_bytes)
+    max_row_bytes: Annotated[int, Field(gt=0, le=MAX_ROW_BYTES_LIMIT)] = var(
+        "MAX_ROW_BYTES", _I.max_row_bytes
+    )
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def test_unix_socket_database_url() -> None:
         ({**DB, "BATCHER_SHARDS": "0"}, "BATCHER_SHARDS"),
         ({**DB, "SUBMIT_LINGER_SECONDS": "-0.1"}, "SUBMIT_LINGER_SECONDS"),
         ({**DB, "MAX_ROW_BYTES": "big"}, "MAX_ROW_BYTES"),
+        ({**DB, "MAX_ROW_BYTES": "131073"}, "MAX_ROW_BYTES"),
     ],
 )
 def test_bad_batcher_setting_names_the_variable(env: dict[str, str], name: str) -> None:

@@ -116,9 +116,9 @@ class PartitionCopier:
         try:
             status = await self._source.copy_from_query(sql, output=sink, format=self._format)
         except _CONNECTION_ERRORS as err:
-            raise ApplicationError(
-                f"source connection lost: {type(err).__name__}",
-                type=errors.BACKFILL_SOURCE_UNAVAILABLE,
+            log.warning("backfill source connection lost: %s: %s", type(err).__name__, err)
+            raise errors.source_unavailable(
+                f"source connection lost: {type(err).__name__}"
             ) from err
         data, rows = b"".join(chunks), _copied(status)
         if rows == 0:

@@ -63,17 +63,13 @@ async def connect_source(name: str, url: str, *, non_retryable: bool) -> asyncpg
     try:
         conn = await asyncpg.connect(url, timeout=10)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-        kind = (
-            errors.BACKFILL_SOURCE_UNREACHABLE
-            if non_retryable
-            else (errors.BACKFILL_SOURCE_UNAVAILABLE)
-        )
         log.warning("backfill source %r (%s) unreachable: %r", name, redact_url(url), err)
-        raise ApplicationError(
-            f"source {name!r} is unreachable: {type(err).__name__}: {err}",
-            type=kind,
-            non_retryable=non_retryable,
-        ) from None
+        message = f"source {name!r} is unreachable: {type(err).__name__}: {err}"
+        if non_retryable:
+            raise ApplicationError(
+                message, type=errors.BACKFILL_SOURCE_UNREACHABLE, non_retryable=True
+            ) from None
+        raise errors.source_unavailable(message) from None
     # COPY takes no parameters: cursors are inlined as literals, quoted for this setting.
     await conn.execute("SET standard_conforming_strings = on")
     return conn

@@ -24,6 +24,13 @@ SETTLED_BYTES = 112_000
 DELIVERY_BYTES = 112_000
 WITHDRAWN_BYTES = 96_000
 
+# The largest MAX_ROW_BYTES a worker starts with. The intake measures a row as UTF-8 JSON; the
+# shard stores it with non-ASCII escaped (a 2-byte character becomes six bytes, three times
+# its measure at most): three times this plus a request's frame stays under PENDING_BYTES, so
+# any row the intake accepts fits an empty shard (a larger one would be refused as "shard
+# full" until its caller's deadline).
+MAX_ROW_BYTES_LIMIT = 131_072
+
 _REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(WriteRequest))
 # A PendingRequest around its request: field names, ``arrived_at`` (a float: at most 24
 # characters as JSON) and ``size_bytes`` (an int: at most 20), and the comma in its list.

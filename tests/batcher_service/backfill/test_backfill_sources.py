@@ -6,11 +6,13 @@ import logging
 from pathlib import Path
 
 import pytest
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from batcher_service import errors
+from batcher_service.backfill.inspect import connect_source
 from batcher_service.backfill.payloads import BackfillResult
 from batcher_service.backfill.sources import BackfillSources, source_name_problem
+from devstack.ports import free_port
 from tests.support.backfill_helpers import Backfill
 from write_batcher_kit.settings import SettingsError
 
@@ -97,3 +99,23 @@ async def test_logs_show_the_source_redacted(
     started = [r.getMessage() for r in caplog.records if "backfill partition" in r.getMessage()]
     assert started and all(":***@" in line and backfill.source.name in line for line in started)
     assert not any(backfill.source.password in r.getMessage() for r in caplog.records)
+
+
+async def test_an_unreachable_source_is_typed_retried_quietly_and_names_no_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = f"postgresql://reader:pw-crm@127.0.0.1:{free_port()}/crm"
+    caplog.set_level(logging.WARNING, logger="batcher_service")
+    # During a copy: retried until the source is back, one log line per attempt (BENIGN keeps
+    # the SDK from adding a traceback for each).
+    with pytest.raises(ApplicationError) as later:
+        await connect_source("crm", url, non_retryable=False)
+    assert later.value.type == errors.BACKFILL_SOURCE_UNAVAILABLE
+    assert not later.value.non_retryable
+    assert later.value.category == ApplicationErrorCategory.BENIGN
+    # At validation, before any row moves: the job fails at once.
+    with pytest.raises(ApplicationError) as now:
+        await connect_source("crm", url, non_retryable=True)
+    assert now.value.type == errors.BACKFILL_SOURCE_UNREACHABLE and now.value.non_retryable
+    for text in (later.value.message, now.value.message, caplog.text):
+        assert "'crm'" in text and "pw-crm" not in text

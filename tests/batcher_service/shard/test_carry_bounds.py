@@ -3,6 +3,8 @@ batcher worker's converter encodes it: under 1 MiB (Temporal terminates a run pa
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from temporalio.common import MetricMeter
@@ -10,6 +12,7 @@ from temporalio.common import MetricMeter
 from batcher_service.shard.buffer import RequestBuffer
 from batcher_service.shard.carry import (
     CARRY_LIMIT,
+    MAX_ROW_BYTES_LIMIT,
     PENDING_BYTES,
     encoded_size,
     pending_size,
@@ -146,3 +149,30 @@ def test_a_pending_request_is_never_bigger_than_its_size() -> None:
             assert encoded_size([item]) + encoded_size([request.request_id]) - 2 <= pending_size(
                 request
             )
+
+
+@settings(max_examples=12, deadline=None)
+@given(char=TEXT)
+def test_any_row_the_intake_may_accept_fits_an_empty_shard(char: str) -> None:
+    # A row of the largest MAX_ROW_BYTES a worker starts with, as the intake measures it
+    # (UTF-8 JSON), made of characters the shard stores escaped.
+    def measured(request: WriteRequest) -> int:
+        return len(json.dumps(request.row, separators=(",", ":"), ensure_ascii=False).encode())
+
+    per_char = measured(_request(char, 1, 1)) - measured(_request(char, 1, 0))
+    request = _request(char, 1, (MAX_ROW_BYTES_LIMIT - measured(_request(char, 1, 0))) // per_char)
+    assert MAX_ROW_BYTES_LIMIT - per_char < measured(request) <= MAX_ROW_BYTES_LIMIT
+    config = BatcherConfig()
+    buffer = RequestBuffer([], [], config.dedup_window)
+    stats = BatcherStats()
+    ledger = RequestLedger(
+        config,
+        buffer=buffer,
+        settled=SettledAcks([]),
+        withdrawals=Withdrawals([], [], []),
+        stats=stats,
+        pacer=FlushPacer(config, None, 0.0),
+        metrics=BatcherMetrics(MetricMeter.noop, "shard"),
+    )
+    ledger.accept(request, NOW)
+    assert (len(buffer), stats.overloaded_rejections) == (1, 0)
