@@ -134,7 +134,9 @@ class BatcherSettings:
             batcher=batcher,
             intake=IntakeConfig(**load_env(_IntakeEnv, env).model_dump()),
             backfill_sources=BackfillSources.from_env(env),
-            tuning=WorkerTuning.from_env(env, slot_variables(_BatcherEnv)),
+            # Autoscaled pollers: every caller's write lands on this worker's task queue, in
+            # bursts that five fixed polls take seconds to drain (docs/performance.md).
+            tuning=WorkerTuning.from_env(env, slot_variables(_BatcherEnv), autoscale_pollers=True),
             versioning=WorkerVersioning.from_env(env, default_deployment_name="batcher-service"),
             **parsed.model_dump(),
         )

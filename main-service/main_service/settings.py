@@ -82,7 +82,7 @@ class MainSettings:
                 env, default_metrics_port=9101, default_service_name="main-service"
             ),
             write=_write_settings(env),
-            tuning=WorkerTuning.from_env(env, slot_variables(_MainEnv)),
+            tuning=WorkerTuning.from_env(env, slot_variables(_MainEnv), autoscale_pollers=False),
             versioning=WorkerVersioning.from_env(env, default_deployment_name="main-service"),
             **parsed.model_dump(),
         )

@@ -173,7 +173,8 @@ _TARGET_CPU = 0.9
 class WorkerTuningEnv(Env):
     """Poller autoscaling and the resource-based slot tuner: the same variables in both services."""
 
-    poller_autoscaling: bool = var("WORKER_POLLER_AUTOSCALING", False)
+    # Unset: the service's own default (``WorkerTuning.from_env``'s ``autoscale_pollers``).
+    poller_autoscaling: bool | None = var("WORKER_POLLER_AUTOSCALING", None)
     poller_minimum: PositiveInt = var("WORKER_POLLER_MIN", _POLLERS.minimum)
     poller_maximum: PositiveInt = var("WORKER_POLLER_MAX", _POLLERS.maximum)
     poller_initial: PositiveInt = var("WORKER_POLLER_INITIAL", _POLLERS.initial)
@@ -202,19 +203,25 @@ def slot_variables(model: type[Env]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class WorkerTuning:
-    """How a worker sizes its pollers and its task slots. Empty, today's behaviour: the SDK's
-    fixed pollers (5 each) and the service's fixed slots (WORKER_MAX_CONCURRENT_*)."""
+    """How a worker sizes its pollers and its task slots. Empty: the SDK's fixed pollers (5
+    each) and the service's fixed slots (WORKER_MAX_CONCURRENT_*)."""
 
     pollers: PollerBehaviorAutoscaling | None = None
     resources: ResourceBasedTunerConfig | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], fixed_slots: Iterable[str]) -> WorkerTuning:
+    def from_env(
+        cls, env: Mapping[str, str], fixed_slots: Iterable[str], *, autoscale_pollers: bool
+    ) -> WorkerTuning:
         """``fixed_slots``: the service's slot variables, which the resource-based tuner
-        replaces (the SDK refuses both)."""
+        replaces (the SDK refuses both); ``autoscale_pollers``: the service's default for
+        WORKER_POLLER_AUTOSCALING."""
         parsed = load_env(WorkerTuningEnv, env)
         pollers = None
-        if parsed.poller_autoscaling:
+        autoscaling = parsed.poller_autoscaling
+        if autoscaling is None:
+            autoscaling = autoscale_pollers
+        if autoscaling:
             low, start, high = parsed.poller_minimum, parsed.poller_initial, parsed.poller_maximum
             if not low <= start <= high:
                 raise SettingsError(

@@ -11,13 +11,24 @@ from tests.support.settings_support import DB, MAIN
 from write_batcher_kit.settings import SettingsError, WorkerTuning
 
 
-def test_worker_tuning_is_off_unless_asked_and_keeps_the_fixed_slots() -> None:
-    for settings in (MainSettings.from_env(MAIN), BatcherSettings.from_env(DB)):
-        assert settings.tuning == WorkerTuning()
+def test_each_service_has_its_poller_default_and_keeps_the_fixed_slots() -> None:
+    # The batcher's task queue takes every caller's writes: its pollers scale; main's are the
+    # SDK's fixed five.
+    assert MainSettings.from_env(MAIN).tuning == WorkerTuning()
+    assert BatcherSettings.from_env(DB).tuning == WorkerTuning(PollerBehaviorAutoscaling())
     blank = {
         name: "" for name in ("WORKER_POLLER_AUTOSCALING", "WORKER_POLLER_MIN", "WORKER_TUNER")
     }
-    assert MainSettings.from_env({**MAIN, **blank}).tuning == WorkerTuning()  # compose's ""
+    # Compose's "" is unset: each service's own default.
+    assert MainSettings.from_env({**MAIN, **blank}).tuning == WorkerTuning()
+    assert BatcherSettings.from_env({**DB, **blank}).tuning == WorkerTuning(
+        PollerBehaviorAutoscaling()
+    )
+    off = {"WORKER_POLLER_AUTOSCALING": "false"}
+    assert BatcherSettings.from_env({**DB, **off}).tuning == WorkerTuning()
+    # Bounds alone tune the batcher's autoscaling (main refuses them: see below).
+    bounded = BatcherSettings.from_env({**DB, "WORKER_POLLER_MAX": "20"}).tuning
+    assert bounded == WorkerTuning(PollerBehaviorAutoscaling(maximum=20))
     assert WorkerTuning().worker_options(max_concurrent_activities=7) == {
         "max_concurrent_activities": 7
     }
@@ -58,7 +69,6 @@ def test_worker_tuning_from_the_environment_in_both_services() -> None:
     [
         ({"WORKER_TUNER": "resource-based", "WORKER_MAX_CONCURRENT_ACTIVITIES": "10"},
          ["WORKER_TUNER", "WORKER_MAX_CONCURRENT_ACTIVITIES"]),
-        ({"WORKER_POLLER_MIN": "2"}, ["WORKER_POLLER_MIN", "WORKER_POLLER_AUTOSCALING"]),
         ({"WORKER_POLLER_AUTOSCALING": "false", "WORKER_POLLER_MAX": "9"},
          ["WORKER_POLLER_MAX", "WORKER_POLLER_AUTOSCALING"]),
         ({"WORKER_POLLER_AUTOSCALING": "true", "WORKER_POLLER_MIN": "8", "WORKER_POLLER_MAX": "4"},
@@ -84,6 +94,13 @@ def test_bad_worker_tuning_is_refused_in_both_services(
         message = str(caught.value)
         assert all(name in message for name in names), message
         assert "\n" not in message
+
+
+def test_poller_bounds_without_autoscaling_are_refused_where_it_is_off() -> None:
+    with pytest.raises(SettingsError) as caught:
+        MainSettings.from_env({**MAIN, "WORKER_POLLER_MIN": "2"})
+    assert "WORKER_POLLER_MIN" in str(caught.value)
+    assert "WORKER_POLLER_AUTOSCALING" in str(caught.value)
 
 
 def test_a_tuner_names_every_fixed_slot_variable_the_service_reads() -> None:
