@@ -58,11 +58,13 @@ def test_embedded_loadtest_acks_every_write_exactly_once(tmp_path: Path) -> None
     assert (report["completed"], report["lost"], report["duplicates"]) == (50, 0, 0)
     assert report["batch_size"]["batches"] >= 1
     if "DATABASE_URL" not in env:
-        # Its own PostgreSQL: autovacuum paused and start-up settled, so the count is the
-        # flushes' commits (one each) and the run's own reading of the counter, nothing else.
+        # Its own PostgreSQL, autovacuum paused: the count is the flushes' commits (one each),
+        # the run's own reading of the counter and the few start-up queries of the batcher's
+        # idle connection that PostgreSQL publishes late (2 here); one commit per write would
+        # be 50 more.
         assert report["autovacuum_paused"] is True
         batches = report["batch_size"]["batches"]
-        assert batches <= report["db_transactions"] <= batches + 2, report
+        assert batches <= report["db_transactions"] < batches + 10, report
     assert sum(report["batch_size"]["histogram"].values()) == report["batch_size"]["batches"]
     assert "acked 50" in stderr  # the progress line's last state
     # Two main workers fed one shard; every write's history is counted, none was resent.
