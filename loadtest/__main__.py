@@ -137,16 +137,9 @@ def _embedded(args: Any) -> dict[str, Any]:
         temporal = {"target_host": stack.temporal_address, "namespace": "default"}
         if stack.temporal is not None and args.temporal_metrics is None:
             args.temporal_metrics = dev_server_metrics_url(stack.temporal.process.argv)
-        own_database = not os.environ.get("DATABASE_URL")
-        return asyncio.run(
-            _drive(
-                args,
-                temporal,
-                stack.database_url,
-                worker_ports=ports,
-                own_database=own_database,
-            )
-        )
+        own = not os.environ.get("DATABASE_URL")  # the stack's own embedded PostgreSQL
+        drive = _drive(args, temporal, stack.database_url, worker_ports=ports, own_database=own)
+        return asyncio.run(drive)
     raise AssertionError("unreachable")
 
 
