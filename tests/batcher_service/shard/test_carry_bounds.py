@@ -3,8 +3,6 @@ batcher worker's converter encodes it: under 1 MiB (Temporal terminates a run pa
 
 from __future__ import annotations
 
-import json
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from temporalio.common import MetricMeter
@@ -30,8 +28,9 @@ from batcher_service.shard.state import (
     PendingRequest,
 )
 from batcher_service.shard.withdrawals import Withdrawals
-from write_batcher import strict_data_converter
-from write_batcher.contract import WriteAck, WriteOutcome, WriteRequest
+from write_batcher import strict_data_converter, table_specs_from_dict
+from write_batcher._validation import validate_write
+from write_batcher.contract import WriteAck, WriteInput, WriteOutcome, WriteRequest
 from write_batcher.testing import DEFAULT_MAX_ROW_BYTES
 
 # Characters JSON writes as six bytes each (\uXXXX), and plain ones: the worst and the usual.
@@ -154,14 +153,29 @@ def test_a_pending_request_is_never_bigger_than_its_size() -> None:
 @settings(max_examples=12, deadline=None)
 @given(char=TEXT)
 def test_any_row_the_intake_may_accept_fits_an_empty_shard(char: str) -> None:
-    # A row of the largest MAX_ROW_BYTES a worker starts with, as the intake measures it
-    # (UTF-8 JSON), made of characters the shard stores escaped.
-    def measured(request: WriteRequest) -> int:
-        return len(json.dumps(request.row, separators=(",", ":"), ensure_ascii=False).encode())
+    # The largest row the intake's own check lets through at the largest MAX_ROW_BYTES a
+    # worker starts with, made of characters the shard stores escaped.
+    table = "t" * 63
+    specs = table_specs_from_dict(
+        {
+            "tables": {
+                table: {"key": ["account_id"], "columns": {"account_id": "text", "note": "text"}}
+            }
+        }
+    )
 
-    per_char = measured(_request(char, 1, 1)) - measured(_request(char, 1, 0))
-    request = _request(char, 1, (MAX_ROW_BYTES_LIMIT - measured(_request(char, 1, 0))) // per_char)
-    assert MAX_ROW_BYTES_LIMIT - per_char < measured(request) <= MAX_ROW_BYTES_LIMIT
+    def intake(note_chars: int) -> tuple[WriteRequest, int]:
+        row = {"account_id": _id(char, 1), "note": char * note_chars}
+        write = WriteInput(_id(char, 1), table, row, None)
+        return validate_write(
+            specs, write, max_row_bytes=MAX_ROW_BYTES_LIMIT, caller_workflow_id=_id(char, 1),
+            caller_run_id=_id(char, 2), caller_activity_id=_id(char, 3),
+        )  # fmt: skip
+
+    base = intake(0)[1]
+    per_char = intake(1)[1] - base
+    request, size = intake((MAX_ROW_BYTES_LIMIT - base) // per_char)
+    assert MAX_ROW_BYTES_LIMIT - per_char < size <= MAX_ROW_BYTES_LIMIT
     config = BatcherConfig()
     buffer = RequestBuffer([], [], config.dedup_window)
     stats = BatcherStats()
